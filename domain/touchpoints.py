@@ -1,0 +1,393 @@
+"""The touchpoint catalogue: every kind of contact between Rapport's users and a candidate.
+
+A touchpoint is a fact as a recruiter, the CRM or an automation reports it. The same models
+validate an import line, a command, and the payload of the stored event, so there is one
+definition of each kind of touchpoint. Personal data (names, emails, phone numbers, free text)
+lives only inside the ``personal`` field of a touchpoint, so it can be encrypted per candidate
+and left off every topic without knowing each type's details.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from hashlib import sha256
+from typing import Annotated, ClassVar, Literal, Self
+from uuid import UUID, uuid5
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
+
+from domain.vocabulary import (
+    CandidateSource,
+    CandidateStatus,
+    Certification,
+    Channel,
+    ConsentBasis,
+    ContentKind,
+    DeclineReason,
+    EnrichmentKind,
+    MeetingKind,
+    NoteOccasion,
+    OptOutScope,
+    Personalization,
+    PoolExitReason,
+    Role,
+    Sentiment,
+    TherapeuticArea,
+    TrialPhase,
+)
+
+CANDIDATE_NAMESPACE = UUID("6f1c4b8e-3a52-4f0e-9d3c-2b7a1e5c9f40")
+
+
+def _to_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""A moment with its zone, kept in UTC so that every comparison is between like things."""
+
+Identifier = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@#-]{0,63}$")
+]
+"""An opaque id from another system (CRM candidate, recruiter, campaign, position, pool).
+
+Never a name or an address: identifiers travel on topics, personal data does not."""
+
+SourceId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ().-]{5,30}$")]
+
+
+def candidate_id(candidate: str) -> UUID:
+    """The ledger's id of a candidate, derived from the CRM's reference so every writer agrees."""
+    return uuid5(CANDIDATE_NAMESPACE, candidate)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- personal data: only ever inside a touchpoint's ``personal`` field ------------------------
+
+
+class ContactDetails(_Model):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    email: EmailStr | None = None
+    phone: Phone | None = None
+
+
+class Message(_Model):
+    """The words of a message: free text, so personal."""
+
+    subject: Annotated[str, StringConstraints(max_length=500)] | None = None
+    body: Text | None = None
+
+
+class Notes(_Model):
+    text: Text
+
+
+class ProfileChange(_Model):
+    title: Annotated[str, StringConstraints(max_length=200)] | None = None
+    employer: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+# --- the touchpoints ---------------------------------------------------------------------------
+
+
+class Touchpoint(_Model):
+    """What every touchpoint says: whom it concerns and when it happened."""
+
+    schema_version: ClassVar[int] = 1
+    contact_by_us: ClassVar[bool] = False
+    """A contact we start: refused once the candidate has opted out."""
+
+    type: str
+    candidate: Identifier
+    occurred_at: Instant
+    source_id: SourceId | None = None
+
+    @property
+    def candidate_id(self) -> UUID:
+        return candidate_id(self.candidate)
+
+    @property
+    def dedupe_key(self) -> str:
+        """What makes a re-delivered touchpoint recognisable: its CRM id, else its content.
+
+        The content digest leaves personal data out, so the key outlives an erasure.
+        """
+        if self.source_id is not None:
+            return f"src:{self.source_id}"
+        content = self.__pydantic_serializer__.to_json(self, exclude={"personal": True})
+        return f"sha256:{sha256(content).hexdigest()}"
+
+    @property
+    def is_personal_touch(self) -> bool:
+        """A non-automated touch by a recruiter (the source document's "human contact")."""
+        return False
+
+
+class _ByUs(Touchpoint):
+    """A touchpoint done by a recruiter or by an automation on the firm's behalf."""
+
+    recruiter: Identifier | None = None
+    automated: bool = False
+
+    @model_validator(mode="after")
+    def _someone_did_it(self) -> Self:
+        if self.recruiter is None and not self.automated:
+            raise ValueError("name the recruiter, or set automated to true")
+        return self
+
+    @property
+    def is_personal_touch(self) -> bool:
+        return not self.automated and self.recruiter is not None
+
+
+class _ByRecruiter(_ByUs):
+    """A touchpoint only a person can do."""
+
+    @model_validator(mode="after")
+    def _a_person_did_it(self) -> Self:
+        if self.automated or self.recruiter is None:
+            raise ValueError(f"a {self.type} is done by a recruiter, not by automation")
+        return self
+
+
+class CandidateRegistered(Touchpoint):
+    type: Literal["candidate_registered"] = "candidate_registered"
+    role: Role
+    status: CandidateStatus
+    source: CandidateSource = CandidateSource.OTHER
+    therapeutic_areas: list[TherapeuticArea] = Field(default_factory=list, max_length=11)
+    trial_phases: list[TrialPhase] = Field(default_factory=list, max_length=4)
+    certifications: list[Certification] = Field(default_factory=list, max_length=8)
+    years_experience: Annotated[int, Field(ge=0, le=60)] | None = None
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
+    recruiter: Identifier | None = None
+    personal: ContactDetails
+
+
+class ProfileEnriched(_ByUs):
+    """Automation noticed a promotion, a new certification or a move: a reason to say hello."""
+
+    type: Literal["profile_enriched"] = "profile_enriched"
+    automated: bool = True
+    change: EnrichmentKind
+    certification: Certification | None = None
+    personal: ProfileChange | None = None
+
+    @model_validator(mode="after")
+    def _certification_named(self) -> Self:
+        if self.change is EnrichmentKind.CERTIFICATION and self.certification is None:
+            raise ValueError("a certification change names the certification")
+        return self
+
+
+class OutreachSent(_ByUs):
+    type: Literal["outreach_sent"] = "outreach_sent"
+    contact_by_us: ClassVar[bool] = True
+    channel: Channel
+    personalization: Personalization
+    campaign: Identifier | None = None
+    position: Identifier | None = None
+    personal: Message | None = None
+
+    @model_validator(mode="after")
+    def _research_needs_a_person(self) -> Self:
+        if self.personalization is Personalization.PERSONALIZED and self.automated:
+            raise ValueError("a personalized message is researched and sent by a recruiter")
+        return self
+
+    @property
+    def is_personal_touch(self) -> bool:
+        return super().is_personal_touch and self.personalization is not (
+            Personalization.GENERIC_BLAST
+        )
+
+
+class ReplyReceived(Touchpoint):
+    type: Literal["reply_received"] = "reply_received"
+    channel: Channel
+    sentiment: Sentiment
+    personal: Message | None = None
+
+
+class CallHeld(_ByRecruiter):
+    """A call or meeting that actually took place (not one merely booked)."""
+
+    type: Literal["call_held"] = "call_held"
+    kind: MeetingKind = MeetingKind.CALL
+    duration_minutes: Annotated[int, Field(ge=1, le=600)] | None = None
+    personal: Notes | None = None
+
+
+class ApplicationSubmitted(Touchpoint):
+    type: Literal["application_submitted"] = "application_submitted"
+    position: Identifier
+
+
+class ApplicationAcknowledged(_ByUs):
+    """The "we got your application" message: automated, or written by a person."""
+
+    type: Literal["application_acknowledged"] = "application_acknowledged"
+    position: Identifier
+    channel: Channel = Channel.EMAIL
+    personal: Message | None = None
+
+
+class AddedToTalentPool(_ByUs):
+    type: Literal["added_to_talent_pool"] = "added_to_talent_pool"
+    pool: Identifier
+
+
+class RemovedFromTalentPool(_ByUs):
+    type: Literal["removed_from_talent_pool"] = "removed_from_talent_pool"
+    pool: Identifier
+    reason: PoolExitReason
+
+
+class ContentShared(_ByUs):
+    """Relevant content that keeps the talent pool warm, without a hard sell."""
+
+    type: Literal["content_shared"] = "content_shared"
+    contact_by_us: ClassVar[bool] = True
+    content: ContentKind
+    content_id: Identifier | None = None
+    channel: Channel = Channel.EMAIL
+    campaign: Identifier | None = None
+
+
+class PersonalNoteSent(_ByRecruiter):
+    """A note written by a person: congratulations on a promotion, an opportunity, a check-in."""
+
+    type: Literal["personal_note_sent"] = "personal_note_sent"
+    contact_by_us: ClassVar[bool] = True
+    occasion: NoteOccasion
+    channel: Channel = Channel.EMAIL
+    personal: Message | None = None
+
+
+class Shortlisted(_ByUs):
+    type: Literal["shortlisted"] = "shortlisted"
+    position: Identifier
+
+
+class InterviewScheduled(_ByUs):
+    type: Literal["interview_scheduled"] = "interview_scheduled"
+    position: Identifier
+    scheduled_for: Instant | None = None
+
+
+class OfferExtended(_ByRecruiter):
+    type: Literal["offer_extended"] = "offer_extended"
+    position: Identifier
+
+
+class OfferAccepted(Touchpoint):
+    type: Literal["offer_accepted"] = "offer_accepted"
+    position: Identifier
+
+
+class OfferDeclined(Touchpoint):
+    type: Literal["offer_declined"] = "offer_declined"
+    position: Identifier
+    reason: DeclineReason
+    personal: Notes | None = None
+
+
+class Hired(_ByUs):
+    type: Literal["hired"] = "hired"
+    position: Identifier
+    start_date: date | None = None
+
+
+class ConsentGiven(Touchpoint):
+    type: Literal["consent_given"] = "consent_given"
+    basis: ConsentBasis = ConsentBasis.EXPLICIT_CONSENT
+
+
+class OptedOut(Touchpoint):
+    type: Literal["opted_out"] = "opted_out"
+    scope: OptOutScope = OptOutScope.OPT_OUT
+    channel: Channel | None = None
+
+
+class ErasureRequested(Touchpoint):
+    """The candidate asked to be forgotten (GDPR Art. 17): nothing more is recorded after it."""
+
+    type: Literal["erasure_requested"] = "erasure_requested"
+
+
+AnyTouchpoint = Annotated[
+    CandidateRegistered
+    | ProfileEnriched
+    | OutreachSent
+    | ReplyReceived
+    | CallHeld
+    | ApplicationSubmitted
+    | ApplicationAcknowledged
+    | AddedToTalentPool
+    | RemovedFromTalentPool
+    | ContentShared
+    | PersonalNoteSent
+    | Shortlisted
+    | InterviewScheduled
+    | OfferExtended
+    | OfferAccepted
+    | OfferDeclined
+    | Hired
+    | ConsentGiven
+    | OptedOut
+    | ErasureRequested,
+    Field(discriminator="type"),
+]
+
+CATALOGUE: dict[str, type[Touchpoint]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (
+        CandidateRegistered,
+        ProfileEnriched,
+        OutreachSent,
+        ReplyReceived,
+        CallHeld,
+        ApplicationSubmitted,
+        ApplicationAcknowledged,
+        AddedToTalentPool,
+        RemovedFromTalentPool,
+        ContentShared,
+        PersonalNoteSent,
+        Shortlisted,
+        InterviewScheduled,
+        OfferExtended,
+        OfferAccepted,
+        OfferDeclined,
+        Hired,
+        ConsentGiven,
+        OptedOut,
+        ErasureRequested,
+    )
+}
+"""Every touchpoint type by its ``type`` name, in the order a journey usually meets them."""
+
+TOUCHPOINT = TypeAdapter(AnyTouchpoint)
+"""Validates one touchpoint of any type (the import format)."""
+
+
+def import_schema() -> dict[str, object]:
+    """The JSON Schema of one import line, generated from the models above."""
+    schema = TOUCHPOINT.json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Rapport touchpoint (one line of an import file)"
+    return schema

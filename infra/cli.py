@@ -1,0 +1,252 @@
+"""The ``rapport`` command line: thin commands over the ledger, the importer and the generator.
+
+Exit codes: 0 done; 1 unexpected failure; 2 invalid input (nothing written); 3 refused by the
+business rules (nothing written); 4 the store kept conflicting or could not be reached.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import structlog
+import typer
+from eventsourcing.persistence import PersistenceError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from domain.touchpoints import import_schema
+from infra import generator
+from infra.importing import LineError, read_touchpoints
+from infra.ledger import BatchRefused, ConflictPersisted, Ledger
+from infra.logging import configure as configure_logging
+from infra.settings import Settings
+from projections.summary import LedgerSummary
+
+EXIT_INVALID, EXIT_REFUSED, EXIT_STORE = 2, 3, 4
+MAX_ERRORS_SHOWN = 50
+
+app = typer.Typer(
+    name="rapport",
+    help="Rapport: every candidate touchpoint as an immutable event.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+log = structlog.get_logger("rapport.cli")
+
+DbOption = Annotated[
+    Path | None, typer.Option("--db", help="SQLite file of the ledger [env RAPPORT_DB].")
+]
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", help="postgresql:// URL: use PostgreSQL [env RAPPORT_DATABASE_URL]."
+    ),
+]
+
+
+def _settings(db: Path | None = None, database_url: str | None = None) -> Settings:
+    settings = Settings()
+    if database_url:
+        settings = Settings(database_url=database_url)
+    elif db is not None:
+        settings = settings.model_copy(update={"db": db, "database_url": None})
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+@contextmanager
+def _ledger(settings: Settings) -> Iterator[Ledger]:
+    try:
+        ledger = Ledger(settings)
+    except PersistenceError as down:
+        err.print(f"[red]cannot open the ledger at {settings.store_description}: {down}[/red]")
+        raise typer.Exit(EXIT_STORE) from None
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not err.is_terminal,
+        transient=True,
+    )
+
+
+def _print_errors(header: str, errors: list[LineError]) -> None:
+    err.print(f"[red]{header}[/red]")
+    for error in errors[:MAX_ERRORS_SHOWN]:
+        err.print(f"  {error}", markup=False, highlight=False)
+    if len(errors) > MAX_ERRORS_SHOWN:
+        err.print(f"  … and {len(errors) - MAX_ERRORS_SHOWN} more")
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    fmt: Annotated[
+        str, typer.Option("--format", help="auto (by extension), jsonl or csv.")
+    ] = "auto",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only.")] = False,
+    db: DbOption = None,
+    database_url: UrlOption = None,
+) -> None:
+    """Import touchpoints from JSON Lines or CSV: all validated before anything is written."""
+    if fmt not in ("auto", "jsonl", "csv"):
+        err.print(f"--format: expected auto, jsonl or csv, got {fmt!r}")
+        raise typer.Exit(EXIT_INVALID)
+    settings = _settings(db, database_url)
+    started = time.perf_counter()
+    lines, errors = read_touchpoints(file, fmt)  # type: ignore[arg-type]
+    if errors:
+        _print_errors(f"{file}: {len(errors)} error(s); nothing was written", errors)
+        raise typer.Exit(EXIT_INVALID)
+    with _ledger(settings) as ledger:
+        decision = ledger.decide(lines)
+        if decision.refusals:
+            _print_errors(
+                f"{file}: {len(decision.refusals)} touchpoint(s) refused; nothing was written",
+                [LineError(n, r.field, f"{r.message} [{r.code}]") for n, r in decision.refusals],
+            )
+            raise typer.Exit(EXIT_REFUSED)
+        if dry_run:
+            out.print(
+                f"{file}: {len(lines)} valid touchpoint(s); would record"
+                f" {decision.event_count}, {len(decision.duplicates)} already recorded"
+                " (dry run: nothing written)"
+            )
+            return
+        try:
+            with _progress() as progress:
+                task = progress.add_task("recording", total=decision.event_count)
+                report = ledger.write(
+                    decision, on_progress=lambda n: progress.advance(task, n)
+                )
+        except BatchRefused as late:
+            _print_errors(
+                "a concurrent writer changed these candidates during the import; earlier"
+                " batches were kept and re-running the import resumes exactly",
+                [LineError(n, r.field, f"{r.message} [{r.code}]") for n, r in late.refusals],
+            )
+            raise typer.Exit(EXIT_REFUSED) from None
+        except ConflictPersisted as conflict:
+            err.print(f"[red]{conflict}[/red]")
+            raise typer.Exit(EXIT_STORE) from None
+    elapsed = time.perf_counter() - started
+    rate = report.events / elapsed if elapsed else 0.0
+    out.print(
+        f"{file}: recorded {report.events} touchpoint(s) for {report.candidates} candidate(s),"
+        f" {len(decision.duplicates)} duplicate(s) skipped, in {elapsed:.2f}s ({rate:,.0f}/s)"
+    )
+
+
+@app.command()
+def generate(
+    out_file: Annotated[Path, typer.Option("--out", help="JSON Lines file to write.")],
+    candidates: Annotated[int, typer.Option(min=1)] = 2000,
+    seed: Annotated[int, typer.Option()] = 42,
+    until: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z"], help="End of the history."),
+    ] = None,
+) -> None:
+    """Write a synthetic clinical-staffing history (deterministic for a seed)."""
+    end = generator.DEFAULT_UNTIL if until is None else _aware(until)
+    count = generator.write_jsonl(out_file, candidates=candidates, seed=seed, until=end)
+    out.print(f"{out_file}: {count} touchpoint(s) for {candidates} candidate(s), seed {seed}")
+
+
+@app.command()
+def schemas(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the schema files.")] = Path(
+        "schemas"
+    ),
+) -> None:
+    """Write the JSON Schema of the import format (one touchpoint per line)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "touchpoint.schema.json"
+    target.write_bytes(orjson.dumps(import_schema(), option=orjson.OPT_INDENT_2) + b"\n")
+    out.print(f"wrote {target}")
+
+
+@app.command()
+def summary(db: DbOption = None, database_url: UrlOption = None) -> None:
+    """What the ledger holds: touchpoints by type, candidates by status and role."""
+    with _ledger(_settings(db, database_url)) as ledger:
+        _print_summary(ledger)
+
+
+@app.command()
+def demo(
+    candidates: Annotated[int, typer.Option(min=1)] = 2000,
+    seed: Annotated[int, typer.Option()] = 42,
+    workdir: Annotated[Path, typer.Option(help="Where the demo's files go.")] = Path("var/demo"),
+) -> None:
+    """Generate a history, import it into a fresh embedded ledger, and summarise it."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    data = workdir / "touchpoints.jsonl"
+    generate(out_file=data, candidates=candidates, seed=seed, until=None)
+    import_file(file=data, db=workdir / "rapport.db")
+    with _ledger(_settings(workdir / "rapport.db")) as ledger:
+        _print_summary(ledger)
+
+
+def _print_summary(ledger: Ledger) -> None:
+    result = LedgerSummary()
+    for event in ledger.history():
+        result.apply(event)
+    out.print(
+        f"\n[bold]Ledger[/bold] {ledger.settings.store_description}: {result.events} touchpoints,"
+        f" {result.candidates} candidates, from {_day(result.first_occurred)}"
+        f" to {_day(result.last_occurred)}"
+    )
+    out.print(
+        f"personal touches {result.personal_touches}, automated {result.automated_touches}"
+    )
+    types = Table("touchpoint", "count", title="Touchpoints by type")
+    for kind, count in result.by_type.most_common():
+        types.add_row(kind, str(count))
+    people = Table("status", "candidates", title="Candidates by status")
+    for status, count in result.candidates_by_status.most_common():
+        people.add_row(status, str(count))
+    outreach = Table("personalization", "messages", title="Outreach by personalization")
+    for kind, count in result.outreach_by_personalization.most_common():
+        outreach.add_row(kind, str(count))
+    out.print(types, people, outreach)
+
+
+def _day(moment: datetime | None) -> str:
+    return moment.date().isoformat() if moment else "-"
+
+
+def _aware(moment: datetime) -> datetime:
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

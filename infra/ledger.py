@@ -1,0 +1,287 @@
+"""The ledger: the write side, where touchpoints are decided and become immutable events.
+
+One path serves a single touchpoint and a whole CRM export: group the touchpoints by candidate,
+drop what was already recorded (by deduplication key), let each ``Candidate`` decide, then store
+every candidate's new events and keys in one transaction. A conflicting writer (another process
+that recorded the same candidate, or the same key, meanwhile) makes the store refuse the whole
+transaction; the batch is then decided again against the fresh history, so nothing is lost and
+nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+from uuid import UUID
+
+import structlog
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, RecordConflictError
+
+from domain.candidate import Candidate
+from domain.refusals import Refused, UnknownCandidate
+from domain.touchpoints import CandidateRegistered, Touchpoint
+from infra.persistence import KeyRow
+from infra.settings import Settings
+
+log = structlog.get_logger("rapport.ledger")
+
+Line = tuple[int, Touchpoint]
+"""A touchpoint and where it came from (a line number, or a position in a request)."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    position: int
+    """The event's position in the ledger (its notification id)."""
+    candidate_id: UUID
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    key: str
+
+
+@dataclass
+class Decision:
+    """What a batch of touchpoints would write, before anything is written."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    keys: list[KeyRow] = field(default_factory=list)
+    lines_by_candidate: dict[UUID, list[Line]] = field(default_factory=dict)
+    recorded_lines: list[int] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)
+    refusals: list[tuple[int, Refused]] = field(default_factory=list)
+
+    @property
+    def event_count(self) -> int:
+        return len(self.recorded_lines)
+
+
+class BatchRefused(Exception):
+    """Some touchpoints break the business rules: nothing of the batch was written."""
+
+    def __init__(self, refusals: list[tuple[int, Refused]]) -> None:
+        super().__init__(f"{len(refusals)} touchpoint(s) refused")
+        self.refusals = refusals
+
+
+class ConflictPersisted(Exception):
+    """Concurrent writers kept conflicting with us: nothing was written; try again later."""
+
+
+@dataclass
+class WriteReport:
+    events: int = 0
+    candidates: int = 0
+    first_position: int | None = None
+    last_position: int | None = None
+    positions: list[int] = field(default_factory=list)
+
+
+class Ledger(Application[UUID]):
+    """Rapport's event store application (the ``eventsourcing`` library's ``Application``)."""
+
+    name = "Ledger"
+    max_attempts = 8
+
+    def __init__(
+        self, settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.settings = settings or Settings()
+        self.policy = self.settings.policy
+        self.clock = clock
+        super().__init__(env=self.settings.event_store_environment())
+
+    # --- one touchpoint -----------------------------------------------------------------------
+
+    def record(self, touchpoint: Touchpoint) -> Recorded | Duplicate:
+        """Record one touchpoint in its own transaction, or raise the ``Refused`` forbidding it."""
+        for _attempt in range(self.max_attempts):
+            decision = self.decide([(0, touchpoint)])
+            if decision.refusals:
+                raise decision.refusals[0][1]
+            if decision.duplicates:
+                return Duplicate(touchpoint.dedupe_key)
+            try:
+                report = self._store(decision)
+            except (IntegrityError, RecordConflictError):
+                log.info("ledger.conflict_retried", candidate=touchpoint.candidate)
+                continue
+            return Recorded(
+                position=report.positions[-1],
+                candidate_id=touchpoint.candidate_id,
+                version=decision.candidates[0].version,
+            )
+        raise ConflictPersisted(f"candidate {touchpoint.candidate}: too many concurrent writers")
+
+    # --- many touchpoints -------------------------------------------------------------------
+
+    def decide(self, lines: Sequence[Line]) -> Decision:
+        """Decide every touchpoint against the stored history; write nothing.
+
+        A candidate's touchpoints are taken registration first, then in the order they
+        happened, so a CRM export need not be sorted. After a refusal, the rest of that
+        candidate's touchpoints are not decided (their outcome would depend on the refused one).
+        """
+        decision = Decision()
+        by_candidate: dict[UUID, list[Line]] = defaultdict(list)
+        for line in lines:
+            by_candidate[line[1].candidate_id].append(line)
+        stored_keys = self.recorder.existing_keys(  # type: ignore[attr-defined]
+            {tp.dedupe_key for _, tp in lines}
+        )
+        known = self.recorder.existing_candidates(by_candidate)  # type: ignore[attr-defined]
+        recorded_at = self.clock()
+        seen = set(stored_keys)
+        for cid, group in by_candidate.items():
+            group.sort(key=_chronology)
+            decision.lines_by_candidate[cid] = group
+            candidate = self.repository.get(cid) if cid in known else None
+            for number, touchpoint in group:
+                key = touchpoint.dedupe_key
+                if key in seen:
+                    decision.duplicates.append(number)
+                    continue
+                try:
+                    candidate = self._decide_one(candidate, touchpoint, recorded_at)
+                except Refused as refusal:
+                    decision.refusals.append((number, refusal))
+                    break
+                seen.add(key)
+                decision.keys.append((key, cid, candidate.version))
+                decision.recorded_lines.append(number)
+            if candidate is not None and candidate.pending_events:
+                decision.candidates.append(candidate)
+        decision.refusals.sort(key=lambda refusal: refusal[0])
+        return decision
+
+    def write(
+        self,
+        decision: Decision,
+        *,
+        batch_events: int = 5_000,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> WriteReport:
+        """Store a decision in transactions of whole candidates (never part of one).
+
+        If another writer got in between deciding and writing, the affected batch is decided
+        again against the fresh history; a refusal that only now appears stops the write, with
+        earlier batches kept (re-running the same input resumes exactly, by deduplication key).
+        """
+        if decision.refusals:
+            raise BatchRefused(decision.refusals)
+        report = WriteReport()
+        for part in _split(decision, batch_events):
+            written = self._store_with_retry(part)
+            report.events += written.events
+            report.candidates += written.candidates
+            if written.first_position is not None:
+                if report.first_position is None:
+                    report.first_position = written.first_position
+                report.last_position = written.last_position
+            if on_progress:
+                on_progress(part.event_count)
+        log.info(
+            "ledger.batch_written",
+            events=report.events,
+            candidates=report.candidates,
+            duplicates=len(decision.duplicates),
+            first_position=report.first_position,
+            last_position=report.last_position,
+        )
+        return report
+
+    def _store_with_retry(self, part: Decision) -> WriteReport:
+        for _attempt in range(self.max_attempts):
+            try:
+                return self._store(part)
+            except (IntegrityError, RecordConflictError):
+                lines = [line for group in part.lines_by_candidate.values() for line in group]
+                log.info("ledger.conflict_retried", touchpoints=len(lines))
+                part = self.decide(lines)
+                if part.refusals:
+                    raise BatchRefused(part.refusals) from None
+        raise ConflictPersisted("too many concurrent writers on the same candidates")
+
+    def _store(self, decision: Decision) -> WriteReport:
+        if not decision.candidates:
+            return WriteReport()
+        recordings = self.save(*decision.candidates, touchpoint_keys=decision.keys)
+        positions = [r.notification.id for r in recordings]
+        return WriteReport(
+            events=len(recordings),
+            candidates=len(decision.candidates),
+            first_position=positions[0],
+            last_position=positions[-1],
+            positions=positions,
+        )
+
+    def _decide_one(
+        self, candidate: Candidate | None, touchpoint: Touchpoint, recorded_at: datetime
+    ) -> Candidate:
+        if candidate is None:
+            if not isinstance(touchpoint, CandidateRegistered):
+                raise UnknownCandidate(
+                    f"candidate {touchpoint.candidate} is not registered: a {touchpoint.type}"
+                    " needs a candidate_registered first"
+                )
+            return Candidate.register(touchpoint, recorded_at=recorded_at, policy=self.policy)
+        candidate.record(touchpoint, recorded_at=recorded_at, policy=self.policy)
+        return candidate
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def candidate(self, reference: str) -> Candidate:
+        from domain.touchpoints import candidate_id
+
+        try:
+            return cast(Candidate, self.repository.get(candidate_id(reference)))
+        except AggregateNotFoundError:
+            raise UnknownCandidate(f"candidate {reference} is not registered") from None
+
+    def history(self, *, batch: int = 10_000) -> Iterator[Any]:
+        """Every recorded event, in ledger order (positions from 1)."""
+        start = 1
+        while True:
+            notifications = self.recorder.select_notifications(start, batch)
+            if not notifications:
+                return
+            for notification in notifications:
+                yield self.mapper.to_domain_event(notification)
+            start = notifications[-1].id + 1
+
+    def position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+
+def _chronology(line: Line) -> tuple[int, datetime, int]:
+    number, touchpoint = line
+    return (0 if isinstance(touchpoint, CandidateRegistered) else 1, touchpoint.occurred_at, number)
+
+
+def _split(decision: Decision, batch_events: int) -> Iterator[Decision]:
+    """Cut a decision into parts of about ``batch_events`` events, each of whole candidates."""
+    keys_by_candidate: dict[UUID, list[KeyRow]] = defaultdict(list)
+    for row in decision.keys:
+        keys_by_candidate[row[1]].append(row)
+    part = Decision()
+    for candidate in decision.candidates:
+        keys = keys_by_candidate[candidate.id]
+        part.candidates.append(candidate)
+        part.keys.extend(keys)
+        part.lines_by_candidate[candidate.id] = decision.lines_by_candidate[candidate.id]
+        part.recorded_lines.extend(range(len(keys)))
+        if len(part.keys) >= batch_events:
+            yield part
+            part = Decision()
+    if part.candidates:
+        yield part

@@ -1,0 +1,77 @@
+"""Configuration, from the environment (``RAPPORT_*``) and the command line."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.policy import ContactPolicy
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAPPORT_", extra="ignore")
+
+    db: Path = Path("rapport.db")
+    """The SQLite file of the embedded default."""
+    database_url: str | None = None
+    """``postgresql://user:password@host:port/dbname``: use PostgreSQL instead of SQLite."""
+    database_schema: str = Field(default="public", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    """PostgreSQL schema of the ledger's tables (several ledgers can share a database)."""
+    max_outreach: int = Field(default=3, ge=1)
+    outreach_window_days: float = Field(default=14, gt=0)
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, url: str | None) -> str | None:
+        if url and urlsplit(url).scheme not in ("postgres", "postgresql"):
+            raise ValueError("RAPPORT_DATABASE_URL must be a postgresql:// URL")
+        return url or None
+
+    @property
+    def policy(self) -> ContactPolicy:
+        return ContactPolicy(
+            max_outreach=self.max_outreach,
+            outreach_window=timedelta(days=self.outreach_window_days),
+        )
+
+    @property
+    def store_description(self) -> str:
+        """Where the ledger lives, without the password."""
+        if self.database_url:
+            url = urlsplit(self.database_url)
+            return f"postgresql://{url.hostname}:{url.port or 5432}{url.path}"
+        return f"sqlite:{self.db}"
+
+    def event_store_environment(self) -> dict[str, str]:
+        """The ``eventsourcing`` library's settings for this ledger."""
+        env = {
+            "MAPPER_TOPIC": "infra.persistence:PydanticMapper",
+            "TRANSCODER_TOPIC": "infra.persistence:OrjsonTranscoder",
+        }
+        if not self.database_url:
+            return env | {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "APPLICATION_RECORDER_TOPIC": "infra.persistence:SQLiteLedgerRecorder",
+                "SQLITE_DBNAME": str(self.db),
+                "SQLITE_LOCK_TIMEOUT": "30",
+            }
+        url = urlsplit(self.database_url)
+        return env | {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "APPLICATION_RECORDER_TOPIC": "infra.persistence:PostgresLedgerRecorder",
+            "POSTGRES_DBNAME": url.path.lstrip("/") or "rapport",
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": unquote(url.username or "rapport"),
+            "POSTGRES_PASSWORD": unquote(url.password or ""),
+            "POSTGRES_LOCK_TIMEOUT": "30",
+            "POSTGRES_POOL_SIZE": "4",
+            "POSTGRES_SCHEMA": self.database_schema,
+        }
