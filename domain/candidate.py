@@ -126,7 +126,7 @@ class Candidate(BaseAggregate[UUID]):
             withdrawn = self.consent_withdrawn_at(touchpoint.occurred_at)
             if withdrawn is not None:
                 raise ConsentWithdrawn(
-                    f"candidate {touchpoint.candidate} is {withdrawn.value.replace('_', ' ')}"
+                    f"candidate {touchpoint.candidate} {_CONSENT_WORDS[withdrawn]}"
                     f" as of {touchpoint.occurred_at.isoformat()}: no {touchpoint.type}"
                 )
         if isinstance(touchpoint, OutreachSent):
@@ -229,6 +229,12 @@ class Candidate(BaseAggregate[UUID]):
             f"{touchpoint.type} for candidate {touchpoint.candidate} {problem}"
             f" (position {position})"
         )
+
+
+_CONSENT_WORDS = {
+    OptOutScope.OPT_OUT: "opted out",
+    OptOutScope.DO_NOT_CONTACT: "asked not to be contacted",
+}
 
 
 def _key2(change: tuple[datetime, float, OptOutScope | None]) -> tuple[datetime, float]:

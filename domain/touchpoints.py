@@ -56,9 +56,7 @@ def _to_utc(moment: datetime) -> datetime:
 Instant = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 """A moment with its zone, kept in UTC so that every comparison is between like things."""
 
-Identifier = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@#-]{0,63}$")
-]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@#-]{0,63}$")]
 """An opaque id from another system (CRM candidate, recruiter, campaign, position, pool).
 
 Never a name or an address: identifiers travel on topics, personal data does not."""

@@ -23,7 +23,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from domain.touchpoints import import_schema
-from infra import generator
 from infra.importing import LineError, read_touchpoints
 from infra.ledger import BatchRefused, ConflictPersisted, Ledger
 from infra.logging import configure as configure_logging
@@ -40,8 +39,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 log = structlog.get_logger("rapport.cli")
 
 DbOption = Annotated[
@@ -136,9 +135,7 @@ def import_file(
         try:
             with _progress() as progress:
                 task = progress.add_task("recording", total=decision.event_count)
-                report = ledger.write(
-                    decision, on_progress=lambda n: progress.advance(task, n)
-                )
+                report = ledger.write(decision, on_progress=lambda n: progress.advance(task, n))
         except BatchRefused as late:
             _print_errors(
                 "a concurrent writer changed these candidates during the import; earlier"
@@ -168,6 +165,8 @@ def generate(
     ] = None,
 ) -> None:
     """Write a synthetic clinical-staffing history (deterministic for a seed)."""
+    from infra import generator
+
     end = generator.DEFAULT_UNTIL if until is None else _aware(until)
     count = generator.write_jsonl(out_file, candidates=candidates, seed=seed, until=end)
     out.print(f"{out_file}: {count} touchpoint(s) for {candidates} candidate(s), seed {seed}")
@@ -219,9 +218,7 @@ def _print_summary(ledger: Ledger) -> None:
         f" {result.candidates} candidates, from {_day(result.first_occurred)}"
         f" to {_day(result.last_occurred)}"
     )
-    out.print(
-        f"personal touches {result.personal_touches}, automated {result.automated_touches}"
-    )
+    out.print(f"personal touches {result.personal_touches}, automated {result.automated_touches}")
     types = Table("touchpoint", "count", title="Touchpoints by type")
     for kind, count in result.by_type.most_common():
         types.add_row(kind, str(count))

@@ -126,4 +126,3 @@ def _line_errors(number: int, invalid: ValidationError) -> list[LineError]:
             field = ".".join(str(part) for part in location) or "(line)"
         errors.append(LineError(number, field, error["msg"]))
     return errors
-

@@ -10,6 +10,8 @@ nothing is counted twice.
 
 from __future__ import annotations
 
+import random
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from eventsourcing.persistence import IntegrityError, RecordConflictError
 
 from domain.candidate import Candidate
 from domain.refusals import Refused, UnknownCandidate
-from domain.touchpoints import CandidateRegistered, Touchpoint
+from domain.touchpoints import CandidateRegistered, Touchpoint, candidate_id
 from infra.persistence import KeyRow
 from infra.settings import Settings
 
@@ -91,7 +93,7 @@ class Ledger(Application[UUID]):
     """Rapport's event store application (the ``eventsourcing`` library's ``Application``)."""
 
     name = "Ledger"
-    max_attempts = 8
+    max_attempts = 12
 
     def __init__(
         self, settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now
@@ -115,6 +117,7 @@ class Ledger(Application[UUID]):
                 report = self._store(decision)
             except (IntegrityError, RecordConflictError):
                 log.info("ledger.conflict_retried", candidate=touchpoint.candidate)
+                _back_off(_attempt)
                 continue
             return Recorded(
                 position=report.positions[-1],
@@ -207,6 +210,7 @@ class Ledger(Application[UUID]):
             except (IntegrityError, RecordConflictError):
                 lines = [line for group in part.lines_by_candidate.values() for line in group]
                 log.info("ledger.conflict_retried", touchpoints=len(lines))
+                _back_off(_attempt)
                 part = self.decide(lines)
                 if part.refusals:
                     raise BatchRefused(part.refusals) from None
@@ -241,12 +245,14 @@ class Ledger(Application[UUID]):
     # --- reading ------------------------------------------------------------------------------
 
     def candidate(self, reference: str) -> Candidate:
-        from domain.touchpoints import candidate_id
-
         try:
             return cast(Candidate, self.repository.get(candidate_id(reference)))
         except AggregateNotFoundError:
             raise UnknownCandidate(f"candidate {reference} is not registered") from None
+
+    def candidate_events(self, reference: str) -> list[Any]:
+        """One candidate's events in the order they were recorded."""
+        return list(self.events.get(candidate_id(reference)))
 
     def history(self, *, batch: int = 10_000) -> Iterator[Any]:
         """Every recorded event, in ledger order (positions from 1)."""
@@ -261,6 +267,11 @@ class Ledger(Application[UUID]):
 
     def position(self) -> int:
         return self.recorder.max_notification_id() or 0
+
+
+def _back_off(attempt: int) -> None:
+    """Let the other writer finish: a short, growing, jittered pause."""
+    time.sleep(random.uniform(0, 0.002 * 2**attempt))
 
 
 def _chronology(line: Line) -> tuple[int, datetime, int]:

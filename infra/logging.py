@@ -26,6 +26,11 @@ def drop_personal_data(
     return event_dict
 
 
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    """Whatever ``sys.stderr`` is now (test runners swap it)."""
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure(level: str = "info", fmt: str = "auto") -> None:
     as_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: Any = (
@@ -45,6 +50,6 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )

@@ -152,12 +152,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             ).format(self.keys_table)
         )
         self._insert_keys = SQL("INSERT INTO {0} VALUES (%s, %s, %s)").format(self.keys_table)
-        self._select_keys = SQL("SELECT key FROM {0} WHERE key = ANY(%s)").format(
-            self.keys_table
-        )
+        self._select_keys = SQL("SELECT key FROM {0} WHERE key = ANY(%s)").format(self.keys_table)
         self._select_candidates = SQL(
-            "SELECT originator_id FROM {0} WHERE originator_version = 1"
-            " AND originator_id = ANY(%s)"
+            "SELECT originator_id FROM {0} WHERE originator_version = 1 AND originator_id = ANY(%s)"
         ).format(Identifier(self.datastore.schema, self.events_table_name))
 
     def _insert_events(

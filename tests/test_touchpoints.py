@@ -1,0 +1,84 @@
+"""The touchpoint catalogue as an import format: what is valid, and where personal data lives."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from domain.touchpoints import CATALOGUE, TOUCHPOINT, import_schema
+from tests.conftest import at, tp
+
+
+def test_the_catalogue_covers_every_kind_of_touchpoint() -> None:
+    assert set(CATALOGUE) == {
+        "candidate_registered", "profile_enriched", "outreach_sent", "reply_received",
+        "call_held", "application_submitted", "application_acknowledged",
+        "added_to_talent_pool", "removed_from_talent_pool", "content_shared",
+        "personal_note_sent", "shortlisted", "interview_scheduled", "offer_extended",
+        "offer_accepted", "offer_declined", "hired", "consent_given", "opted_out",
+        "erasure_requested",
+    }  # fmt: skip
+
+
+def test_every_type_has_a_schema_version() -> None:
+    assert all(model.schema_version >= 1 for model in CATALOGUE.values())
+
+
+def test_personal_data_lives_only_under_personal() -> None:
+    personal_words = {"name", "email", "phone", "body", "subject", "notes", "text", "title"}
+    for kind, model in CATALOGUE.items():
+        assert not personal_words & set(model.model_fields), kind
+
+
+def test_occurred_at_needs_a_zone_and_is_kept_in_utc() -> None:
+    with pytest.raises(ValidationError, match="timezone"):
+        tp("reply_received", when="2026-05-01T09:00:00")
+    reply = tp("reply_received", when="2026-05-01T11:00:00+02:00")
+    assert reply.occurred_at.isoformat() == "2026-05-01T09:00:00+00:00"
+
+
+def test_a_generic_blast_is_not_a_personal_touch() -> None:
+    assert tp("outreach_sent").is_personal_touch
+    assert not tp("outreach_sent", personalization="generic_blast").is_personal_touch
+    assert not tp(
+        "outreach_sent", personalization="templated", recruiter=None, automated=True
+    ).is_personal_touch
+
+
+def test_personalized_outreach_is_never_automated() -> None:
+    with pytest.raises(ValidationError, match="researched and sent by a recruiter"):
+        tp("outreach_sent", automated=True)
+
+
+def test_someone_must_have_done_what_we_did() -> None:
+    with pytest.raises(ValidationError, match="name the recruiter"):
+        tp("outreach_sent", recruiter=None)
+    with pytest.raises(ValidationError, match="by a recruiter, not by automation"):
+        tp("personal_note_sent", recruiter=None, automated=True)
+
+
+def test_unknown_fields_and_types_are_rejected() -> None:
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        tp("reply_received", mood="great")
+    with pytest.raises(ValidationError, match="does not match any of the expected tags"):
+        TOUCHPOINT.validate_python({"type": "telepathy", "candidate": "C-1", "occurred_at": at()})
+
+
+def test_identifiers_are_not_free_text() -> None:
+    with pytest.raises(ValidationError, match="candidate"):
+        tp("reply_received", candidate="Ada Okafor <ada@example.org>")
+
+
+def test_the_same_crm_record_has_the_same_key() -> None:
+    assert tp("reply_received", source_id="crm-1").dedupe_key == "src:crm-1"
+    first = tp("reply_received", personal={"body": "yes please"})
+    again = tp("reply_received", personal={"body": "a different body"})
+    other = tp("reply_received", sentiment="not_now")
+    assert first.dedupe_key == again.dedupe_key != other.dedupe_key
+    assert "yes" not in first.dedupe_key
+
+
+def test_the_import_schema_is_generated_from_the_models() -> None:
+    schema = import_schema()
+    assert set(schema["discriminator"]["mapping"]) == set(CATALOGUE)  # type: ignore[index]
+    assert schema["$schema"].endswith("2020-12/schema")
