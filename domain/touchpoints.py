@@ -10,6 +10,7 @@ and left off every topic without knowing each type's details.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from hashlib import sha256
 from typing import Annotated, ClassVar, Literal, Self
 from uuid import UUID, uuid5
@@ -19,7 +20,6 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     StringConstraints,
     TypeAdapter,
@@ -64,8 +64,13 @@ Never a name or an address: identifiers travel on topics, personal data does not
 SourceId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ().-]{5,30}$")]
+Email = Annotated[
+    str, StringConstraints(pattern=r"^[^@\s<>]{1,64}@[^@\s<>]+\.[^@\s<>]{2,}$", max_length=254)
+]
+"""An address's shape only: a CRM export is not the place to check that a mailbox exists."""
 
 
+@lru_cache(maxsize=1 << 18)
 def candidate_id(candidate: str) -> UUID:
     """The ledger's id of a candidate, derived from the CRM's reference so every writer agrees."""
     return uuid5(CANDIDATE_NAMESPACE, candidate)
@@ -80,7 +85,7 @@ class _Model(BaseModel):
 
 class ContactDetails(_Model):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    email: EmailStr | None = None
+    email: Email | None = None
     phone: Phone | None = None
 
 

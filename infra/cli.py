@@ -24,7 +24,7 @@ from rich.table import Table
 
 from domain.touchpoints import import_schema
 from infra.importing import LineError, read_touchpoints
-from infra.ledger import BatchRefused, ConflictPersisted, Ledger
+from infra.ledger import BatchRefused, ConflictPersisted, Ledger, bulk_mode
 from infra.logging import configure as configure_logging
 from infra.settings import Settings
 from projections.summary import LedgerSummary
@@ -104,6 +104,9 @@ def import_file(
         str, typer.Option("--format", help="auto (by extension), jsonl or csv.")
     ] = "auto",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only.")] = False,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Touchpoints per transaction (whole candidates each).")
+    ] = 5_000,
     db: DbOption = None,
     database_url: UrlOption = None,
 ) -> None:
@@ -112,6 +115,11 @@ def import_file(
         err.print(f"--format: expected auto, jsonl or csv, got {fmt!r}")
         raise typer.Exit(EXIT_INVALID)
     settings = _settings(db, database_url)
+    with bulk_mode():
+        _import(file, fmt, dry_run=dry_run, batch_size=batch_size, settings=settings)
+
+
+def _import(file: Path, fmt: str, *, dry_run: bool, batch_size: int, settings: Settings) -> None:
     started = time.perf_counter()
     lines, errors = read_touchpoints(file, fmt)  # type: ignore[arg-type]
     if errors:
@@ -135,7 +143,11 @@ def import_file(
         try:
             with _progress() as progress:
                 task = progress.add_task("recording", total=decision.event_count)
-                report = ledger.write(decision, on_progress=lambda n: progress.advance(task, n))
+                report = ledger.write(
+                    decision,
+                    batch_events=batch_size,
+                    on_progress=lambda n: progress.advance(task, n),
+                )
         except BatchRefused as late:
             _print_errors(
                 "a concurrent writer changed these candidates during the import; earlier"
