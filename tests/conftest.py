@@ -69,7 +69,13 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setting
     """Settings of a fresh, empty ledger on each store."""
     if request.param == "sqlite":
         yield Settings(db=tmp_path / "rapport.db")
-        return
+    else:
+        yield request.getfixturevalue("postgres_settings")
+
+
+@pytest.fixture
+def postgres_settings() -> Iterator[Settings]:
+    """A fresh schema on the test server (fails under CI when there is none)."""
     if not POSTGRES_URL:
         if os.environ.get("CI"):
             pytest.fail("RAPPORT_TEST_DATABASE_URL is not set: run the suite with `make test`")

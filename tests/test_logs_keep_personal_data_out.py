@@ -35,7 +35,7 @@ def test_an_import_logs_json_without_names_emails_or_message_text(
         assert personal not in everything
 
 
-def test_a_careless_log_call_is_scrubbed(capsys) -> None:  # noqa: ANN001
+def test_a_careless_log_call_is_scrubbed(capsys) -> None:
     configure("info", "json")
     structlog.get_logger("test").info("oops", email="ada@example.org", personal={"name": "Ada"})
     line = orjson.loads(capsys.readouterr().err)
