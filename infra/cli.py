@@ -106,7 +106,7 @@ def import_file(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only.")] = False,
     batch_size: Annotated[
         int, typer.Option(min=1, help="Touchpoints per transaction (whole candidates each).")
-    ] = 5_000,
+    ] = 20_000,
     db: DbOption = None,
     database_url: UrlOption = None,
 ) -> None:

@@ -28,10 +28,14 @@ from eventsourcing.persistence import IntegrityError, RecordConflictError
 from domain.candidate import Candidate
 from domain.refusals import Refused, UnknownCandidate
 from domain.touchpoints import CandidateRegistered, Touchpoint, candidate_id
-from infra.persistence import KeyRow
+from infra.persistence import KeyRow, PostgresLedgerRecorder, SQLiteLedgerRecorder
 from infra.settings import Settings
 
 log = structlog.get_logger("rapport.ledger")
+
+POSTGRES_MAX_BATCH = 5_000
+
+LedgerRecorder = SQLiteLedgerRecorder | PostgresLedgerRecorder
 
 Line = tuple[int, Touchpoint]
 """A touchpoint and where it came from (a line number, or a position in a request)."""
@@ -141,18 +145,16 @@ class Ledger(Application[UUID]):
         by_candidate: dict[UUID, list[Line]] = defaultdict(list)
         for line in lines:
             by_candidate[line[1].candidate_id].append(line)
-        stored_keys = self.recorder.existing_keys(  # type: ignore[attr-defined]
-            {tp.dedupe_key for _, tp in lines}
-        )
-        known = self.recorder.existing_candidates(by_candidate)  # type: ignore[attr-defined]
+        keys = {number: touchpoint.dedupe_key for number, touchpoint in lines}
+        recorder = cast(LedgerRecorder, self.recorder)
+        seen, known = recorder.lookup(keys.values(), by_candidate)
         recorded_at = self.clock()
-        seen = set(stored_keys)
         for cid, group in by_candidate.items():
             group.sort(key=_chronology)
             decision.lines_by_candidate[cid] = group
             candidate = self.repository.get(cid) if cid in known else None
             for number, touchpoint in group:
-                key = touchpoint.dedupe_key
+                key = keys[number]
                 if key in seen:
                     decision.duplicates.append(number)
                     continue
@@ -173,7 +175,7 @@ class Ledger(Application[UUID]):
         self,
         decision: Decision,
         *,
-        batch_events: int = 5_000,
+        batch_events: int = 20_000,
         on_progress: Callable[[int], None] | None = None,
     ) -> WriteReport:
         """Store a decision in transactions of whole candidates (never part of one).
@@ -184,6 +186,10 @@ class Ledger(Application[UUID]):
         """
         if decision.refusals:
             raise BatchRefused(decision.refusals)
+        if self.settings.database_url:
+            # The library's PostgreSQL insert is one pipelined statement per transaction; with
+            # psycopg 3.3 it hung here at 20,000 events, while 10,000 never did.
+            batch_events = min(batch_events, POSTGRES_MAX_BATCH)
         report = WriteReport()
         for part in _split(decision, batch_events):
             written = self._store_with_retry(part)
@@ -228,6 +234,9 @@ class Ledger(Application[UUID]):
             event for candidate in decision.candidates for event in candidate.collect_events()
         ]
         recordings = self.events.put(events, touchpoint_keys=decision.keys)
+        if self.repository.cache is not None:
+            for candidate in decision.candidates:
+                self.repository.cache.put(candidate.id, candidate)
         positions = [r.notification.id for r in recordings]
         return WriteReport(
             events=len(recordings),

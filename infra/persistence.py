@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from functools import cache
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from uuid import UUID
 
 import orjson
@@ -24,6 +24,12 @@ from pydantic import BaseModel
 
 KeyRow = tuple[str, UUID, int]
 """(deduplication key, candidate id, version of the event that carries it)."""
+
+
+class Lookup(NamedTuple):
+    recorded_keys: set[str]
+    registered_candidates: set[UUID]
+
 
 _IDS_NOT_STORED = {"originator_id": True, "originator_version": True}
 _KEY_LOOKUP_CHUNK = 500
@@ -113,28 +119,30 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         last = c.fetchone()[0]
         return list(range(last - len(stored_events) + 1, last + 1))
 
-    def existing_keys(self, keys: Iterable[str]) -> set[str]:
-        return {
-            row[0]
-            for row in self._select_in("SELECT key FROM touchpoint_keys WHERE key IN", list(keys))
-        }
-
-    def existing_candidates(self, ids: Iterable[UUID]) -> set[UUID]:
-        rows = self._select_in(
-            f"SELECT originator_id FROM {self.events_table_name}"
-            " WHERE originator_version = 1 AND originator_id IN",
-            [i.hex for i in ids],
-        )
-        return {UUID(row[0]) for row in rows}
-
-    def _select_in(self, statement: str, values: list[str]) -> list[Any]:
-        rows: list[Any] = []
+    def lookup(self, keys: Iterable[str], candidates: Iterable[UUID]) -> Lookup:
+        """Which keys are already recorded, and which candidates are registered (one read)."""
         with self.datastore.transaction(commit=False) as c:
-            for i in range(0, len(values), _KEY_LOOKUP_CHUNK):
-                chunk = values[i : i + _KEY_LOOKUP_CHUNK]
-                c.execute(f"{statement} ({','.join('?' * len(chunk))})", chunk)
-                rows.extend(c.fetchall())
-        return rows
+            found_keys = {
+                row[0]
+                for row in _select_in(c, "SELECT key FROM touchpoint_keys WHERE key IN", keys)
+            }
+            rows = _select_in(
+                c,
+                f"SELECT originator_id FROM {self.events_table_name}"
+                " WHERE originator_version = 1 AND originator_id IN",
+                (i.hex for i in candidates),
+            )
+        return Lookup(found_keys, {UUID(row[0]) for row in rows})
+
+
+def _select_in(c: SQLiteCursor, statement: str, values: Iterable[str]) -> list[Any]:
+    rows: list[Any] = []
+    wanted = list(values)
+    for i in range(0, len(wanted), _KEY_LOOKUP_CHUNK):
+        chunk = wanted[i : i + _KEY_LOOKUP_CHUNK]
+        c.execute(f"{statement} ({','.join('?' * len(chunk))})", chunk)
+        rows.extend(c.fetchall())
+    return rows
 
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
@@ -151,7 +159,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 "originator_id uuid NOT NULL, originator_version bigint NOT NULL)"
             ).format(self.keys_table)
         )
-        self._insert_keys = SQL("INSERT INTO {0} VALUES (%s, %s, %s)").format(self.keys_table)
+        self._insert_keys = SQL(
+            "INSERT INTO {0} SELECT * FROM unnest(%s::text[], %s::uuid[], %s::bigint[])"
+        ).format(self.keys_table)
         self._select_keys = SQL("SELECT key FROM {0} WHERE key = ANY(%s)").format(self.keys_table)
         self._select_candidates = SQL(
             "SELECT originator_id FROM {0} WHERE originator_version = 1 AND originator_id = ANY(%s)"
@@ -166,14 +176,13 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         **_: Any,
     ) -> None:
         if touchpoint_keys:
-            curs.executemany(self._insert_keys, list(touchpoint_keys))
+            keys, candidates, versions = zip(*touchpoint_keys, strict=True)
+            curs.execute(self._insert_keys, (list(keys), list(candidates), list(versions)))
 
-    def existing_keys(self, keys: Iterable[str]) -> set[str]:
+    def lookup(self, keys: Iterable[str], candidates: Iterable[UUID]) -> Lookup:
+        """Which keys are already recorded, and which candidates are registered (one read)."""
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._select_keys, (list(keys),))
-            return {row["key"] for row in curs.fetchall()}
-
-    def existing_candidates(self, ids: Iterable[UUID]) -> set[UUID]:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._select_candidates, (list(ids),))
-            return {row["originator_id"] for row in curs.fetchall()}
+            found_keys = {row["key"] for row in curs.fetchall()}
+            curs.execute(self._select_candidates, (list(candidates),))
+            return Lookup(found_keys, {row["originator_id"] for row in curs.fetchall()})

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
         env = {
             "MAPPER_TOPIC": "infra.persistence:PydanticMapper",
             "TRANSCODER_TOPIC": "infra.persistence:OrjsonTranscoder",
+            # Recently used candidates stay in memory, brought up to date from the store
+            # (fast-forward) instead of being replayed from their first event.
+            "AGGREGATE_CACHE_MAXSIZE": "10000",
+            "AGGREGATE_CACHE_FASTFORWARD": "y",
         }
         if not self.database_url:
             return env | {

@@ -45,7 +45,7 @@ def test_a_refused_touchpoint_writes_nothing(ledger: Ledger) -> None:
     with pytest.raises(ConsentWithdrawn):
         ledger.record(tp("outreach_sent", when=at(days=2), source_id="crm-9"))
     assert ledger.position() == 2
-    assert ledger.recorder.existing_keys(["src:crm-9"]) == set()  # type: ignore[attr-defined]
+    assert ledger.recorder.lookup(["src:crm-9"], []).recorded_keys == set()  # type: ignore[attr-defined]
 
 
 def test_the_same_source_id_twice_is_a_duplicate(ledger: Ledger) -> None:
