@@ -18,6 +18,7 @@ import orjson
 import structlog
 import typer
 from eventsourcing.persistence import PersistenceError
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -55,10 +56,14 @@ UrlOption = Annotated[
 
 
 def _settings(db: Path | None = None, database_url: str | None = None) -> Settings:
-    settings = Settings()
-    if database_url:
-        settings = Settings(database_url=database_url)
-    elif db is not None:
+    try:
+        settings = Settings(database_url=database_url) if database_url else Settings()
+    except ValidationError as invalid:
+        for error in invalid.errors(include_url=False):
+            name = "--database-url" if database_url else f"RAPPORT_{error['loc'][0]}".upper()
+            err.print(f"setting {name}: {error['msg']}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    if db is not None and not database_url:
         settings = settings.model_copy(update={"db": db, "database_url": None})
     configure_logging(settings.log_level, settings.log_format)
     return settings
@@ -180,6 +185,7 @@ def generate(
     from infra import generator
 
     end = generator.DEFAULT_UNTIL if until is None else _aware(until)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
     count = generator.write_jsonl(out_file, candidates=candidates, seed=seed, until=end)
     out.print(f"{out_file}: {count} touchpoint(s) for {candidates} candidate(s), seed {seed}")
 

@@ -64,6 +64,16 @@ def _jsonl(path: Path) -> Iterator[tuple[int, Touchpoint | LineError]]:
 
 
 def _csv(path: Path) -> Iterator[tuple[int, Touchpoint | LineError]]:
+    try:
+        yield from _csv_rows(path)
+    except UnicodeDecodeError as undecodable:
+        line = path.read_bytes()[: undecodable.start].count(b"\n") + 1
+        yield line, LineError(line, "(line)", "not UTF-8 text")
+    except csv.Error as malformed:
+        yield 0, LineError(0, "(file)", f"malformed CSV: {malformed}")
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, Touchpoint | LineError]]:
     with path.open(newline="", encoding="utf-8-sig") as file:
         rows = csv.DictReader(file)
         for row in rows:

@@ -76,6 +76,7 @@ class Settings(BaseSettings):
             "POSTGRES_USER": unquote(url.username or "rapport"),
             "POSTGRES_PASSWORD": unquote(url.password or ""),
             "POSTGRES_LOCK_TIMEOUT": "30",
+            "POSTGRES_CONNECT_TIMEOUT": "10",
             "POSTGRES_POOL_SIZE": "4",
             "POSTGRES_SCHEMA": self.database_schema,
         }

@@ -148,3 +148,26 @@ def test_schemas_writes_the_import_format(tmp_path: Path) -> None:
     assert result.exit_code == 0
     written = orjson.loads((tmp_path / "touchpoint.schema.json").read_bytes())
     assert written == orjson.loads(orjson.dumps(import_schema()))
+
+
+def test_a_file_that_is_not_text_is_an_error_on_its_line(
+    settings: Settings, tmp_path: Path
+) -> None:
+    csv = tmp_path / "export.csv"
+    csv.write_bytes(b"type,candidate,occurred_at\nreply_received,C-1,\xff\xfe\n")
+    code, _, err = rapport(settings, "import", str(csv))
+    assert code == 2
+    assert "line 2: (line): not UTF-8 text" in err
+    assert recorded(settings) == 0
+
+
+def test_a_bad_setting_is_named_and_nothing_runs(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "export.jsonl", story("C-1"))
+    result = runner.invoke(
+        app,
+        ["import", str(data), "--db", str(tmp_path / "r.db")],
+        env={"RAPPORT_MAX_OUTREACH": "many", "RAPPORT_DATABASE_URL": ""},
+    )
+    assert result.exit_code == 2
+    assert "setting RAPPORT_MAX_OUTREACH: Input should be a valid integer" in result.stderr
+    assert not (tmp_path / "r.db").exists()
