@@ -1,0 +1,136 @@
+"""Feeding projections straight from the ledger (embedded mode).
+
+The library's SQLite recorder cannot ``subscribe()``, so the follower reads the notification
+log in batches from the position the views have reached and polls for more. Events are read as
+JSON, not rebuilt into domain objects: projections only need the touchpoint's fields, and
+skipping pydantic here is what makes a full rebuild fast.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+import structlog
+from eventsourcing.persistence import ApplicationRecorder, Notification
+
+from infra.views import ViewMoved, ViewStore
+from projections.base import Fact, Projection, State, Upsert
+
+log = structlog.get_logger("rapport.follower")
+
+
+def to_fact(notification: Notification) -> Fact:
+    """A stored event as a ``Fact``; personal data never leaves this function."""
+    stored = orjson.loads(notification.state)
+    touchpoint = stored["touchpoint"]
+    touchpoint.pop("personal", None)
+    return Fact(
+        position=notification.id,
+        candidate_id=str(notification.originator_id),
+        version=notification.originator_version,
+        type=touchpoint["type"],
+        occurred_at=_seconds(touchpoint["occurred_at"]),
+        recorded_at=_seconds(stored["timestamp"]),
+        data=touchpoint,
+    )
+
+
+def _seconds(moment: str) -> float:
+    return datetime.fromisoformat(moment).timestamp()
+
+
+class Follower:
+    """Brings every projection's view up to the ledger's last position."""
+
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        store: ViewStore,
+        projections: Sequence[Projection],
+        *,
+        batch: int = 10_000,
+    ) -> None:
+        self.recorder = recorder
+        self.store = store
+        self.projections = list(projections)
+        self.batch = batch
+        self._states: dict[str, dict[str, State]] = {p.name: {} for p in self.projections}
+        for projection in self.projections:
+            found = store.position(projection)
+            if found is not None and found[0] != projection.version:
+                log.info("views.rebuild_needed", projection=projection.name)
+                store.drop(projection)
+            store.create(projection)
+
+    def positions(self) -> dict[str, int]:
+        return {p.name: (self.store.position(p) or (0, 0))[1] for p in self.projections}
+
+    def catch_up(self, on_progress: Callable[[int], None] | None = None) -> int:
+        """Process everything recorded so far; returns how many facts were applied."""
+        positions = self.positions()
+        start = min(positions.values(), default=0) + 1
+        applied = 0
+        while True:
+            notifications = self.recorder.select_notifications(start, self.batch)
+            if not notifications:
+                return applied
+            facts = [to_fact(n) for n in notifications]
+            for projection in self.projections:
+                done = positions[projection.name]
+                todo = [f for f in facts if f.position > done]
+                if todo:
+                    try:
+                        self._apply(projection, done, todo)
+                    except ViewMoved:
+                        log.info("views.moved_by_another_follower", projection=projection.name)
+                        return applied + self.catch_up(on_progress)
+                    positions[projection.name] = todo[-1].position
+            applied += len(facts)
+            start = facts[-1].position + 1
+            if on_progress:
+                on_progress(len(facts))
+
+    def rebuild(self, on_progress: Callable[[int], None] | None = None) -> int:
+        """Drop every view and build it again from the first event."""
+        for projection in self.projections:
+            self.store.drop(projection)
+            self.store.create(projection)
+            self._states[projection.name] = {}
+        return self.catch_up(on_progress)
+
+    def follow(self, poll_seconds: float = 0.05, stop: Callable[[], bool] = lambda: False) -> None:
+        """Keep the views current until ``stop()`` says otherwise."""
+        while not stop():
+            if not self.catch_up():
+                time.sleep(poll_seconds)
+
+    def _apply(self, projection: Projection, done: int, facts: list[Fact]) -> None:
+        states = self._states[projection.name]
+        missing = {f.candidate_id for f in facts} - states.keys()
+        if missing:
+            loaded = self.store.load_states(projection, missing)
+            states.update(loaded)
+            for cid in missing - loaded.keys():
+                states[cid] = {}
+        rows: list[Upsert] = []
+        touched: dict[str, State] = {}
+        try:
+            for fact in facts:
+                state = states[fact.candidate_id]
+                projection.apply(state, fact, rows)
+                touched[fact.candidate_id] = state
+            self.store.commit(projection, done, facts[-1].position, touched, rows)
+        except BaseException:
+            # The states in memory may be ahead of the store now: forget them.
+            self._states[projection.name] = {}
+            raise
+
+
+def positions_behind(follower: Follower) -> dict[str, Any]:
+    """How far each projection is behind the ledger (for logs and dashboards)."""
+    last = follower.recorder.max_notification_id() or 0
+    return {name: last - done for name, done in follower.positions().items()}

@@ -1,0 +1,92 @@
+"""What every projection is: a fold over facts, per candidate, that says which view rows to keep.
+
+A projection never knows where its facts come from (the ledger directly, or a Kafka topic) nor
+which database keeps its rows. It receives one narrow input, a ``Fact`` (a recorded touchpoint
+and its ledger position, without personal data), together with the projection's own state for
+that candidate, and appends ``Upsert``s. The machinery that feeds it (``infra/views.py``,
+``infra/follower.py``) keeps the state, the rows and the processed position in one transaction,
+so re-delivering a fact never double counts and a crash never loses one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+State = dict[str, Any]
+"""A projection's memory of one candidate: JSON-serialisable, kept between facts."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """A recorded touchpoint as projections see it."""
+
+    position: int
+    """The event's position in the ledger: facts arrive in increasing position per candidate."""
+    candidate_id: str
+    """The candidate's id in the ledger (a UUID as text)."""
+    version: int
+    """The event's number in the candidate's own sequence (1 = registration)."""
+    type: str
+    occurred_at: float
+    """When it happened, in seconds since the epoch (UTC)."""
+    recorded_at: float
+    """When Rapport recorded it, in seconds since the epoch (UTC)."""
+    data: Mapping[str, Any]
+    """The touchpoint's fields as JSON values, without ``personal``."""
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.data.get(name, default)
+
+    @property
+    def is_personal_touch(self) -> bool:
+        """A non-automated touch by a recruiter (see ``domain.touchpoints``)."""
+        if not self.data.get("recruiter") or self.data.get("automated", False):
+            return False
+        if self.type == "candidate_registered":
+            return False
+        return self.data.get("personalization") != "generic_blast"
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: str
+    """Portable SQL type: TEXT, BIGINT, INTEGER (also for booleans), DOUBLE PRECISION."""
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    """Insert or replace one whole row (every column of the table, in any order)."""
+
+    table: str
+    row: Mapping[str, Any]
+
+
+class Projection(Protocol):
+    name: ClassVar[str]
+    """Identifies the projection's position and state (change ``version`` to force a rebuild)."""
+    version: ClassVar[int]
+    tables: ClassVar[tuple[Table, ...]]
+
+    def apply(self, state: State, fact: Fact, out: list[Upsert]) -> None:
+        """Fold ``fact`` into this candidate's ``state`` (in place) and append the rows to keep."""
+        ...
+
+
+def epoch(moment: datetime) -> float:
+    return moment.timestamp()
