@@ -7,10 +7,12 @@ business rules (nothing written); 4 the store kept conflicting or could not be r
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -25,8 +27,10 @@ from rich.table import Table
 
 from domain.touchpoints import import_schema
 from infra.importing import LineError, read_touchpoints
+from infra.journeys import NoSuchCandidate, journey, next_due_action
 from infra.ledger import BatchRefused, ConflictPersisted, Ledger, bulk_mode
 from infra.logging import configure as configure_logging
+from infra.read_side import current_views, following, parse_as_of
 from infra.settings import Settings
 from projections.summary import LedgerSummary
 
@@ -40,7 +44,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(soft_wrap=True)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 log = structlog.get_logger("rapport.cli")
 
@@ -210,6 +214,107 @@ def summary(db: DbOption = None, database_url: UrlOption = None) -> None:
         _print_summary(ledger)
 
 
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of", help="Answer as things stood then: YYYY-MM-DD (end of day, UTC) or ISO instant."
+    ),
+]
+FormatOption = Annotated[str, typer.Option("--format", help="table or json.")]
+
+
+def _as_of(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_as_of(text)
+    except ValueError as bad:
+        err.print(f"--as-of: {bad}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+
+
+@app.command("journey")
+def journey_command(
+    candidate: Annotated[str, typer.Argument(help="The candidate's CRM reference.")],
+    as_of: AsOfOption = None,
+    fmt: FormatOption = "table",
+    db: DbOption = None,
+    database_url: UrlOption = None,
+) -> None:
+    """A candidate's timeline, stage, last (personal) touch and next due action."""
+    moment = _as_of(as_of)
+    if fmt not in ("table", "json"):
+        err.print(f"--format: expected table or json, got {fmt!r}")
+        raise typer.Exit(EXIT_INVALID)
+    with current_views(_settings(db, database_url)) as store:
+        try:
+            found = journey(store, candidate, moment)
+        except NoSuchCandidate as missing:
+            err.print(str(missing))
+            raise typer.Exit(EXIT_REFUSED) from None
+        next_action = next_due_action(store, found, moment)
+    if fmt == "json":
+        document = asdict(found) | {"next_due_action": next_action}
+        out.print_json(orjson.dumps(document).decode())
+        return
+    out.print(
+        f"[bold]{found.candidate}[/bold] {found.status} {found.role}, owner"
+        f" {found.recruiter or '-'} — stage [bold]{found.stage}[/bold]"
+    )
+    out.print(
+        f"last touch {_moment(found.last_touch and found.last_touch.occurred_at)},"
+        f" last personal touch"
+        f" {_moment(found.last_personal_touch and found.last_personal_touch.occurred_at)};"
+        f" next due: {next_action or 'nothing'}"
+    )
+    timeline = Table("happened", "recorded", "touchpoint", "by", "personal", "detail")
+    for column in timeline.columns[:5]:
+        column.no_wrap = True
+    for step in found.steps:
+        timeline.add_row(
+            _moment(step.occurred_at),
+            _moment(step.recorded_at),
+            step.type,
+            step.by_whom,
+            "yes" if step.personal_touch else "",
+            step.detail,
+        )
+    out.print(timeline)
+
+
+@app.command()
+def rebuild(db: DbOption = None, database_url: UrlOption = None) -> None:
+    """Drop every view and rebuild it from the first event."""
+    with following(_settings(db, database_url)) as follower:
+        total = follower.recorder.max_notification_id() or 0
+        started = time.perf_counter()
+        with bulk_mode(), _progress() as progress:
+            task = progress.add_task("rebuilding", total=total)
+            count = follower.rebuild(on_progress=lambda n: progress.advance(task, n))
+    elapsed = time.perf_counter() - started
+    out.print(f"rebuilt every view from {count} event(s) in {elapsed:.2f}s")
+
+
+@app.command()
+def follow(
+    poll: Annotated[float, typer.Option(min=0.01, help="Seconds between polls.")] = 0.05,
+    db: DbOption = None,
+    database_url: UrlOption = None,
+) -> None:
+    """Keep the views current as touchpoints are recorded (until interrupted)."""
+    with following(_settings(db, database_url)) as follower:
+        try:
+            follower.follow(poll_seconds=poll)
+        except KeyboardInterrupt:
+            out.print(f"stopped at positions {follower.positions()}")
+
+
+def _moment(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M")
+
+
 @app.command()
 def demo(
     candidates: Annotated[int, typer.Option(min=1)] = 2000,
@@ -254,8 +359,6 @@ def _day(moment: datetime | None) -> str:
 
 
 def _aware(moment: datetime) -> datetime:
-    from datetime import UTC
-
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -69,13 +69,15 @@ class Follower:
     def positions(self) -> dict[str, int]:
         return {p.name: (self.store.position(p) or (0, 0))[1] for p in self.projections}
 
-    def catch_up(self, on_progress: Callable[[int], None] | None = None) -> int:
-        """Process everything recorded so far; returns how many facts were applied."""
+    def catch_up(
+        self, on_progress: Callable[[int], None] | None = None, *, until: int | None = None
+    ) -> int:
+        """Process everything recorded so far (or up to position ``until``); returns the count."""
         positions = self.positions()
         start = min(positions.values(), default=0) + 1
         applied = 0
-        while True:
-            notifications = self.recorder.select_notifications(start, self.batch)
+        while until is None or start <= until:
+            notifications = self.recorder.select_notifications(start, self.batch, stop=until)
             if not notifications:
                 return applied
             facts = [to_fact(n) for n in notifications]
@@ -87,12 +89,13 @@ class Follower:
                         self._apply(projection, done, todo)
                     except ViewMoved:
                         log.info("views.moved_by_another_follower", projection=projection.name)
-                        return applied + self.catch_up(on_progress)
+                        return applied + self.catch_up(on_progress, until=until)
                     positions[projection.name] = todo[-1].position
             applied += len(facts)
             start = facts[-1].position + 1
             if on_progress:
                 on_progress(len(facts))
+        return applied
 
     def rebuild(self, on_progress: Callable[[int], None] | None = None) -> int:
         """Drop every view and build it again from the first event."""

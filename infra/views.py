@@ -104,7 +104,8 @@ class ViewStore:
                     cur.execute(statement)
             cur.execute(
                 self.sql(
-                    "INSERT INTO view_positions VALUES (?, ?, 0) ON CONFLICT (projection) DO NOTHING"
+                    "INSERT INTO view_positions VALUES (?, ?, 0)"
+                    " ON CONFLICT (projection) DO NOTHING"
                 ),
                 (projection.name, projection.version),
             )
@@ -113,10 +114,10 @@ class ViewStore:
         with self.transaction() as cur:
             for table in projection.tables:
                 cur.execute(f"DROP TABLE IF EXISTS {table.name}")
-            cur.execute(self.sql("DELETE FROM view_states WHERE projection = ?"), (projection.name,))
-            cur.execute(
-                self.sql("DELETE FROM view_positions WHERE projection = ?"), (projection.name,)
-            )
+            for bookkeeping in ("view_states", "view_positions"):
+                cur.execute(
+                    self.sql(f"DELETE FROM {bookkeeping} WHERE projection = ?"), (projection.name,)
+                )
 
     def position(self, projection: Projection) -> tuple[int, int] | None:
         """(version, position) of what the projection has processed, or None if never built."""

@@ -1,0 +1,196 @@
+"""Candidate journeys: each candidate's timeline, the stage they are at, and their last touches.
+
+The view keeps the timeline (one row per touchpoint, without personal data); the stage and the
+last touches are read from it for any "as of" instant, so a journey can be seen as it stood on
+any date by when things happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from projections.base import Column, Fact, State, Table, Upsert
+
+STAGES = (
+    "sourced",
+    "contacted",
+    "engaged",
+    "applied",
+    "shortlisted",
+    "interviewing",
+    "offered",
+    "hired",
+)
+"""The way forward, in order; "declined", "opted out" and "erased" are where a journey can stop."""
+
+_REACHES = {
+    "outreach_sent": "contacted",
+    "content_shared": "contacted",
+    "personal_note_sent": "contacted",
+    "call_held": "engaged",
+    "application_submitted": "applied",
+    "application_acknowledged": "applied",
+    "shortlisted": "shortlisted",
+    "interview_scheduled": "interviewing",
+    "offer_extended": "offered",
+    "offer_accepted": "offered",
+    "hired": "hired",
+}
+_ENGAGING_SENTIMENTS = {"interested", "not_now"}
+_NOT_A_TOUCH = {"candidate_registered", "profile_enriched", "consent_given", "erasure_requested"}
+_DETAIL_SKIP = {"type", "candidate", "occurred_at", "source_id", "recruiter", "automated"}
+
+
+class JourneyProjection:
+    name: ClassVar[str] = "journey"
+    version: ClassVar[int] = 1
+    tables: ClassVar[tuple[Table, ...]] = (
+        Table(
+            "view_journey_candidates",
+            (
+                Column("candidate_id", "TEXT"),
+                Column("candidate", "TEXT"),
+                Column("status", "TEXT"),
+                Column("role", "TEXT"),
+                Column("recruiter", "TEXT"),
+                Column("registered_at", "DOUBLE PRECISION"),
+            ),
+            key=("candidate_id",),
+            indexes=(("candidate",),),
+        ),
+        Table(
+            "view_journey_events",
+            (
+                Column("candidate_id", "TEXT"),
+                Column("version", "BIGINT"),
+                Column("position", "BIGINT"),
+                Column("occurred_at", "DOUBLE PRECISION"),
+                Column("recorded_at", "DOUBLE PRECISION"),
+                Column("type", "TEXT"),
+                Column("by_whom", "TEXT"),
+                Column("personal_touch", "INTEGER"),
+                Column("reaches", "TEXT"),
+                Column("detail", "TEXT"),
+            ),
+            key=("candidate_id", "version"),
+        ),
+    )
+
+    def apply(self, state: State, fact: Fact, out: list[Upsert]) -> None:
+        if fact.type == "candidate_registered":
+            out.append(
+                Upsert(
+                    "view_journey_candidates",
+                    {
+                        "candidate_id": fact.candidate_id,
+                        "candidate": fact.data["candidate"],
+                        "status": fact.data["status"],
+                        "role": fact.data["role"],
+                        "recruiter": fact.data.get("recruiter"),
+                        "registered_at": fact.occurred_at,
+                    },
+                )
+            )
+        out.append(
+            Upsert(
+                "view_journey_events",
+                {
+                    "candidate_id": fact.candidate_id,
+                    "version": fact.version,
+                    "position": fact.position,
+                    "occurred_at": fact.occurred_at,
+                    "recorded_at": fact.recorded_at,
+                    "type": fact.type,
+                    "by_whom": _by_whom(fact),
+                    "personal_touch": int(fact.is_personal_touch),
+                    "reaches": _reaches(fact),
+                    "detail": _detail(fact),
+                },
+            )
+        )
+
+
+def _reaches(fact: Fact) -> str | None:
+    """The stage this touchpoint shows the candidate has reached, if it moves them forward."""
+    if fact.type == "reply_received":
+        return "engaged" if fact.get("sentiment") in _ENGAGING_SENTIMENTS else None
+    return _REACHES.get(fact.type)
+
+
+def _by_whom(fact: Fact) -> str:
+    if fact.get("automated"):
+        return "automation"
+    return str(fact.get("recruiter") or "candidate")
+
+
+def _detail(fact: Fact) -> str:
+    """The touchpoint's non-personal fields, for reading (identifiers and vocabulary only)."""
+    parts = []
+    for key, value in fact.data.items():
+        if key in _DETAIL_SKIP or value is None or value == []:
+            continue
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        parts.append(f"{key}: {shown}")
+    return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One row of a journey's timeline."""
+
+    position: int
+    occurred_at: float
+    recorded_at: float
+    type: str
+    by_whom: str
+    personal_touch: bool
+    reaches: str | None
+    detail: str
+
+
+def stage_of(steps: Sequence[Step]) -> str:
+    """Where the journey stands after these steps (in the order they happened)."""
+    reached = 0
+    offer_open = declined = opted_out = False
+    for step in steps:
+        kind = step.type
+        if kind == "erasure_requested":
+            return "erased"
+        if step.reaches:
+            reached = max(reached, STAGES.index(step.reaches))
+        if kind == "offer_extended":
+            offer_open, declined = True, False
+        elif kind == "offer_declined":
+            offer_open, declined = False, True
+        elif kind == "opted_out":
+            opted_out = True
+        elif kind == "consent_given":
+            opted_out = False
+    if reached == STAGES.index("hired"):
+        return "hired"
+    if declined and not offer_open:
+        return "declined"
+    if opted_out:
+        return "opted out"
+    return STAGES[reached]
+
+
+def last_touch(steps: Sequence[Step]) -> Step | None:
+    touches = [s for s in steps if s.type not in _NOT_A_TOUCH]
+    return max(touches, key=_when, default=None)
+
+
+def last_personal_touch(steps: Sequence[Step]) -> Step | None:
+    return max((s for s in steps if s.personal_touch), key=_when, default=None)
+
+
+def _when(step: Step) -> tuple[float, int]:
+    return step.occurred_at, step.position
+
+
+def steps_from_rows(rows: Sequence[Sequence[Any]]) -> list[Step]:
+    return [
+        Step(int(r[0]), float(r[1]), float(r[2]), r[3], r[4], bool(r[5]), r[6], r[7]) for r in rows
+    ]
