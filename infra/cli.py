@@ -283,9 +283,14 @@ def journey_command(
 
 
 @app.command()
-def rebuild(db: DbOption = None, database_url: UrlOption = None) -> None:
+def rebuild(
+    batch: Annotated[int, typer.Option(min=1, help="Events per view transaction.")] = 10_000,
+    db: DbOption = None,
+    database_url: UrlOption = None,
+) -> None:
     """Drop every view and rebuild it from the first event."""
     with following(_settings(db, database_url)) as follower:
+        follower.batch = batch
         total = follower.recorder.max_notification_id() or 0
         started = time.perf_counter()
         with bulk_mode(), _progress() as progress:

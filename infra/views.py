@@ -62,6 +62,12 @@ class ViewStore:
     def close(self) -> None:
         self._conn.close()
 
+    def __enter__(self) -> ViewStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     # --- SQL plumbing -------------------------------------------------------------------------
 
     def sql(self, statement: str) -> str:
