@@ -15,23 +15,24 @@ from typing import Any
 
 import orjson
 import structlog
-from eventsourcing.persistence import ApplicationRecorder, Notification
 
+from infra.ledger import LedgerRecorder
+from infra.persistence import StoredRow
 from infra.views import ViewMoved, ViewStore
 from projections.base import Fact, Projection, State, Upsert
 
 log = structlog.get_logger("rapport.follower")
 
 
-def to_fact(notification: Notification) -> Fact:
+def to_fact(row: StoredRow) -> Fact:
     """A stored event as a ``Fact``; personal data never leaves this function."""
-    stored = orjson.loads(notification.state)
+    stored = orjson.loads(row.state)
     touchpoint = stored["touchpoint"]
     touchpoint.pop("personal", None)
     return Fact(
-        position=notification.id,
-        candidate_id=str(notification.originator_id),
-        version=notification.originator_version,
+        position=row.position,
+        candidate_id=row.candidate_id,
+        version=row.version,
         type=touchpoint["type"],
         occurred_at=_seconds(touchpoint["occurred_at"]),
         recorded_at=_seconds(stored["timestamp"]),
@@ -48,7 +49,7 @@ class Follower:
 
     def __init__(
         self,
-        recorder: ApplicationRecorder,
+        recorder: LedgerRecorder,
         store: ViewStore,
         projections: Sequence[Projection],
         *,
@@ -77,10 +78,10 @@ class Follower:
         start = min(positions.values(), default=0) + 1
         applied = 0
         while until is None or start <= until:
-            notifications = self.recorder.select_notifications(start, self.batch, stop=until)
-            if not notifications:
+            rows = self.recorder.read_stored(start, self.batch, until)
+            if not rows:
                 return applied
-            facts = [to_fact(n) for n in notifications]
+            facts = [to_fact(row) for row in rows]
             for projection in self.projections:
                 done = positions[projection.name]
                 todo = [f for f in facts if f.position > done]

@@ -35,7 +35,7 @@ def journey(store: ViewStore, candidate: str, as_of: float | None = None) -> Jou
         raise NoSuchCandidate(f"candidate {candidate} is not registered")
     status, role, recruiter = found[0]
     rows = store.query(
-        "SELECT position, occurred_at, recorded_at, type, by_whom, personal_touch, reaches, detail"
+        "SELECT position, occurred_at, recorded_at, type, by_whom, personal_touch, reaches, data"
         " FROM view_journey_events WHERE candidate_id = ? AND occurred_at <= ?"
         " ORDER BY occurred_at, position",
         (cid, float("inf") if as_of is None else as_of),

@@ -26,6 +26,13 @@ KeyRow = tuple[str, UUID, int]
 """(deduplication key, candidate id, version of the event that carries it)."""
 
 
+class StoredRow(NamedTuple):
+    position: int
+    candidate_id: str
+    version: int
+    state: bytes
+
+
 class Lookup(NamedTuple):
     recorded_keys: set[str]
     registered_candidates: set[UUID]
@@ -119,6 +126,17 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         last = c.fetchone()[0]
         return list(range(last - len(stored_events) + 1, last + 1))
 
+    def read_stored(self, start: int, limit: int, stop: int | None = None) -> list[StoredRow]:
+        """Events from position ``start`` as plain rows: no UUID objects, no notification objects
+        (a rebuild reads every event, and those cost more than the JSON decoding)."""
+        statement = (
+            f"SELECT rowid, originator_id, originator_version, state FROM {self.events_table_name}"
+            " WHERE rowid >= ? AND rowid <= ? ORDER BY rowid LIMIT ?"
+        )
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(statement, (start, stop if stop is not None else 2**62, limit))
+            return [StoredRow(r[0], _dashed(r[1]), r[2], r[3]) for r in c.fetchall()]
+
     def lookup(self, keys: Iterable[str], candidates: Iterable[UUID]) -> Lookup:
         """Which keys are already recorded, and which candidates are registered (one read)."""
         with self.datastore.transaction(commit=False) as c:
@@ -133,6 +151,10 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 (i.hex for i in candidates),
             )
         return Lookup(found_keys, {UUID(row[0]) for row in rows})
+
+
+def _dashed(hex_id: str) -> str:
+    return f"{hex_id[:8]}-{hex_id[8:12]}-{hex_id[12:16]}-{hex_id[16:20]}-{hex_id[20:]}"
 
 
 def _select_in(c: SQLiteCursor, statement: str, values: Iterable[str]) -> list[Any]:
@@ -178,6 +200,12 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         if touchpoint_keys:
             keys, candidates, versions = zip(*touchpoint_keys, strict=True)
             curs.execute(self._insert_keys, (list(keys), list(candidates), list(versions)))
+
+    def read_stored(self, start: int, limit: int, stop: int | None = None) -> list[StoredRow]:
+        return [
+            StoredRow(n.id, str(n.originator_id), n.originator_version, n.state)
+            for n in self.select_notifications(start, limit, stop)
+        ]
 
     def lookup(self, keys: Iterable[str], candidates: Iterable[UUID]) -> Lookup:
         """Which keys are already recorded, and which candidates are registered (one read)."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
+from typing import cast
 
 from infra.follower import Follower
-from infra.ledger import Ledger
+from infra.ledger import Ledger, LedgerRecorder
 from infra.settings import Settings
 from infra.views import ViewStore
 from projections.base import Projection
@@ -23,7 +24,7 @@ def following(settings: Settings) -> Iterator[Follower]:
     ledger = Ledger(settings)
     store = ViewStore(settings)
     try:
-        yield Follower(ledger.recorder, store, all_projections())
+        yield Follower(cast(LedgerRecorder, ledger.recorder), store, all_projections())
     finally:
         store.close()
         ledger.close()

@@ -161,10 +161,11 @@ class ViewStore:
         tables = {table.name: table for table in projection.tables}
         # Only a row's last version in the batch needs writing.
         latest: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = defaultdict(dict)
+        layout = {name: (t.column_names, t.key) for name, t in tables.items()}
         for upsert in rows:
-            table = tables[upsert.table]
-            values = tuple(upsert.row[c] for c in table.column_names)
-            latest[upsert.table][tuple(upsert.row[k] for k in table.key)] = values
+            columns, key = layout[upsert.table]
+            row = upsert.row
+            latest[upsert.table][tuple([row[k] for k in key])] = tuple([row[c] for c in columns])
         with self.transaction() as cur:
             for name, values_by_key in latest.items():
                 cur.executemany(

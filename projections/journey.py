@@ -7,9 +7,11 @@ any date by when things happened.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+import orjson
 
 from projections.base import Column, Fact, State, Table, Upsert
 
@@ -45,7 +47,7 @@ _DETAIL_SKIP = {"type", "candidate", "occurred_at", "source_id", "recruiter", "a
 
 class JourneyProjection:
     name: ClassVar[str] = "journey"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     tables: ClassVar[tuple[Table, ...]] = (
         Table(
             "view_journey_candidates",
@@ -72,7 +74,7 @@ class JourneyProjection:
                 Column("by_whom", "TEXT"),
                 Column("personal_touch", "INTEGER"),
                 Column("reaches", "TEXT"),
-                Column("detail", "TEXT"),
+                Column("data", "TEXT"),
             ),
             key=("candidate_id", "version"),
         ),
@@ -106,7 +108,7 @@ class JourneyProjection:
                     "by_whom": _by_whom(fact),
                     "personal_touch": int(fact.is_personal_touch),
                     "reaches": _reaches(fact),
-                    "detail": _detail(fact),
+                    "data": orjson.dumps(fact.data).decode(),
                 },
             )
         )
@@ -125,10 +127,10 @@ def _by_whom(fact: Fact) -> str:
     return str(fact.get("recruiter") or "candidate")
 
 
-def _detail(fact: Fact) -> str:
+def detail(data: Mapping[str, Any]) -> str:
     """The touchpoint's non-personal fields, for reading (identifiers and vocabulary only)."""
     parts = []
-    for key, value in fact.data.items():
+    for key, value in data.items():
         if key in _DETAIL_SKIP or value is None or value == []:
             continue
         shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
@@ -192,5 +194,15 @@ def _when(step: Step) -> tuple[float, int]:
 
 def steps_from_rows(rows: Sequence[Sequence[Any]]) -> list[Step]:
     return [
-        Step(int(r[0]), float(r[1]), float(r[2]), r[3], r[4], bool(r[5]), r[6], r[7]) for r in rows
+        Step(
+            int(r[0]),
+            float(r[1]),
+            float(r[2]),
+            r[3],
+            r[4],
+            bool(r[5]),
+            r[6],
+            detail(orjson.loads(r[7])),
+        )
+        for r in rows
     ]
