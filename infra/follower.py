@@ -122,11 +122,13 @@ class Follower:
                 states[cid] = {}
         rows: list[Upsert] = []
         touched: dict[str, State] = {}
+        keeps_state = getattr(projection, "stateful", True)
         try:
             for fact in facts:
                 state = states[fact.candidate_id]
                 projection.apply(state, fact, rows)
-                touched[fact.candidate_id] = state
+                if keeps_state:
+                    touched[fact.candidate_id] = state
             self.store.commit(projection, done, facts[-1].position, touched, rows)
         except BaseException:
             # The states in memory may be ahead of the store now: forget them.

@@ -82,6 +82,8 @@ class Projection(Protocol):
     """Identifies the projection's position and state (change ``version`` to force a rebuild)."""
     version: ClassVar[int]
     tables: ClassVar[tuple[Table, ...]]
+    # Optional: ``stateful: ClassVar[bool] = False`` when rows follow from each fact alone,
+    # which spares the machinery from storing an empty state per candidate.
 
     def apply(self, state: State, fact: Fact, out: list[Upsert]) -> None:
         """Fold ``fact`` into this candidate's ``state`` (in place) and append the rows to keep."""

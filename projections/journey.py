@@ -48,6 +48,8 @@ _DETAIL_SKIP = {"type", "candidate", "occurred_at", "source_id", "recruiter", "a
 class JourneyProjection:
     name: ClassVar[str] = "journey"
     version: ClassVar[int] = 2
+    stateful: ClassVar[bool] = False
+    """Every row follows from its fact alone: no per-candidate state to keep."""
     tables: ClassVar[tuple[Table, ...]] = (
         Table(
             "view_journey_candidates",
