@@ -30,6 +30,7 @@ from infra.importing import LineError, read_touchpoints
 from infra.journeys import NoSuchCandidate, journey, next_due_action
 from infra.ledger import BatchRefused, ConflictPersisted, Ledger, bulk_mode
 from infra.logging import configure as configure_logging
+from infra.metrics import metrics_command
 from infra.read_side import current_views, following, parse_as_of
 from infra.settings import Settings
 from projections.summary import LedgerSummary
@@ -318,6 +319,9 @@ def _moment(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+app.command("metrics")(metrics_command)
 
 
 @app.command()

@@ -12,11 +12,12 @@ from infra.ledger import Ledger, LedgerRecorder
 from infra.settings import Settings
 from infra.views import ViewStore
 from projections.base import Projection
+from projections.engagement import EngagementProjection
 from projections.journey import JourneyProjection
 
 
 def all_projections() -> list[Projection]:
-    return [JourneyProjection()]
+    return [JourneyProjection(), EngagementProjection()]
 
 
 @contextmanager
