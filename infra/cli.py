@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from domain.touchpoints import import_schema
+from infra.alerts import alerts_command
 from infra.importing import LineError, read_touchpoints
 from infra.journeys import NoSuchCandidate, journey, next_due_action
 from infra.ledger import BatchRefused, ConflictPersisted, Ledger, bulk_mode
@@ -33,6 +34,7 @@ from infra.logging import configure as configure_logging
 from infra.metrics import metrics_command
 from infra.read_side import current_views, following, parse_as_of
 from infra.settings import Settings
+from projections.alert_rules import AlertRulesError
 from projections.summary import LedgerSummary
 
 EXIT_INVALID, EXIT_REFUSED, EXIT_STORE = 2, 3, 4
@@ -322,6 +324,7 @@ def _moment(seconds: float | None) -> str:
 
 
 app.command("metrics")(metrics_command)
+app.command("alerts")(alerts_command)
 
 
 @app.command()
@@ -372,7 +375,11 @@ def _aware(moment: datetime) -> datetime:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except AlertRulesError as bad_rules:
+        err.print(f"RAPPORT_ALERT_RULES: {bad_rules}", markup=False, highlight=False)
+        sys.exit(EXIT_INVALID)
 
 
 if __name__ == "__main__":

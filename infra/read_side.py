@@ -11,13 +11,14 @@ from infra.follower import Follower
 from infra.ledger import Ledger, LedgerRecorder
 from infra.settings import Settings
 from infra.views import ViewStore
+from projections.alerts import AlertsProjection
 from projections.base import Projection
 from projections.engagement import EngagementProjection
 from projections.journey import JourneyProjection
 
 
 def all_projections() -> list[Projection]:
-    return [JourneyProjection(), EngagementProjection()]
+    return [JourneyProjection(), EngagementProjection(), AlertsProjection()]
 
 
 @contextmanager

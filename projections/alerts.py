@@ -1,0 +1,331 @@
+"""Stale-contact alerts: episodes of silence per candidate, with the instant each falls due.
+
+An alert depends on time passing with *nothing* happening, so this projection never looks at a
+clock. For every rule (``projections/alert_rules.py``) it keeps the candidate's *episodes*: an
+anchor (the fact that opened it), a due time (anchor + the rule's period) and, once something
+clears it, the occurred time and reason of the clearing. An alert is open as of instant D iff
+
+    due_at <= D  and  (resolved_at IS NULL or resolved_at > D)
+
+so one indexed table answers "what is open now", "what was open on 1 March" and "what falls due
+next" (a deadline queue on ``due_at``), without scanning candidates per tick.
+
+Facts may be recorded late (back-dated), so the episodes are a function of the candidate's facts
+ordered by when they *happened* (``occurred_at``, then ledger position), never of their arrival
+order: the state keeps the few facts the rules need, each new fact is placed in that order, and
+the candidate's episodes are evaluated again. A personal touch recorded today that happened
+before a due time therefore resolves that episode as of when it happened. Rows are keyed by the
+position of the fact that opened the episode; an episode a late fact shows never existed (say,
+the candidate had left the pool before its anchor) is kept as *withdrawn* (resolved at its own
+anchor, so never open), because views are only ever upserted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from projections.alert_rules import (
+    APPLICANT,
+    ENGAGED,
+    POOL,
+    SHORTLISTED,
+    AlertRule,
+    AlertRules,
+    load_rules,
+)
+from projections.base import Column, Fact, State, Table, Upsert
+
+EPISODES = "view_alert_episodes"
+CANDIDATES = "view_alert_candidates"
+
+WITHDRAWN = "withdrawn"
+
+_TOUCH_TYPES = frozenset(
+    {
+        "outreach_sent",
+        "call_held",
+        "application_acknowledged",
+        "content_shared",
+        "personal_note_sent",
+        "shortlisted",
+        "interview_scheduled",
+        "offer_extended",
+        "hired",
+    }
+)
+"""Touchpoints by us that reach the candidate (an update, in the shortlist rule's sense)."""
+
+_STRUCTURAL = frozenset(
+    {
+        "added_to_talent_pool",
+        "removed_from_talent_pool",
+        "application_submitted",
+        "shortlisted",
+        "interview_scheduled",
+        "offer_declined",
+        "hired",
+        "opted_out",
+        "consent_given",
+        "erasure_requested",
+    }
+)
+"""Facts that change what a rule watches, whoever did them."""
+
+_ENGAGING_SENTIMENTS = frozenset({"interested", "not_now"})
+_PERSONAL, _TOUCH = 1, 2
+
+Entry = list[Any]
+"""A remembered fact: [occurred_at, position, type, flags, argument (pool or position)]."""
+
+
+def _entry(fact: Fact) -> Entry | None:
+    """What the rules need of a fact, or None when no rule cares about it."""
+    kind = fact.type
+    flags = 0
+    if fact.is_personal_touch:
+        flags |= _PERSONAL | _TOUCH
+    elif kind in _TOUCH_TYPES and (fact.get("recruiter") or fact.get("automated")):
+        flags |= _TOUCH
+    engaging = kind == "call_held" or (
+        kind == "reply_received" and fact.get("sentiment") in _ENGAGING_SENTIMENTS
+    )
+    if not flags and not engaging and kind not in _STRUCTURAL:
+        return None
+    argument = fact.get("pool") or fact.get("position")
+    return [fact.occurred_at, fact.position, kind, flags, argument]
+
+
+class _Evaluation:
+    """A fold over a candidate's remembered facts, in the order they happened.
+
+    Its state after the last fact (``snapshot``) is kept, so a fact that happened after all the
+    others (the usual case) continues the fold instead of replaying it.
+    """
+
+    def __init__(self, rules: _Rules, snapshot: State | None = None) -> None:
+        self.period, self.suppressible = rules
+        snapshot = snapshot or {}
+        self.pools: set[str] = set(snapshot.get("p", ()))
+        self.process: set[str] = set(snapshot.get("h", ()))
+        self.opted_out: bool = snapshot.get("o", False)
+        self.erased: bool = snapshot.get("x", False)
+        self.open: dict[str, str] = dict(snapshot.get("k", {}))
+        """Each rule's open episode, by key."""
+        self.found: dict[str, list[Any]] = {}
+        """Episodes opened or changed by this pass, by key."""
+
+    def snapshot(self) -> State:
+        return {
+            "p": sorted(self.pools),
+            "h": sorted(self.process),
+            "o": self.opted_out,
+            "x": self.erased,
+            "k": self.open,
+        }
+
+    def start(self, rule: str, entry: Entry) -> None:
+        if rule not in self.period or rule in self.open:
+            return
+        if self.opted_out and rule in self.suppressible:
+            return
+        occurred, position, kind = entry[0], entry[1], entry[2]
+        key = f"{rule}|{position}"
+        self.found[key] = [kind, occurred, occurred + self.period[rule], None, None, None]
+        self.open[rule] = key
+
+    def stop(self, rule: str, entry: Entry, reason: str) -> None:
+        key = self.open.pop(rule, None)
+        if key is not None:
+            episode = self.found[key]
+            episode[3], episode[4], episode[5] = entry[0], reason, entry[1]
+
+    def condition(
+        self, rule: str, holds: bool, entry: Entry, ended: str, reset: str | None
+    ) -> None:
+        """A rule that watches a state (in a pool, in a hiring process) until a touch resets it."""
+        if rule in self.open:
+            if not holds:
+                self.stop(rule, entry, ended)
+            elif reset is not None:
+                self.stop(rule, entry, reset)
+                self.start(rule, entry)
+        elif holds:
+            self.start(rule, entry)
+
+    def step(self, entry: Entry) -> None:
+        if self.erased:
+            return  # nothing is recorded after an erasure
+        kind, flags, argument = entry[2], entry[3], entry[4]
+        personal = bool(flags & _PERSONAL)
+        ended = "left the talent pool"
+        if kind == "erasure_requested":
+            self.erased = True
+            for rule in list(self.open):
+                self.stop(rule, entry, "erased")
+            return
+        if kind == "opted_out":
+            self.opted_out = True
+            for rule in self.suppressible:
+                self.stop(rule, entry, "opted out")
+        elif kind == "consent_given":
+            self.opted_out = False
+        elif kind == "added_to_talent_pool":
+            self.pools.add(argument)
+        elif kind == "removed_from_talent_pool":
+            self.pools.discard(argument)
+        elif kind == "hired":
+            ended = "hired"
+            self.pools.clear()
+            self.process.clear()
+            self.stop(ENGAGED, entry, ended)
+            self.stop(APPLICANT, entry, ended)
+        elif kind in ("shortlisted", "interview_scheduled"):
+            self.process.add(argument)
+        elif kind == "offer_declined":
+            self.process.discard(argument)
+            ended = "offer declined"
+        self.condition(POOL, bool(self.pools), entry, ended, "personal touch" if personal else None)
+        self.condition(
+            SHORTLISTED, bool(self.process), entry, ended, "touch from us" if flags else None
+        )
+        if personal:
+            self.stop(ENGAGED, entry, "personal touch")
+            self.stop(APPLICANT, entry, "personal touch")
+        if kind == "call_held" or kind == "reply_received":
+            self.start(ENGAGED, entry)
+        elif kind == "application_submitted":
+            self.start(APPLICANT, entry)
+
+
+_Rules = tuple[dict[str, float], frozenset[str]]
+"""(period by enabled rule, the enabled rules an opt-out suppresses)."""
+
+
+def _compile(rules: Iterable[AlertRule]) -> _Rules:
+    enabled = [rule for rule in rules if rule.enabled]
+    return (
+        {rule.name: rule.period for rule in enabled},
+        frozenset(rule.name for rule in enabled if rule.suppressed_by_opt_out),
+    )
+
+
+def evaluate(timeline: list[Entry], rules: Iterable[AlertRule]) -> dict[str, list[Any]]:
+    """Every episode of a candidate: ``"rule|opening position"`` -> [opened_by, anchor_at,
+    due_at, resolved_at, resolution, resolved_position]."""
+    evaluation = _Evaluation(_compile(rules))
+    for entry in timeline:
+        evaluation.step(entry)
+    return evaluation.found
+
+
+class AlertsProjection:
+    """Keeps ``view_alert_episodes`` (the deadline queue) and ``view_alert_candidates``."""
+
+    name: ClassVar[str] = "alerts"
+    version: ClassVar[int] = 1
+    tables: ClassVar[tuple[Table, ...]] = (
+        Table(
+            EPISODES,
+            (
+                Column("candidate_id", "TEXT"),
+                Column("rule", "TEXT"),
+                Column("opened_position", "BIGINT"),
+                Column("opened_by", "TEXT"),
+                Column("anchor_at", "DOUBLE PRECISION"),
+                Column("due_at", "DOUBLE PRECISION"),
+                Column("resolved_at", "DOUBLE PRECISION"),
+                Column("resolution", "TEXT"),
+                Column("resolved_position", "BIGINT"),
+                Column("changed_position", "BIGINT"),
+            ),
+            key=("candidate_id", "rule", "opened_position"),
+            indexes=(("due_at",), ("resolved_at",), ("changed_position",)),
+        ),
+        Table(
+            CANDIDATES,
+            (
+                Column("candidate_id", "TEXT"),
+                Column("candidate", "TEXT"),
+                Column("recruiter", "TEXT"),
+                Column("status", "TEXT"),
+            ),
+            key=("candidate_id",),
+            indexes=(("recruiter",),),
+        ),
+    )
+
+    def __init__(self, rules: AlertRules | None = None) -> None:
+        self.rules = load_rules() if rules is None else rules
+        self._rules = _compile(self.rules)
+        if self.rules.fingerprint:
+            # Other periods give other due times: a different version makes the view rebuild.
+            self.version = 1 + 100 * self.rules.fingerprint  # type: ignore[misc]
+
+    def apply(self, state: State, fact: Fact, out: list[Upsert]) -> None:
+        if fact.type == "candidate_registered":
+            out.append(
+                Upsert(
+                    CANDIDATES,
+                    {
+                        "candidate_id": fact.candidate_id,
+                        "candidate": fact.get("candidate"),
+                        "recruiter": fact.get("recruiter"),
+                        "status": fact.get("status"),
+                    },
+                )
+            )
+            return
+        entry = _entry(fact)
+        if entry is None:
+            return
+        timeline: list[Entry] = state.setdefault("t", [])
+        at = len(timeline)
+        while at and (timeline[at - 1][0], timeline[at - 1][1]) > (entry[0], entry[1]):
+            at -= 1
+        if at and timeline[at - 1][1] == entry[1]:
+            return  # delivered twice
+        timeline.insert(at, entry)
+        kept: dict[str, list[Any]] = state.setdefault("e", {})
+        if at == len(timeline) - 1:
+            # It happened after everything known: continue the fold from where it stopped.
+            evaluation = _Evaluation(self._rules, state.get("s"))
+            evaluation.found = {key: list(kept[key]) for key in evaluation.open.values()}
+            evaluation.step(entry)
+            state["s"] = evaluation.snapshot()
+            found = evaluation.found
+        else:
+            # Back-dated: every episode from the first fact again.
+            evaluation = _Evaluation(self._rules)
+            for earlier in timeline:
+                evaluation.step(earlier)
+            state["s"] = evaluation.snapshot()
+            found = evaluation.found
+            for key, episode in kept.items():
+                if key not in found and episode[4] != WITHDRAWN:
+                    episode[3], episode[4], episode[5] = episode[1], WITHDRAWN, fact.position
+                    out.append(self._row(fact, key, episode))
+        for key, episode in found.items():
+            if kept.get(key) != episode:
+                kept[key] = episode
+                out.append(self._row(fact, key, episode))
+
+    @staticmethod
+    def _row(fact: Fact, key: str, episode: list[Any]) -> Upsert:
+        rule, position = key.split("|")
+        opened_by, anchor_at, due_at, resolved_at, resolution, resolved_position = episode
+        return Upsert(
+            EPISODES,
+            {
+                "candidate_id": fact.candidate_id,
+                "rule": rule,
+                "opened_position": int(position),
+                "opened_by": opened_by,
+                "anchor_at": anchor_at,
+                "due_at": due_at,
+                "resolved_at": resolved_at,
+                "resolution": resolution,
+                "resolved_position": resolved_position,
+                "changed_position": fact.position,
+            },
+        )
