@@ -366,13 +366,10 @@ def alerts_command(
 ) -> None:
     """Open stale-contact alerts as of a date: who to contact, under which rule, since when."""
     from eventsourcing.persistence import PersistenceError
-    from rich.console import Console
     from rich.table import Table
 
-    from infra.cli import _settings
+    from infra.cli import _settings, err, out
     from infra.read_side import current_views, parse_as_of
-
-    err = Console(stderr=True, soft_wrap=True)
 
     def invalid(message: str) -> typer.Exit:
         err.print(message, markup=False, highlight=False)
@@ -418,7 +415,7 @@ def alerts_command(
                 alert.recruiter or "-",
                 alert.reason,
             )
-        Console(soft_wrap=True).print(table)
+        out.print(table)
 
 
 _CSV_FIELDS = [

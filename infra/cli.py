@@ -34,6 +34,7 @@ from infra.logging import configure as configure_logging
 from infra.metrics import metrics_command
 from infra.read_side import current_views, following, parse_as_of
 from infra.settings import Settings
+from infra.views import ViewStore
 from projections.alert_rules import AlertRulesError
 from projections.summary import LedgerSummary
 
@@ -340,8 +341,58 @@ def demo(
     data = workdir / "touchpoints.jsonl"
     generate(out_file=data, candidates=candidates, seed=seed, until=None)
     import_file(file=data, db=workdir / "rapport.db")
-    with _ledger(_settings(workdir / "rapport.db")) as ledger:
+    settings = _settings(workdir / "rapport.db")
+    with _ledger(settings) as ledger:
         _print_summary(ledger)
+    with current_views(settings) as store:
+        _print_engagement_report(store)
+    out.print(
+        f"\nExplore: rapport metrics --db {workdir / 'rapport.db'} --by role,channel"
+        f" | rapport alerts --db {workdir / 'rapport.db'} --as-of 2026-10-31"
+        f" | rapport journey C-000042 --db {workdir / 'rapport.db'}"
+    )
+
+
+def _print_engagement_report(store: ViewStore) -> None:
+    """The source document's claims, measured on the generated history."""
+    from infra import generator
+    from infra.alerts import open_alerts
+    from infra.metrics import candidate_experience, engagement_report
+
+    end = generator.DEFAULT_UNTIL
+    as_of = end.timestamp()
+    report = Table(
+        "status",
+        "personalization",
+        "engagement (95% interval, 1 in N)",
+        "generator's truth",
+        "inside?",
+        title=f"Engagement within 30 days of an outreach, as of {end:%Y-%m-%d}",
+    )
+    for segment in engagement_report(store, ["status", "personalization"], as_of=as_of):
+        status, kind = segment.values["status"], segment.values["personalization"]
+        truth = generator.GROUND_TRUTH.engagement.get((status, kind))  # type: ignore[call-overload]
+        low, high = segment.engagement.interval
+        inside = "" if truth is None else ("yes" if low <= truth <= high else "no")
+        report.add_row(
+            str(status),
+            str(kind),
+            str(segment.engagement),
+            f"{truth:.0%}" if truth else "-",
+            inside,
+        )
+    out.print(report)
+    experience = candidate_experience(store, as_of=as_of)
+    out.print(
+        f"Candidate experience: {experience.personal_within_sla} of {experience.applications:,}"
+        f" applications got a personal touch within {experience.sla_hours:g} hours;"
+        f" {experience.automated_only:,} got only an automated acknowledgement."
+    )
+    alerts = open_alerts(store, as_of)
+    by_rule = Table("rule", "open alerts", title=f"Stale-contact alerts open on {end:%Y-%m-%d}")
+    for rule in sorted({a.rule for a in alerts}):
+        by_rule.add_row(rule, f"{sum(a.rule == rule for a in alerts):,}")
+    out.print(by_rule)
 
 
 def _print_summary(ledger: Ledger) -> None:

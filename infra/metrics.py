@@ -286,9 +286,7 @@ def metrics_command(
     ] = None,
 ) -> None:
     """Response and engagement rates (95% Wilson interval, 1 in N), the funnel, the SLA."""
-    from infra.cli import EXIT_INVALID, _settings
-
-    err = Console(stderr=True, soft_wrap=True)
+    from infra.cli import EXIT_INVALID, _settings, err
 
     def invalid(option: str, message: str) -> typer.Exit:
         err.print(f"{option}: {message}", markup=False, highlight=False)
@@ -328,10 +326,9 @@ def metrics_command(
     elif fmt == "csv":
         typer.echo(segments_csv(dimensions, segments), nl=False)
     else:
-        console = Console(soft_wrap=True)
-        if not console.is_terminal:
-            console.width = 200  # piped or captured: never wrap a rate over two lines
-        print_tables(console, dimensions, segments, stages, experience, moment, window)
+        from infra.cli import out
+
+        print_tables(out, dimensions, segments, stages, experience, moment, window)
 
 
 def segments_csv(by: Sequence[str], segments: Sequence[Segment]) -> str:
