@@ -382,6 +382,10 @@ def _print_engagement_report(store: ViewStore) -> None:
             inside,
         )
     out.print(report)
+    out.print(
+        "Templated messages measure above their per-message truth: an automated follow-up inside"
+        " the first message's 30 days can engage too (about 8.5% passive, 18% active expected)."
+    )
     experience = candidate_experience(store, as_of=as_of)
     out.print(
         f"Candidate experience: {experience.personal_within_sla} of {experience.applications:,}"
