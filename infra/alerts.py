@@ -20,11 +20,11 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from infra.cli_options import AsOfOption, DbOption, UrlOption
 from infra.views import ViewStore
 from projections.alert_rules import DEFAULT_RULES, AlertRulesError, load_rules
 from projections.alerts import CANDIDATES, EPISODES, WITHDRAWN, AlertsProjection
@@ -341,28 +341,14 @@ FORMATS = ("table", "json", "csv")
 
 
 def alerts_command(
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of",
-            help="YYYY-MM-DD (the end of that day, UTC) or an ISO instant with a zone;"
-            " default: now.",
-        ),
-    ] = None,
+    as_of: AsOfOption = None,
     rule: Annotated[str | None, typer.Option("--rule", help="Only this rule.")] = None,
     recruiter: Annotated[
         str | None, typer.Option("--recruiter", help="Only this recruiter's candidates.")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
-    db: Annotated[
-        Path | None, typer.Option("--db", help="SQLite file of the ledger [env RAPPORT_DB].")
-    ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url", help="postgresql:// URL: use PostgreSQL [env RAPPORT_DATABASE_URL]."
-        ),
-    ] = None,
+    db: DbOption = None,
+    database_url: UrlOption = None,
 ) -> None:
     """Open stale-contact alerts as of a date: who to contact, under which rule, since when."""
     from eventsourcing.persistence import PersistenceError

@@ -27,6 +27,7 @@ from rich.table import Table
 
 from domain.touchpoints import import_schema
 from infra.alerts import alerts_command
+from infra.cli_options import AsOfOption, DbOption, UrlOption
 from infra.importing import LineError, read_touchpoints
 from infra.journeys import NoSuchCandidate, journey, next_due_action
 from infra.ledger import BatchRefused, ConflictPersisted, Ledger, bulk_mode
@@ -51,16 +52,6 @@ app = typer.Typer(
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 log = structlog.get_logger("rapport.cli")
-
-DbOption = Annotated[
-    Path | None, typer.Option("--db", help="SQLite file of the ledger [env RAPPORT_DB].")
-]
-UrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url", help="postgresql:// URL: use PostgreSQL [env RAPPORT_DATABASE_URL]."
-    ),
-]
 
 
 def _settings(db: Path | None = None, database_url: str | None = None) -> Settings:
@@ -218,12 +209,6 @@ def summary(db: DbOption = None, database_url: UrlOption = None) -> None:
         _print_summary(ledger)
 
 
-AsOfOption = Annotated[
-    str | None,
-    typer.Option(
-        "--as-of", help="Answer as things stood then: YYYY-MM-DD (end of day, UTC) or ISO instant."
-    ),
-]
 FormatOption = Annotated[str, typer.Option("--format", help="table or json.")]
 
 

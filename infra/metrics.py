@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
-from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -28,9 +27,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from infra.cli_options import AsOfOption, DbOption, UrlOption
 from infra.read_side import current_views, parse_as_of
 from infra.views import ViewStore
-from projections.engagement import STAGES
+from projections.journey import STAGES
 from projections.rates import Rate, percentile
 
 DAY = 86_400.0
@@ -262,28 +262,14 @@ def metrics_command(
         str,
         typer.Option("--by", help=f"Comma-separated breakdown: {', '.join(DIMENSIONS)}."),
     ] = "status,personalization",
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of",
-            help="Count only what occurred by then: YYYY-MM-DD (end of day UTC) or an ISO"
-            " datetime with a zone. Default: now.",
-        ),
-    ] = None,
+    as_of: AsOfOption = None,
     window: Annotated[float, typer.Option("--window", help="Attribution window in days.")] = 30.0,
     sla_hours: Annotated[
         float, typer.Option("--sla-hours", help="Hours an applicant may wait for a person.")
     ] = 48.0,
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
-    db: Annotated[
-        Path | None, typer.Option("--db", help="SQLite file of the ledger [env RAPPORT_DB].")
-    ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url", help="postgresql:// URL: use PostgreSQL [env RAPPORT_DATABASE_URL]."
-        ),
-    ] = None,
+    db: DbOption = None,
+    database_url: UrlOption = None,
 ) -> None:
     """Response and engagement rates (95% Wilson interval, 1 in N), the funnel, the SLA."""
     from infra.cli import EXIT_INVALID, _settings, err

@@ -72,7 +72,6 @@ _STRUCTURAL = frozenset(
 )
 """Facts that change what a rule watches, whoever did them."""
 
-_ENGAGING_SENTIMENTS = frozenset({"interested", "not_now"})
 _PERSONAL, _TOUCH = 1, 2
 
 Entry = list[Any]
@@ -87,9 +86,7 @@ def _entry(fact: Fact) -> Entry | None:
         flags |= _PERSONAL | _TOUCH
     elif kind in _TOUCH_TYPES and (fact.get("recruiter") or fact.get("automated")):
         flags |= _TOUCH
-    engaging = kind == "call_held" or (
-        kind == "reply_received" and fact.get("sentiment") in _ENGAGING_SENTIMENTS
-    )
+    engaging = kind == "call_held" or fact.is_engaging_reply
     if not flags and not engaging and kind not in _STRUCTURAL:
         return None
     argument = fact.get("pool") or fact.get("position")

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
+ENGAGING_SENTIMENTS = frozenset({"interested", "not_now"})
+"""Replies that count as engagement (a "not interested" reply is a response, not engagement)."""
+
 State = dict[str, Any]
 """A projection's memory of one candidate: JSON-serialisable, kept between facts."""
 
@@ -39,6 +42,10 @@ class Fact:
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.data.get(name, default)
+
+    @property
+    def is_engaging_reply(self) -> bool:
+        return self.type == "reply_received" and self.data.get("sentiment") in ENGAGING_SENTIMENTS
 
     @property
     def is_personal_touch(self) -> bool:

@@ -24,19 +24,6 @@ from typing import Any, ClassVar
 
 from projections.base import Column, Fact, State, Table, Upsert
 
-STAGES: tuple[str, ...] = (
-    "sourced",
-    "contacted",
-    "engaged",
-    "applied",
-    "shortlisted",
-    "interviewing",
-    "offered",
-    "hired",
-)
-"""The funnel, in order. A candidate may skip a stage (an active candidate applies unasked)."""
-
-ENGAGING_SENTIMENTS = frozenset({"interested", "not_now"})
 AUTOMATION = "automation"
 """The ``recruiter`` value of outreach sent by a tool rather than a person."""
 
@@ -148,7 +135,7 @@ class EngagementProjection:
         if kind == "outreach_sent":
             _outreach(state, fact, out)
         elif kind == "reply_received":
-            engaging = fact.data.get("sentiment") in ENGAGING_SENTIMENTS
+            engaging = fact.is_engaging_reply
             _credit(state, cid, at, engaging, out)
         elif kind in _ENGAGING_TYPES:
             _credit(state, cid, at, None, out)

@@ -40,7 +40,6 @@ _REACHES = {
     "offer_accepted": "offered",
     "hired": "hired",
 }
-_ENGAGING_SENTIMENTS = {"interested", "not_now"}
 _NOT_A_TOUCH = {"candidate_registered", "profile_enriched", "consent_given", "erasure_requested"}
 _DETAIL_SKIP = {"type", "candidate", "occurred_at", "source_id", "recruiter", "automated"}
 
@@ -119,7 +118,7 @@ class JourneyProjection:
 def _reaches(fact: Fact) -> str | None:
     """The stage this touchpoint shows the candidate has reached, if it moves them forward."""
     if fact.type == "reply_received":
-        return "engaged" if fact.get("sentiment") in _ENGAGING_SENTIMENTS else None
+        return "engaged" if fact.is_engaging_reply else None
     return _REACHES.get(fact.type)
 
 

@@ -38,7 +38,8 @@ from infra.metrics import (
 from infra.settings import Settings
 from infra.views import ViewStore
 from projections.base import Fact, Upsert
-from projections.engagement import STAGES, EngagementProjection
+from projections.engagement import EngagementProjection
+from projections.journey import STAGES
 from projections.rates import Rate, one_in, percentile, wilson
 from tests.conftest import at, tp
 from tests.files import store_env
