@@ -273,7 +273,7 @@ def journey_command(
 
 @app.command()
 def rebuild(
-    batch: Annotated[int, typer.Option(min=1, help="Events per view transaction.")] = 10_000,
+    batch: Annotated[int, typer.Option(min=1, help="Events per view transaction.")] = 50_000,
     db: DbOption = None,
     database_url: UrlOption = None,
 ) -> None:

@@ -104,7 +104,8 @@ class Follower:
             self.store.drop(projection)
             self.store.create(projection)
             self._states[projection.name] = {}
-        return self.catch_up(on_progress)
+        with self.store.rebuilding():
+            return self.catch_up(on_progress)
 
     def follow(self, poll_seconds: float = 0.05, stop: Callable[[], bool] = lambda: False) -> None:
         """Keep the views current until ``stop()`` says otherwise."""
