@@ -34,7 +34,9 @@ test: lint
 bench: install
 	@$(PG) start
 	@status=0; \
-	RAPPORT_TEST_DATABASE_URL=$$($(PG) url rapport_test) $(BIN)/python -m infra.benchmarks.ingest $(BENCH_ARGS) || status=$$?; \
+	export RAPPORT_TEST_DATABASE_URL=$$($(PG) url rapport_test); \
+	$(BIN)/python -m infra.benchmarks.ingest $(BENCH_ARGS) || status=$$?; \
+	$(BIN)/python -m infra.benchmarks.rebuild $(REBUILD_ARGS) || status=$$?; \
 	$(PG) stop; exit $$status
 
 postgres-up:
