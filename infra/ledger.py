@@ -65,13 +65,13 @@ class Decision:
     candidates: list[Candidate] = field(default_factory=list)
     keys: list[KeyRow] = field(default_factory=list)
     lines_by_candidate: dict[UUID, list[Line]] = field(default_factory=dict)
-    recorded_lines: list[int] = field(default_factory=list)
     duplicates: list[int] = field(default_factory=list)
     refusals: list[tuple[int, Refused]] = field(default_factory=list)
 
     @property
     def event_count(self) -> int:
-        return len(self.recorded_lines)
+        """Every touchpoint to record carries exactly one deduplication key."""
+        return len(self.keys)
 
 
 class BatchRefused(Exception):
@@ -165,7 +165,6 @@ class Ledger(Application[UUID]):
                     break
                 seen.add(key)
                 decision.keys.append((key, cid, candidate.version))
-                decision.recorded_lines.append(number)
             if candidate is not None and candidate.pending_events:
                 decision.candidates.append(candidate)
         decision.refusals.sort(key=lambda refusal: refusal[0])
@@ -307,7 +306,6 @@ def _split(decision: Decision, batch_events: int) -> Iterator[Decision]:
         part.candidates.append(candidate)
         part.keys.extend(keys)
         part.lines_by_candidate[candidate.id] = decision.lines_by_candidate[candidate.id]
-        part.recorded_lines.extend(range(len(keys)))
         if len(part.keys) >= batch_events:
             yield part
             part = Decision()
