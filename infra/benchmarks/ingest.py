@@ -377,6 +377,13 @@ class Section:
         return "\n".join(lines) + "\n"
 
 
+def write_report(out: Path, header: list[str], sections: list[Section]) -> None:
+    """The same report as Markdown: the header's lines, then every section."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(header) + "\n" + "\n".join(s.to_markdown() for s in sections))
+    console.print(f"wrote {out}")
+
+
 def throughput_section(results: list[Result]) -> Section:
     baseline = {r.store: r.rate for r in results if r.path == LIBRARY_BATCHED}
     rows = []
@@ -596,7 +603,6 @@ def main(argv: list[str] | None = None) -> None:
         console.print(section.to_rich())
     total = time.perf_counter() - run_started
     console.print(f"total run time {total:.0f}s")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     notes = [
         "# Ingest benchmark",
         "",
@@ -609,8 +615,7 @@ def main(argv: list[str] | None = None) -> None:
         " Ratios compare with the library's batched save on the same store.",
         "",
     ]
-    args.out.write_text("\n".join(notes) + "\n" + "\n".join(s.to_markdown() for s in sections))
-    console.print(f"wrote {args.out}")
+    write_report(args.out, notes, sections)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,13 @@ from psycopg import sql
 
 from domain.touchpoints import TOUCHPOINT, Touchpoint
 from infra import generator
-from infra.benchmarks.ingest import Section, console, machine_section, percentiles
+from infra.benchmarks.ingest import (
+    Section,
+    console,
+    machine_section,
+    percentiles,
+    write_report,
+)
 from infra.follower import Follower
 from infra.importing import read_touchpoints
 from infra.ledger import Ledger, Recorded, bulk_mode
@@ -1168,7 +1174,6 @@ def main(argv: list[str] | None = None) -> None:
         console.print(f"[yellow]{note}[/yellow]")
     total = time.perf_counter() - run_started
     console.print(f"total run time {total:.0f}s")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     header = [
         "# Rebuild benchmark",
         "",
@@ -1203,8 +1208,7 @@ def main(argv: list[str] | None = None) -> None:
         *[f"- {note}" for note in run.notes],
         "",
     ]
-    args.out.write_text("\n".join(header) + "\n" + "\n".join(s.to_markdown() for s in sections))
-    console.print(f"wrote {args.out}")
+    write_report(args.out, header, sections)
 
 
 if __name__ == "__main__":
