@@ -5,8 +5,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PG := infra/scripts/postgres.sh
+KAFKA := infra/scripts/kafka.sh
+# The test broker has a port of its own, so a developer's broker (59092) is left alone.
+TEST_KAFKA_PORT ?= 59192
 
-.PHONY: install demo test lint bench postgres-up postgres-down clean
+.PHONY: install demo test lint bench tools postgres-up postgres-down kafka-up kafka-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,27 +26,48 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 
-# Starts a private PostgreSQL (installing Debian's package if needed), runs the whole suite
-# against SQLite and PostgreSQL, and stops the server whatever the outcome.
-test: lint
+# Debian's kcat: the client that is not Rapport's, reading the topics in the contract tests.
+tools:
+	@infra/scripts/debian-tools.sh kcat
+
+# Starts a private PostgreSQL (installing Debian's package if needed) and a private Kafka broker
+# (its jars resolved from Maven Central into a cache the first time), runs the whole suite
+# against SQLite, PostgreSQL and the broker, and stops both servers whatever the outcome.
+test: lint tools
 	@$(PG) start
 	@status=0; \
-	RAPPORT_TEST_DATABASE_URL=$$($(PG) url rapport_test) $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
+	RAPPORT_KAFKA_PORT=$(TEST_KAFKA_PORT) RAPPORT_KAFKA_DIR=/tmp/rapport-kafka-test \
+	  $(KAFKA) start || status=$$?; \
+	if [ $$status -eq 0 ]; then \
+	  RAPPORT_TEST_DATABASE_URL=$$($(PG) url rapport_test) \
+	  RAPPORT_TEST_KAFKA_BOOTSTRAP=127.0.0.1:$(TEST_KAFKA_PORT) \
+	  $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
+	fi; \
+	RAPPORT_KAFKA_PORT=$(TEST_KAFKA_PORT) RAPPORT_KAFKA_DIR=/tmp/rapport-kafka-test $(KAFKA) stop; \
+	rm -rf /tmp/rapport-kafka-test; \
 	$(PG) stop; exit $$status
 
 bench: install
 	@$(PG) start
+	@$(KAFKA) start
 	@status=0; \
 	export RAPPORT_TEST_DATABASE_URL=$$($(PG) url rapport_test); \
 	$(BIN)/python -m infra.benchmarks.ingest $(BENCH_ARGS) || status=$$?; \
 	$(BIN)/python -m infra.benchmarks.rebuild $(REBUILD_ARGS) || status=$$?; \
-	$(PG) stop; exit $$status
+	$(BIN)/python -m infra.benchmarks.streaming $(STREAM_ARGS) || status=$$?; \
+	$(KAFKA) stop; $(PG) stop; exit $$status
 
 postgres-up:
 	@$(PG) start
 
 postgres-down:
 	@$(PG) stop
+
+kafka-up:
+	@$(KAFKA) start
+
+kafka-down:
+	@$(KAFKA) stop
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .hypothesis
