@@ -24,6 +24,18 @@ class Settings(BaseSettings):
     """PostgreSQL schema of the ledger's tables (several ledgers can share a database)."""
     max_outreach: int = Field(default=3, ge=1)
     outreach_window_days: float = Field(default=14, gt=0)
+    views_db: Path | None = None
+    """The SQLite file of the views (default: ``<ledger>.views.db`` beside the ledger)."""
+    views_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    """PostgreSQL schema of the views (default: the ledger's schema)."""
+    kafka_bootstrap: str = "127.0.0.1:59092"
+    """``host:port[,host:port]`` of the Kafka brokers (the project's own broker by default)."""
+    kafka_topic_prefix: str = Field(default="rapport", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,100}$")
+    """Topics are ``<prefix>.touchpoints.v1`` and so on (tests give each run its own prefix)."""
+    kafka_partitions: int = Field(default=6, ge=1, le=1000)
+    """Partitions of the touchpoint and alert topics when Rapport creates them."""
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_min_insync_replicas: int = Field(default=1, ge=1)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -33,6 +45,15 @@ class Settings(BaseSettings):
         if url and urlsplit(url).scheme not in ("postgres", "postgresql"):
             raise ValueError("RAPPORT_DATABASE_URL must be a postgresql:// URL")
         return url or None
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _host_ports(cls, servers: str) -> str:
+        for server in servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{server!r} is not host:port")
+        return servers
 
     @property
     def policy(self) -> ContactPolicy:
