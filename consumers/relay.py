@@ -1,0 +1,240 @@
+"""The outbox relay: publishes every recorded touchpoint to Kafka, in ledger order, exactly once.
+
+There is no separate outbox table and no dual write: the ledger's notification log *is* the
+outbox. The relay reads it from the last position it published, sends each event (without its
+personal data) to the touchpoints topic keyed by candidate, and only after Kafka has committed
+them stores the new position. Each batch is one Kafka transaction with a stable transactional id:
+
+* a crash before the commit leaves an open transaction that the restarted relay aborts (read
+  committed consumers never see its messages);
+* a crash after the commit but before the position was stored makes the restarted relay send
+  that batch again, in a new transaction. Those copies carry the same ``event_id`` and ledger
+  ``position``; Rapport's consumers skip any position they have already applied in a partition,
+  so they are harmless, and other consumers should deduplicate by ``event_id`` too.
+
+When the broker is down, recording goes on (the ledger never waits for Kafka); the relay retries
+with a growing pause and catches up from its stored position when the broker is back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from infra.ledger import LedgerRecorder
+from infra.messages import touchpoint_message
+from infra.relay_progress import RelayProgress
+from infra.settings import Settings
+from infra.topics import Topics, discard_producer, ensure_topics, partition_of
+
+log = structlog.get_logger("rapport.relay")
+
+LOG_EVERY_SECONDS = 5.0
+
+
+def transactional_id(settings: Settings, topic: str, partitions: Sequence[int]) -> str:
+    """The same ledger, topic and partitions always get the same id, so a restarted relay fences
+    its predecessor and aborts whatever transaction the predecessor left open."""
+    where = (
+        f"{settings.store_description}/{settings.database_schema if settings.database_url else ''}"
+    )
+    store = hashlib.sha256(where.encode()).hexdigest()[:12]
+    owned = hashlib.sha256(",".join(map(str, partitions)).encode()).hexdigest()[:8]
+    return f"rapport-relay-{store}-{topic}-{owned}"
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    batches: int = 0
+    failures: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class Relay:
+    """Publishes the ledger to the touchpoints topic; one process per set of partitions."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        recorder: LedgerRecorder,
+        *,
+        batch: int = 5_000,
+        worker: tuple[int, int] = (0, 1),
+    ) -> None:
+        self.settings = settings
+        self.recorder = recorder
+        self.batch = batch
+        self.topic = Topics.of(settings).touchpoints
+        self.partitions_total = settings.kafka_partitions
+        index, workers = worker
+        self.partitions = [p for p in range(self.partitions_total) if p % workers == index]
+        """The partitions this relay publishes (``worker`` i of n takes every n-th one)."""
+        self.progress = RelayProgress(settings, self.topic)
+        self.progress.lock(self.partitions)
+        self.published = self.progress.load(self.partitions)
+        self.stats = RelayStats()
+        self._producer: KafkaProducer | None = None
+        self._mine = frozenset(self.partitions)
+        self._last_log = time.monotonic()
+        self._logged_published = 0
+
+    @property
+    def position(self) -> int:
+        """Every event up to here that belongs to this relay's partitions is published."""
+        return min(self.published.values())
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+            self._producer = None
+        self.progress.close()
+
+    def __enter__(self) -> Relay:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- Kafka ------------------------------------------------------------------------------
+
+    def _connect(self) -> KafkaProducer:
+        if self._producer is None:
+            ensure_topics(self.settings)
+            producer = KafkaProducer(
+                bootstrap_servers=self.settings.kafka_bootstrap.split(","),
+                client_id="rapport-relay",
+                transactional_id=transactional_id(self.settings, self.topic, self.partitions),
+                transaction_timeout_ms=15_000,
+                acks="all",
+                compression_type="lz4",
+                linger_ms=5,
+                batch_size=256 * 1024,
+                max_request_size=8 * 1024 * 1024,
+                max_block_ms=10_000,
+                request_timeout_ms=5_000,
+                delivery_timeout_ms=10_000,
+                retry_backoff_ms=100,
+                reconnect_backoff_max_ms=1_000,
+            )
+            try:
+                producer.init_transactions()
+            except BaseException:
+                discard_producer(producer)
+                raise
+            found = producer.partitions_for(self.topic)
+            if found and len(found) != self.partitions_total:
+                discard_producer(producer)
+                raise KafkaError(
+                    f"{self.topic} has {len(found)} partitions, the settings say"
+                    f" {self.partitions_total}: candidates would change partitions"
+                )
+            self._producer = producer
+        return self._producer
+
+    def _drop_producer(self) -> None:
+        if self._producer is not None:
+            discard_producer(self._producer)
+            self._producer = None
+
+    # --- publishing -------------------------------------------------------------------------
+
+    def publish_next(self) -> int:
+        """Publish the next batch of the ledger (one Kafka transaction); returns events sent."""
+        start = self.position + 1
+        rows = self.recorder.read_stored(start, self.batch)
+        if not rows:
+            return 0
+        partitions = self.partitions_total
+        outgoing = []
+        for row in rows:
+            partition = partition_of(row.candidate_id, partitions)
+            if partition in self._mine and row.position > self.published[partition]:
+                outgoing.append((partition, row))
+        if outgoing:
+            producer = self._connect()
+            producer.begin_transaction()
+            try:
+                for partition, row in outgoing:
+                    key, value, headers = touchpoint_message(row)
+                    producer.send(
+                        self.topic, value=value, key=key, headers=headers, partition=partition
+                    )
+                # flush() waits with a timeout; commit_transaction() alone could wait for ever.
+                producer.flush(timeout=10)
+                producer.commit_transaction()
+            except BaseException:
+                self._drop_producer()
+                raise
+        last = rows[-1].position
+        self.progress.save(self.partitions, last)
+        self.published = dict.fromkeys(self.partitions, last)
+        self.stats.published += len(outgoing)
+        self.stats.batches += 1
+        return len(outgoing)
+
+    def run(
+        self,
+        stop: Callable[[], bool] = lambda: False,
+        *,
+        poll_seconds: float = 0.01,
+        until_caught_up: bool = False,
+    ) -> RelayStats:
+        """Publish until ``stop()`` (or, with ``until_caught_up``, until nothing is left)."""
+        pause = 0.0
+        log.info(
+            "relay.started",
+            topic=self.topic,
+            partitions=self.partitions,
+            position=self.position,
+            ledger_position=self.recorder.max_notification_id() or 0,
+        )
+        while not stop():
+            try:
+                sent = self.publish_next()
+                idle = self.position >= (self.recorder.max_notification_id() or 0)
+            except KafkaError as down:
+                self.stats.failures += 1
+                pause = min(max(pause * 2, 0.2), 5.0)
+                log.warning(
+                    "relay.broker_unavailable",
+                    error=type(down).__name__,
+                    detail=str(down)[:300],
+                    position=self.position,
+                    retry_in_seconds=pause,
+                )
+                time.sleep(pause)
+                continue
+            pause = 0.0
+            self._log_progress()
+            if idle:
+                if until_caught_up:
+                    break
+                if not sent:
+                    time.sleep(poll_seconds)
+        self._log_progress(force=True)
+        return self.stats
+
+    def _log_progress(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_log < LOG_EVERY_SECONDS:
+            return
+        sent = self.stats.published - self._logged_published
+        elapsed = max(now - self._last_log, 1e-9)
+        ledger = self.recorder.max_notification_id() or 0
+        log.info(
+            "relay.progress",
+            topic=self.topic,
+            position=self.position,
+            behind=max(ledger - self.position, 0),
+            published=sent,
+            events_per_second=round(sent / elapsed, 1),
+            batches=self.stats.batches,
+        )
+        self._last_log, self._logged_published = now, self.stats.published
