@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 import typer
 
-from infra.cli_options import AsOfOption, DbOption, UrlOption
+from infra.cli_options import AsOfOption, DbOption, GroupOption, UrlOption
 from infra.views import ViewStore
 from projections.alert_rules import DEFAULT_RULES, AlertRulesError, load_rules
 from projections.alerts import CANDIDATES, EPISODES, WITHDRAWN, AlertsProjection
@@ -208,21 +208,26 @@ _SELECT = (
 )
 
 
-def record_transitions(store: ViewStore, as_of: float) -> list[Transition]:
+def record_transitions(
+    store: ViewStore, as_of: float, *, incremental: bool = True
+) -> list[Transition]:
     """Log what was raised and cleared since the last evaluation, up to ``as_of``; all or nothing.
 
     Raised: an episode open as of ``as_of`` that is not raised yet. Cleared: a raised episode that
     is no longer open (resolved, withdrawn by a late fact, or gone with a change of rules). The
     log, the set of raised episodes and the cursor commit in one transaction; running it again
     for the same ``as_of`` with nothing new recorded logs nothing.
+
+    ``incremental`` finds the changed episodes by the ledger position they changed at, which
+    only works when facts arrive in ledger order (the ledger follower). Views fed from Kafka
+    partitions move at each partition's own pace, so they compare every open episode with every
+    raised one instead (``incremental=False``).
     """
     built = _built(store)
     if built is None:
         raise AlertLogBehind("the alerts view has not been built: catch the views up first")
     version, position = built
-    with store.transaction() as cur:
-        for statement in _LOG_TABLES:
-            cur.execute(statement)
+    ensure_log_tables(store)
     with store.transaction() as cur:
 
         def rows(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -242,7 +247,7 @@ def record_transitions(store: ViewStore, as_of: float) -> list[Transition]:
                     f"the alerts view is at position {position}, the log at {done_position}"
                 )
         found: dict[tuple[Any, ...], Episode] = {}
-        if not cursor or done_version != version:
+        if not cursor or done_version != version or not incremental:
             # First run, or other rules: compare every open episode with every raised one.
             for row in rows(_SELECT + _OPEN, (as_of, as_of)):
                 found[row[:3]] = row
@@ -306,6 +311,13 @@ def record_transitions(store: ViewStore, as_of: float) -> list[Transition]:
     return written
 
 
+def ensure_log_tables(store: ViewStore) -> None:
+    with store.transaction() as cur:
+        store.serialise_schema_changes(cur)
+        for statement in _LOG_TABLES:
+            cur.execute(statement)
+
+
 def _episode(rows: Any, key: tuple[Any, ...]) -> Episode:
     """A raised episode's current row; a key alone (still raised) when its row is gone."""
     found = rows(_SELECT + "e.candidate_id = ? AND e.rule = ? AND e.opened_position = ?", key)
@@ -347,6 +359,7 @@ def alerts_command(
         str | None, typer.Option("--recruiter", help="Only this recruiter's candidates.")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    group: GroupOption = None,
     db: DbOption = None,
     database_url: UrlOption = None,
 ) -> None:
@@ -355,7 +368,7 @@ def alerts_command(
     from rich.table import Table
 
     from infra.cli import _settings, err, out
-    from infra.read_side import current_views, parse_as_of
+    from infra.read_side import check_group, current_views, parse_as_of
 
     def invalid(message: str) -> typer.Exit:
         err.print(message, markup=False, highlight=False)
@@ -373,9 +386,13 @@ def alerts_command(
         moment = datetime.now(UTC).timestamp() if as_of is None else parse_as_of(as_of)
     except ValueError as bad:
         raise invalid(f"--as-of: {bad}") from None
+    try:
+        group = None if group is None else check_group(group)
+    except ValueError as bad:
+        raise invalid(f"--group: {bad}") from None
     settings = _settings(db, database_url)
     try:
-        with current_views(settings) as store:
+        with current_views(settings, group) as store:
             alerts = open_alerts(store, moment, rule=rule, recruiter=recruiter)
     except PersistenceError as down:
         err.print(f"cannot open the ledger at {settings.store_description}: {down}")

@@ -18,7 +18,7 @@ import structlog
 
 from infra.ledger import LedgerRecorder
 from infra.persistence import StoredRow
-from infra.views import ViewMoved, ViewStore
+from infra.views import LEDGER_FOLLOWER, ViewMoved, ViewStore
 from projections.base import Fact, Projection, State, Upsert
 
 log = structlog.get_logger("rapport.follower")
@@ -60,6 +60,7 @@ class Follower:
         self.projections = list(projections)
         self.batch = batch
         self._states: dict[str, dict[str, State]] = {p.name: {} for p in self.projections}
+        store.claim(LEDGER_FOLLOWER)
         for projection in self.projections:
             found = store.position(projection)
             if found is not None and found[0] != projection.version:

@@ -26,12 +26,20 @@ _BOOKKEEPING = (
     "CREATE TABLE IF NOT EXISTS view_states ("
     "projection TEXT NOT NULL, candidate_id TEXT NOT NULL, state TEXT NOT NULL, "
     "PRIMARY KEY (projection, candidate_id))",
+    "CREATE TABLE IF NOT EXISTS view_owner (name TEXT PRIMARY KEY, owner TEXT NOT NULL)",
 )
 _CHUNK = 500
 
 
 class ViewMoved(Exception):
     """Another follower processed these facts first: nothing of this batch was written."""
+
+
+class ViewsKeptElsewhere(RuntimeError):
+    """These views are kept by another feeder (the ledger follower or another consumer group)."""
+
+
+LEDGER_FOLLOWER = "the ledger follower"
 
 
 def views_path(ledger: Path) -> Path:
@@ -44,23 +52,52 @@ class ViewStore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.is_postgres = bool(settings.database_url)
+        self.schema: str | None = None
+        """The PostgreSQL schema of the views."""
         if self.is_postgres:
             import psycopg
 
+            schema = settings.views_schema or settings.database_schema
             self._conn: Any = psycopg.connect(
                 settings.database_url,  # type: ignore[arg-type]
-                options=f"-c search_path={settings.database_schema}",
+                options=f"-c search_path={schema}",
                 connect_timeout=10,
             )
+            self.schema = schema
         else:
-            self._conn = sqlite3.connect(views_path(settings.db), timeout=30, isolation_level=None)
+            self._conn = sqlite3.connect(
+                settings.views_db or views_path(settings.db), timeout=30, isolation_level=None
+            )
             self._conn.execute("PRAGMA journal_mode=WAL")
             # Views can always be re-derived from the ledger, and WAL keeps them consistent after
             # a power loss at this level too (the last batches are then simply processed again).
             self._conn.execute("PRAGMA synchronous=NORMAL")
         with self.transaction() as cur:
+            self.serialise_schema_changes(cur)
+            if self.is_postgres and self.schema != settings.database_schema:
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
             for statement in _BOOKKEEPING:
                 cur.execute(statement)
+
+    def claim(self, owner: str) -> None:
+        """Views are fed either straight from the ledger or by one consumer group, never both:
+        each keeps its progress its own way, and two feeders would count facts twice."""
+        with self.transaction() as cur:
+            cur.execute("SELECT owner FROM view_owner WHERE name = 'views'")
+            found = cur.fetchone()
+            if found is None:
+                cur.execute(self.sql("INSERT INTO view_owner VALUES ('views', ?)"), (owner,))
+            elif found[0] != owner:
+                where = self.schema or self.settings.views_db or views_path(self.settings.db)
+                raise ViewsKeptElsewhere(
+                    f"the views in {where} are kept by {found[0]}, not {owner}"
+                )
+
+    def serialise_schema_changes(self, cur: Any) -> None:
+        """Processes starting together must not create the same tables at once: PostgreSQL
+        would refuse the second ``CREATE ... IF NOT EXISTS`` (SQLite's write lock does this)."""
+        if self.is_postgres:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"rapport:{self.schema}",))
 
     def close(self) -> None:
         self._conn.close()
@@ -125,6 +162,7 @@ class ViewStore:
 
     def create(self, projection: Projection) -> None:
         with self.transaction() as cur:
+            self.serialise_schema_changes(cur)
             for table in projection.tables:
                 for statement in _create_statements(table):
                     cur.execute(statement)
@@ -178,30 +216,8 @@ class ViewStore:
         ``after`` is the position the batch continues from; if another follower moved the view
         meanwhile, nothing is written and ``ViewMoved`` is raised (the caller reloads).
         """
-        tables = {table.name: table for table in projection.tables}
-        # Only a row's last version in the batch needs writing.
-        latest: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = defaultdict(dict)
-        layout = {name: (t.column_names, t.key) for name, t in tables.items()}
-        for upsert in rows:
-            columns, key = layout[upsert.table]
-            row = upsert.row
-            latest[upsert.table][tuple([row[k] for k in key])] = tuple([row[c] for c in columns])
         with self.transaction() as cur:
-            for name, values_by_key in latest.items():
-                cur.executemany(
-                    self.sql(_upsert_statement(tables[name])), list(values_by_key.values())
-                )
-            if states:
-                cur.executemany(
-                    self.sql(
-                        "INSERT INTO view_states VALUES (?, ?, ?) ON CONFLICT (projection,"
-                        " candidate_id) DO UPDATE SET state = excluded.state"
-                    ),
-                    [
-                        (projection.name, cid, orjson.dumps(state).decode())
-                        for cid, state in states.items()
-                    ],
-                )
+            self.write(cur, projection, states, rows)
             cur.execute(
                 self.sql(
                     "UPDATE view_positions SET position = ? WHERE projection = ? AND position = ?"
@@ -210,6 +226,32 @@ class ViewStore:
             )
             if cur.rowcount != 1:
                 raise ViewMoved(f"{projection.name} was updated by another follower")
+
+    def write(
+        self, cur: Any, projection: Projection, states: dict[str, State], rows: list[Upsert]
+    ) -> None:
+        """A batch's rows and changed states, inside the caller's transaction."""
+        tables = {table.name: table for table in projection.tables}
+        # Only a row's last version in the batch needs writing.
+        latest: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = defaultdict(dict)
+        layout = {name: (t.column_names, t.key) for name, t in tables.items()}
+        for upsert in rows:
+            columns, key = layout[upsert.table]
+            row = upsert.row
+            latest[upsert.table][tuple([row[k] for k in key])] = tuple([row[c] for c in columns])
+        for name, values_by_key in latest.items():
+            cur.executemany(self.sql(_upsert_statement(tables[name])), list(values_by_key.values()))
+        if states:
+            cur.executemany(
+                self.sql(
+                    "INSERT INTO view_states VALUES (?, ?, ?) ON CONFLICT (projection,"
+                    " candidate_id) DO UPDATE SET state = excluded.state"
+                ),
+                [
+                    (projection.name, cid, orjson.dumps(state).decode())
+                    for cid, state in states.items()
+                ],
+            )
 
 
 def _create_statements(table: Table) -> list[str]:

@@ -1,0 +1,171 @@
+"""Publishing stale-contact alerts: the alert log, raised and cleared, onto the alerts topic.
+
+A consumer group's views hold the deadline queue; every few seconds one of the group's
+processes (whoever holds the group's alert lock) evaluates the raise/clear log as of now
+(``infra.alerts.record_transitions``) and publishes what the log holds beyond the last published
+``seq``, in one Kafka transaction, then stores that ``seq``. A crash between the two sends the
+same transitions again with the same ``seq``: consumers of the alerts deduplicate by it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+from uuid import UUID, uuid5
+
+import orjson
+import structlog
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from infra.alerts import LOG, AlertLogBehind, ensure_log_tables, record_transitions
+from infra.locks import ProcessLocks
+from infra.messages import AlertMessage
+from infra.settings import Settings
+from infra.topics import Topics, discard_producer
+from infra.views import ViewStore, views_path
+from projections.alerts import CANDIDATES
+
+log = structlog.get_logger("rapport.alerts")
+
+PUBLISHED = "view_alert_published"
+ALERT_NAMESPACE = UUID("3c9e6a1f-8b24-4d7a-a5e0-6f2b9d1c4e87")
+
+
+def alert_id(candidate_id: str, rule: str, opened_position: int) -> UUID:
+    """One alert is one episode of one rule for one candidate: its raise and clear share this."""
+    return uuid5(ALERT_NAMESPACE, f"{candidate_id}|{rule}|{opened_position}")
+
+
+def _moment(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+class AlertPublisher:
+    def __init__(
+        self, settings: Settings, store: ViewStore, group: str, *, instance: str | None = None
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.group = group
+        self.topic = Topics.of(settings).alerts
+        views_file = None if store.is_postgres else settings.views_db or views_path(settings.db)
+        where = store.schema or str(views_file)
+        self.locks = ProcessLocks(
+            settings, f"alerts-{hashlib.sha256(where.encode()).hexdigest()[:12]}", views_file
+        )
+        # A stable id (with --instance) lets a restarted process abort what it left open at
+        # once; otherwise the broker aborts it after the transaction timeout.
+        member = instance or uuid.uuid4().hex[:12]
+        self.transactional_id = f"rapport-alerts-{settings.kafka_topic_prefix}-{group}-{member}"
+        self._producer: KafkaProducer | None = None
+        ensure_log_tables(store)
+        with store.transaction() as cur:
+            store.serialise_schema_changes(cur)
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {PUBLISHED}"
+                " (name TEXT PRIMARY KEY, seq BIGINT NOT NULL)"
+            )
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+            self._producer = None
+        self.locks.close()
+
+    def _connect(self) -> KafkaProducer:
+        if self._producer is None:
+            producer = KafkaProducer(
+                bootstrap_servers=self.settings.kafka_bootstrap.split(","),
+                client_id=f"rapport-alerts-{self.group}",
+                transactional_id=self.transactional_id,
+                transaction_timeout_ms=15_000,
+                acks="all",
+                compression_type="lz4",
+                linger_ms=5,
+                max_block_ms=10_000,
+                request_timeout_ms=5_000,
+                delivery_timeout_ms=10_000,
+            )
+            try:
+                producer.init_transactions()
+            except BaseException:
+                discard_producer(producer)
+                raise
+            self._producer = producer
+        return self._producer
+
+    def publish(self, as_of: float) -> int:
+        """Evaluate the alert log as of ``as_of`` and publish what is new; returns the count.
+
+        Skips (returns 0) while another process of the group is publishing.
+        """
+        if not self.locks.try_lock([0]):
+            return 0
+        try:
+            try:
+                record_transitions(self.store, as_of, incremental=False)
+            except (AlertLogBehind, ValueError) as later:
+                log.info("alerts.evaluation_skipped", reason=str(later))
+            return self._publish_pending()
+        finally:
+            self.locks.unlock()
+
+    def _publish_pending(self) -> int:
+        store = self.store
+        published = store.query(f"SELECT seq FROM {PUBLISHED} WHERE name = 'alerts'")
+        done = int(published[0][0]) if published else 0
+        pending = store.query(
+            "SELECT l.seq, l.candidate_id, c.candidate, c.recruiter, l.rule, l.opened_position,"
+            f" l.action, l.at, l.reason, l.as_of FROM {LOG} l LEFT JOIN {CANDIDATES} c"
+            " ON c.candidate_id = l.candidate_id WHERE l.seq > ? ORDER BY l.seq",
+            (done,),
+        )
+        if not pending:
+            return 0
+        producer = self._connect()
+        try:
+            producer.begin_transaction()
+            for seq, cid, ref, owner, rule, opened, action, at, reason, as_of in pending:
+                message = AlertMessage(
+                    type="alert_raised" if action == "raised" else "alert_cleared",
+                    alert_id=alert_id(cid, rule, opened),
+                    seq=seq,
+                    published_by=self.group,
+                    candidate_id=cid,
+                    candidate=ref,
+                    recruiter=owner,
+                    rule=rule,
+                    opened_position=opened,
+                    at=_moment(at),
+                    reason=reason,
+                    as_of=_moment(as_of),
+                )
+                producer.send(
+                    self.topic,
+                    key=cid.encode(),
+                    value=orjson.dumps(message.model_dump(mode="json")),
+                    headers=[("type", message.type.encode()), ("schema_version", b"1")],
+                )
+            producer.flush(timeout=10)
+            producer.commit_transaction()
+        except KafkaError:
+            self._drop_producer()
+            raise
+        last = int(pending[-1][0])
+        with store.transaction() as cur:
+            cur.execute(
+                store.sql(
+                    f"INSERT INTO {PUBLISHED} VALUES ('alerts', ?) ON CONFLICT (name)"
+                    " DO UPDATE SET seq = excluded.seq"
+                ),
+                (last,),
+            )
+        log.info("alerts.published", group=self.group, alerts=len(pending), seq=last)
+        return len(pending)
+
+    def _drop_producer(self) -> None:
+        if self._producer is not None:
+            discard_producer(self._producer)
+            self._producer = None

@@ -1,0 +1,331 @@
+"""Projection consumers: the journey, engagement and alert views fed from the touchpoints topic.
+
+Run one or more processes with the same ``--group``: Kafka splits the topic's partitions among
+them, and since a candidate's events all live in one partition, each process folds whole
+candidates. The projections are the very code the embedded follower runs; here their facts come
+from messages instead of stored events. Each batch's rows, states and per-partition offsets
+commit in one transaction of the group's views database (``infra/stream_views.py``), which is
+what makes redelivery and relay re-sends harmless. A message that is not a touchpoint this
+version understands goes to the dead-letter topic with the reason, and the consumer carries on.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from consumers.alert_publisher import AlertPublisher
+from consumers.dead_letters import DeadLetters
+from infra.messages import Undecodable, fact_from_message
+from infra.settings import Settings
+from infra.stream_views import PartitionAdvance, PartitionMoved, PartitionProgress, StreamViews
+from infra.topics import Topics, ensure_topics, kafka_group_id
+from infra.views import ViewStore
+from projections.base import Fact, Projection, State, Upsert
+
+log = structlog.get_logger("rapport.consumer")
+
+LOG_EVERY_SECONDS = 5.0
+
+
+@dataclass
+class ConsumerStats:
+    applied: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    conflicts: int = 0
+    alerts_published: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """Notes that the assignment changed; the consumer's own thread then positions every
+    partition where the group's views say (not where Kafka's committed offsets say) and forgets
+    its cached per-candidate state. kafka-python runs these callbacks on its I/O thread, which
+    must not touch the views' database connection."""
+
+    def __init__(self, changed: threading.Event) -> None:
+        self.changed = changed
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self.changed.set()
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.changed.set()
+
+
+class ProjectionConsumer:
+    def __init__(
+        self,
+        settings: Settings,
+        group: str,
+        projections: Sequence[Projection],
+        *,
+        instance: str | None = None,
+        batch: int = 5_000,
+        publish_alerts: bool = True,
+        alert_interval: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.group = group
+        self.topics = Topics.of(settings)
+        self.projections = list(projections)
+        self.batch = batch
+        self.clock = clock
+        self.store = ViewStore(settings)
+        self.views = StreamViews(self.store, self.projections, group, self.topics.touchpoints)
+        self.views.prepare()
+        self.stats = ConsumerStats()
+        self._progress: dict[int, PartitionProgress] = {}
+        self._states: dict[str, dict[str, State]] = {p.name: {} for p in self.projections}
+        partitions = ensure_topics(settings)[self.topics.touchpoints].partitions
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap.split(","),
+            group_id=kafka_group_id(settings, group),
+            group_instance_id=instance,
+            client_id=f"rapport-consumer-{group}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=batch,
+            fetch_max_wait_ms=100,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=1_000,
+            request_timeout_ms=30_000,
+            reconnect_backoff_max_ms=1_000,
+        )
+        self._await_partitions(partitions)
+        self._assignment_changed = threading.Event()
+        self.consumer.subscribe(
+            [self.topics.touchpoints], listener=_Rebalance(self._assignment_changed)
+        )
+        self.dead_letters = DeadLetters(settings, group)
+        self.alerts = (
+            AlertPublisher(settings, self.store, group, instance=instance)
+            if publish_alerts
+            else None
+        )
+        self.alert_interval = alert_interval
+        self._next_alerts = 0.0
+        self._last_log = time.monotonic()
+        self._logged_applied = 0
+
+    def _await_partitions(self, expected: int, timeout: float = 30.0) -> None:
+        """Subscribe only once this client's metadata shows every partition: the group leader
+        assigns the partitions it knows of, and a topic created a moment ago may show none."""
+        deadline = time.monotonic() + timeout
+        topic = self.topics.touchpoints
+        while len(self.consumer.partitions_for_topic(topic) or ()) < expected:
+            if time.monotonic() > deadline:
+                raise KafkaError(f"{topic} does not show its {expected} partitions")
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        try:
+            try:
+                self._hint_offsets(wait=True)
+            except KafkaError:
+                log.info("consumer.offsets_not_hinted")  # monitoring only: nothing is lost
+            self.consumer.close(autocommit=False)
+        finally:
+            self.dead_letters.close()
+            if self.alerts is not None:
+                self.alerts.close()
+            self.store.close()
+
+    # --- partitions -------------------------------------------------------------------------
+
+    def forget(self) -> None:
+        """Cached states may be ahead of, or behind, what the views hold now."""
+        for states in self._states.values():
+            states.clear()
+
+    def _reposition(self) -> None:
+        """Seek every assigned partition to the offset the views hold (the start when they
+        hold none), after a rebalance, a conflict or an error."""
+        self.forget()
+        self._progress = self.views.progress()
+        assigned = sorted(self.consumer.assignment(), key=lambda tp: tp.partition)
+        for tp in assigned:
+            found = self._progress.get(tp.partition)
+            if found is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, found.next_offset)
+        log.info(
+            "consumer.positioned", group=self.group, partitions=[tp.partition for tp in assigned]
+        )
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def run(self, stop: Callable[[], bool] = lambda: False, *, poll_ms: int = 100) -> None:
+        log.info("consumer.started", group=self.group, topic=self.topics.touchpoints)
+        pause = 0.0
+        while not stop():
+            try:
+                records = self.consumer.poll(timeout_ms=poll_ms, max_records=self.batch)
+                if self._assignment_changed.is_set():
+                    # This poll's records may come from positions we did not choose: drop them,
+                    # seek every partition to the views' offsets, and read from there.
+                    self._assignment_changed.clear()
+                    self._reposition()
+                    continue
+                if records:
+                    self.process(records)
+                self._publish_alerts()
+                pause = 0.0
+            except PartitionMoved as moved:
+                self.stats.conflicts += 1
+                log.info("consumer.partition_moved", reason=str(moved))
+                self._reposition()
+            except KafkaError as down:
+                pause = min(max(pause * 2, 0.2), 5.0)
+                log.warning(
+                    "consumer.kafka_error",
+                    error=type(down).__name__,
+                    detail=str(down)[:300],
+                    retry_in_seconds=pause,
+                )
+                self._reposition()
+                time.sleep(pause)
+            self._log_progress()
+        self._log_progress(force=True)
+
+    def process(self, records: dict[TopicPartition, list[Any]]) -> None:
+        """Apply one poll's records to every projection, and commit them with their offsets."""
+        facts: list[Fact] = []
+        advances: list[PartitionAdvance] = []
+        rejected: list[tuple[Any, str]] = []
+        for tp, messages in records.items():
+            before = self._progress.get(tp.partition)
+            next_offset = before.next_offset if before else 0
+            position = before.position if before else 0
+            for message in messages:
+                if message.offset < next_offset:
+                    continue  # delivered again: already in the views
+                next_offset = message.offset + 1
+                try:
+                    fact = fact_from_message(message.key, message.value, message.headers)
+                except Undecodable as bad:
+                    rejected.append((message, str(bad)))
+                    continue
+                if fact.position <= position:
+                    self.stats.duplicates += 1  # a copy the relay sent again
+                    continue
+                position = fact.position
+                facts.append(fact)
+            advances.append(
+                PartitionAdvance(tp.partition, before, PartitionProgress(next_offset, position))
+            )
+        if not advances:
+            return
+        if rejected:
+            # Dead letters first: a crash before the commit sends them again, never loses them.
+            self.dead_letters.send(rejected)
+        work = [self._fold(projection, facts) for projection in self.projections]
+        try:
+            self.views.commit(work, advances)
+        except BaseException:
+            self.forget()
+            raise
+        for advance in advances:
+            self._progress[advance.partition] = advance.after
+        self.stats.applied += len(facts)
+        self.stats.dead_letters += len(rejected)
+        self.stats.batches += 1
+        self._hint_offsets()
+
+    def _hint_offsets(self, *, wait: bool = False) -> None:
+        """Tell Kafka how far the group is, for monitoring only (the views hold the truth).
+
+        A partition's position is past every record poll returned and every transaction
+        marker after them, and everything poll returned is in the views by now.
+        """
+        offsets = {}
+        for tp in self.consumer.assignment():
+            try:
+                at = self.consumer.position(tp, timeout_ms=0)
+            except KafkaError:
+                continue
+            if at is not None:
+                offsets[tp] = OffsetAndMetadata(at, "", -1)
+        if offsets and wait:
+            self.consumer.commit(offsets, timeout_ms=5_000)
+        elif offsets:
+            self.consumer.commit_async(offsets)
+
+    def _fold(
+        self, projection: Projection, facts: list[Fact]
+    ) -> tuple[Projection, dict[str, State], list[Upsert]]:
+        states = self._states[projection.name]
+        missing = {f.candidate_id for f in facts} - states.keys()
+        if missing:
+            loaded = self.store.load_states(projection, missing)
+            states.update(loaded)
+            for cid in missing - loaded.keys():
+                states[cid] = {}
+        rows: list[Upsert] = []
+        touched: dict[str, State] = {}
+        keeps_state = getattr(projection, "stateful", True)
+        for fact in facts:
+            state = states[fact.candidate_id]
+            projection.apply(state, fact, rows)
+            if keeps_state:
+                touched[fact.candidate_id] = state
+        return projection, touched, rows
+
+    def _publish_alerts(self) -> None:
+        if self.alerts is None:
+            return
+        now = time.monotonic()
+        if now < self._next_alerts:
+            return
+        self._next_alerts = now + self.alert_interval
+        self.stats.alerts_published += self.alerts.publish(self.clock())
+
+    # --- observability ----------------------------------------------------------------------
+
+    def lag(self) -> dict[int, int]:
+        """Messages behind the end of each assigned partition (from the last fetch)."""
+        behind: dict[int, int] = {}
+        for tp in self.consumer.assignment():
+            end = self.consumer.highwater(tp)
+            try:
+                at = self.consumer.position(tp, timeout_ms=0)
+            except KafkaError:
+                continue
+            if end is not None and at is not None:
+                behind[tp.partition] = max(end - at, 0)
+        return behind
+
+    def _log_progress(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_log < LOG_EVERY_SECONDS:
+            return
+        self._hint_offsets()
+        applied = self.stats.applied - self._logged_applied
+        elapsed = max(now - self._last_log, 1e-9)
+        positions = {p: progress.position for p, progress in self._progress.items()}
+        log.info(
+            "consumer.progress",
+            group=self.group,
+            applied=applied,
+            applied_total=self.stats.applied,
+            facts_per_second=round(applied / elapsed, 1),
+            lag_by_partition={str(p): n for p, n in sorted(self.lag().items())},
+            positions={str(p): n for p, n in sorted(positions.items())},
+            duplicates_skipped=self.stats.duplicates,
+            dead_letters=self.stats.dead_letters,
+            alerts_published=self.stats.alerts_published,
+        )
+        self._last_log, self._logged_applied = now, self.stats.applied
