@@ -27,13 +27,14 @@ from rich.table import Table
 
 from domain.touchpoints import import_schema
 from infra.alerts import alerts_command
-from infra.cli_options import AsOfOption, DbOption, UrlOption
+from infra.cli_options import AsOfOption, DbOption, GroupOption, UrlOption
+from infra.cli_streaming import consume_command, kafka_app, relay_command
 from infra.importing import LineError, read_touchpoints
 from infra.journeys import NoSuchCandidate, journey, next_due_action
 from infra.ledger import BatchRefused, ConflictPersisted, Ledger, bulk_mode
 from infra.logging import configure as configure_logging
 from infra.metrics import metrics_command
-from infra.read_side import current_views, following, parse_as_of
+from infra.read_side import ViewsNotFound, check_group, current_views, following, parse_as_of
 from infra.settings import Settings
 from infra.views import ViewStore
 from projections.alert_rules import AlertRulesError
@@ -195,11 +196,14 @@ def schemas(
         "schemas"
     ),
 ) -> None:
-    """Write the JSON Schema of the import format (one touchpoint per line)."""
+    """Write the JSON Schemas: the import format, and every message type on the topics."""
+    from infra.messages import message_schemas
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / "touchpoint.schema.json"
-    target.write_bytes(orjson.dumps(import_schema(), option=orjson.OPT_INDENT_2) + b"\n")
-    out.print(f"wrote {target}")
+    documents = {"touchpoint.schema.json": import_schema(), **message_schemas()}
+    for name, schema in documents.items():
+        (out_dir / name).write_bytes(orjson.dumps(schema, option=orjson.OPT_INDENT_2) + b"\n")
+    out.print(f"wrote {len(documents)} schemas to {out_dir}/ (import: touchpoint.schema.json)")
 
 
 @app.command()
@@ -227,6 +231,7 @@ def journey_command(
     candidate: Annotated[str, typer.Argument(help="The candidate's CRM reference.")],
     as_of: AsOfOption = None,
     fmt: FormatOption = "table",
+    group: GroupOption = None,
     db: DbOption = None,
     database_url: UrlOption = None,
 ) -> None:
@@ -235,7 +240,12 @@ def journey_command(
     if fmt not in ("table", "json"):
         err.print(f"--format: expected table or json, got {fmt!r}")
         raise typer.Exit(EXIT_INVALID)
-    with current_views(_settings(db, database_url)) as store:
+    try:
+        group = None if group is None else check_group(group)
+    except ValueError as bad:
+        err.print(f"--group: {bad}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    with current_views(_settings(db, database_url), group) as store:
         try:
             found = journey(store, candidate, moment)
         except NoSuchCandidate as missing:
@@ -311,6 +321,9 @@ def _moment(seconds: float | None) -> str:
 
 app.command("metrics")(metrics_command)
 app.command("alerts")(alerts_command)
+app.add_typer(kafka_app, name="kafka")
+app.command("relay")(relay_command)
+app.command("consume")(consume_command)
 
 
 @app.command()
@@ -419,6 +432,9 @@ def main() -> None:
         app()
     except AlertRulesError as bad_rules:
         err.print(f"RAPPORT_ALERT_RULES: {bad_rules}", markup=False, highlight=False)
+        sys.exit(EXIT_INVALID)
+    except ViewsNotFound as missing:
+        err.print(str(missing), markup=False, highlight=False)
         sys.exit(EXIT_INVALID)
 
 

@@ -24,3 +24,11 @@ AsOfOption = Annotated[
         " with a zone. Default: now.",
     ),
 ]
+GroupOption = Annotated[
+    str | None,
+    typer.Option(
+        "--group",
+        help="Read the views kept by this consumer group (rapport consume) instead of the"
+        " ledger's own.",
+    ),
+]

@@ -1,7 +1,13 @@
-"""Opening the read side: every projection, brought up to date before a question is answered."""
+"""Opening the read side: every projection, brought up to date before a question is answered.
+
+Embedded, the views are the ledger follower's, caught up before each answer. With ``group``,
+they are the views a consumer group keeps from the touchpoints topic (``rapport consume``):
+read as they are, since only that group's consumers may write them.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
@@ -15,6 +21,54 @@ from projections.alerts import AlertsProjection
 from projections.base import Projection
 from projections.engagement import EngagementProjection
 from projections.journey import JourneyProjection
+
+
+def check_group(group: str) -> str:
+    """Group names become part of a file or schema name: lower case letters, digits, ``_``."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,29}", group):
+        raise ValueError(
+            f"{group!r} is not a group name: 1-30 lower-case letters, digits or _,"
+            " starting with a letter"
+        )
+    return group
+
+
+def group_views_settings(settings: Settings, group: str) -> Settings:
+    """Where consumer group ``group`` keeps its views: ``<ledger>.<group>.views.db`` beside the
+    SQLite ledger, or the schema ``<schema>_<group>`` on PostgreSQL, unless the settings name
+    the place (``RAPPORT_VIEWS_DB``, ``RAPPORT_VIEWS_SCHEMA``)."""
+    check_group(group)
+    if settings.database_url:
+        schema = settings.views_schema or f"{settings.database_schema}_{group}"
+        return settings.model_copy(update={"views_schema": schema})
+    path = settings.views_db or settings.db.with_name(f"{settings.db.stem}.{group}.views.db")
+    return settings.model_copy(update={"views_db": path})
+
+
+class ViewsNotFound(LookupError):
+    """No consumer group of that name has built views here."""
+
+
+def _existing_group_views(settings: Settings, group: str) -> Settings:
+    where = group_views_settings(settings, group)
+    if where.database_url:
+        import psycopg
+
+        with psycopg.connect(where.database_url, connect_timeout=10) as conn:
+            found = conn.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = %s"
+                " AND table_name = 'view_stream_offsets'",
+                (where.views_schema,),
+            ).fetchone()
+        missing = None if found else f"schema {where.views_schema}"
+    else:
+        missing = None if where.views_db and where.views_db.exists() else str(where.views_db)
+    if missing:
+        raise ViewsNotFound(
+            f"--group {group}: no views of that group in {missing}"
+            f" (start them with: rapport consume --group {group})"
+        )
+    return where
 
 
 def all_projections() -> list[Projection]:
@@ -33,8 +87,13 @@ def following(settings: Settings) -> Iterator[Follower]:
 
 
 @contextmanager
-def current_views(settings: Settings) -> Iterator[ViewStore]:
-    """The views, caught up with everything recorded so far (embedded mode)."""
+def current_views(settings: Settings, group: str | None = None) -> Iterator[ViewStore]:
+    """The views, caught up with everything recorded so far (embedded mode), or as consumer
+    group ``group`` has built them."""
+    if group is not None:
+        with ViewStore(_existing_group_views(settings, group)) as store:
+            yield store
+        return
     with following(settings) as follower:
         follower.catch_up()
         yield follower.store
