@@ -18,6 +18,7 @@ from infra.settings import Settings
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 POSTGRES_URL = os.environ.get("RAPPORT_TEST_DATABASE_URL")
+KAFKA_BOOTSTRAP = os.environ.get("RAPPORT_TEST_KAFKA_BOOTSTRAP")
 
 
 def at(days: float = 0, hours: float = 0) -> str:
@@ -87,7 +88,31 @@ def postgres_settings() -> Iterator[Settings]:
         yield Settings(database_url=POSTGRES_URL, database_schema=schema)
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+            # The test's own schema, and those of consumer groups' views (``<schema>_<group>``).
+            found = conn.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (f"{schema}%",)
+            ).fetchall()
+            for (name,) in found:
+                conn.execute(f"DROP SCHEMA {name} CASCADE")
+
+
+@pytest.fixture
+def kafka_bootstrap() -> str:
+    """The test broker started by ``make test`` (fails under CI when there is none)."""
+    if not KAFKA_BOOTSTRAP:
+        if os.environ.get("CI"):
+            pytest.fail("RAPPORT_TEST_KAFKA_BOOTSTRAP is not set: run the suite with `make test`")
+        pytest.skip("no Kafka broker: run `make test` to start one")
+    return KAFKA_BOOTSTRAP
+
+
+@pytest.fixture
+def stream_settings(settings: Settings, kafka_bootstrap: str) -> Settings:
+    """A fresh ledger on each store, and topics of this test's own on the test broker."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    return settings.model_copy(
+        update={"kafka_bootstrap": kafka_bootstrap, "kafka_topic_prefix": prefix}
+    )
 
 
 @pytest.fixture

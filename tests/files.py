@@ -1,14 +1,24 @@
-"""Import files for tests: small, readable candidate stories written as JSON Lines or CSV."""
+"""Test data: small, readable candidate stories written as JSON Lines or CSV; generated
+histories recorded in a ledger; and views dumped for comparison."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from infra.generator import DEFAULT_UNTIL
+from infra.generator import write_jsonl as write_history
+from infra.importing import read_touchpoints
+from infra.ledger import Ledger, Line
 from infra.settings import Settings
+from infra.views import ViewStore
 from tests.conftest import at
+
+RECORDED = DEFAULT_UNTIL + timedelta(days=1)
+"""When generated histories are recorded: just after the generator's last day."""
 
 
 def story(candidate: str, start: float = 0, prefix: str = "crm") -> list[dict[str, Any]]:
@@ -48,3 +58,42 @@ def store_env(settings: Settings) -> dict[str, str]:
             "RAPPORT_DB": "",
         }
     return {"RAPPORT_DB": str(settings.db), "RAPPORT_DATABASE_URL": ""}
+
+
+def history(candidates: int, seed: int, folder: Path) -> list[Line]:
+    data = folder / f"history-{seed}.jsonl"
+    write_history(data, candidates=candidates, seed=seed)
+    lines, errors = read_touchpoints(data)
+    assert errors == []
+    return lines
+
+
+def record_lines(settings: Settings, lines: list[Line]) -> int:
+    """Record touchpoints in the ledger; returns the ledger's last position."""
+    ledger = Ledger(settings, clock=lambda: RECORDED)
+    try:
+        ledger.write(ledger.decide(lines))
+        return ledger.position()
+    finally:
+        ledger.close()
+
+
+def fill(settings: Settings, candidates: int, seed: int, folder: Path) -> int:
+    """Record a generated history; returns the ledger's last position."""
+    return record_lines(settings, history(candidates, seed, folder))
+
+
+def dump(store: ViewStore, projections: list[Any]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the projections' tables and their per-candidate states, in key order."""
+    tables: dict[str, list[tuple[Any, ...]]] = {}
+    for projection in projections:
+        for table in projection.tables:
+            tables[table.name] = store.query(
+                f"SELECT * FROM {table.name} ORDER BY {', '.join(table.key)}"
+            )
+        tables[f"{projection.name} states"] = store.query(
+            "SELECT candidate_id, state FROM view_states WHERE projection = ?"
+            " ORDER BY candidate_id",
+            (projection.name,),
+        )
+    return tables

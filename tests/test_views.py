@@ -10,9 +10,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import psycopg
 from hypothesis import HealthCheck, given
@@ -20,16 +19,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from infra.follower import Follower
-from infra.generator import DEFAULT_UNTIL, write_jsonl
-from infra.importing import read_touchpoints
 from infra.ledger import Ledger
 from infra.read_side import all_projections
 from infra.settings import Settings
 from infra.views import ViewStore, views_path
 from projections.base import Column, Fact, State, Table, Upsert
-from tests.files import store_env
-
-RECORDED = DEFAULT_UNTIL + timedelta(days=1)
+from tests.files import dump, fill, store_env
 
 
 class CountingProjection:
@@ -50,34 +45,6 @@ class CountingProjection:
         out.append(
             Upsert("view_counts", {"candidate_id": fact.candidate_id, "facts": state["facts"]})
         )
-
-
-def fill(settings: Settings, candidates: int, seed: int, folder: Path) -> int:
-    data = folder / f"history-{seed}.jsonl"
-    write_jsonl(data, candidates=candidates, seed=seed)
-    lines, errors = read_touchpoints(data)
-    assert errors == []
-    ledger = Ledger(settings, clock=lambda: RECORDED)
-    try:
-        ledger.write(ledger.decide(lines))
-        return ledger.position()
-    finally:
-        ledger.close()
-
-
-def dump(store: ViewStore, projections: list[Any]) -> dict[str, list[tuple[Any, ...]]]:
-    tables: dict[str, list[tuple[Any, ...]]] = {}
-    for projection in projections:
-        for table in projection.tables:
-            tables[table.name] = store.query(
-                f"SELECT * FROM {table.name} ORDER BY {', '.join(table.key)}"
-            )
-        tables[f"{projection.name} states"] = store.query(
-            "SELECT candidate_id, state FROM view_states WHERE projection = ?"
-            " ORDER BY candidate_id",
-            (projection.name,),
-        )
-    return tables
 
 
 def test_catching_up_twice_counts_nothing_twice(settings: Settings, tmp_path: Path) -> None:

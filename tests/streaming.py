@@ -1,0 +1,150 @@
+"""Helpers for the tests against the real broker: Rapport's processes, and what they built."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+from kafka import KafkaConsumer, TopicPartition
+
+from infra.read_side import all_projections, following, group_views_settings
+from infra.relay_progress import published_positions
+from infra.settings import Settings
+from infra.topics import Topics
+from infra.views import ViewStore
+from tests.files import dump, store_env
+
+
+def stream_env(settings: Settings) -> dict[str, str]:
+    return (
+        os.environ
+        | store_env(settings)
+        | {
+            "RAPPORT_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+            "RAPPORT_KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
+            "RAPPORT_LOG_FORMAT": "json",
+        }
+    )
+
+
+def start(settings: Settings, *arguments: str, log: Path) -> subprocess.Popen[bytes]:
+    """Run ``rapport <arguments>`` in its own process, its logs appended to ``log``."""
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", *arguments],
+            env=stream_env(settings),
+            stdout=sink,
+            stderr=sink,
+        )
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
+    """SIGTERM, and wait for a clean exit."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=timeout)
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def group_events(settings: Settings, group: str) -> int:
+    """Journey events in a group's views (one per fact applied), read from outside."""
+    where = group_views_settings(settings, group)
+    query = "SELECT COUNT(*) FROM view_journey_events"
+    try:
+        if where.database_url:
+            with psycopg.connect(
+                where.database_url, options=f"-c search_path={where.views_schema}"
+            ) as conn:
+                row = conn.execute(query).fetchone()
+        else:
+            assert where.views_db is not None
+            if not where.views_db.exists():
+                return 0
+            with sqlite3.connect(where.views_db, timeout=10) as conn:
+                row = conn.execute(query).fetchone()
+    except (psycopg.errors.UndefinedTable, sqlite3.OperationalError):
+        return 0
+    return int(row[0]) if row else 0
+
+
+def relay_position(settings: Settings) -> int:
+    """The lowest position the relay has published over all partitions (0 before it ran)."""
+    published = published_positions(settings, Topics.of(settings).touchpoints)
+    if len(published) < settings.kafka_partitions:
+        return 0
+    return min(published.values())
+
+
+def embedded_views(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
+    """The views the ledger follower builds from the same ledger (the reference)."""
+    with following(settings) as follower:
+        follower.catch_up()
+        return dump(follower.store, all_projections())
+
+
+def group_views(settings: Settings, group: str) -> dict[str, list[tuple[Any, ...]]]:
+    with ViewStore(group_views_settings(settings, group)) as store:
+        return dump(store, all_projections())
+
+
+def read_topic(settings: Settings, topic: str, timeout: float = 30.0) -> list[Any]:
+    """Every committed message of a topic, read to its end by a plain kafka-python consumer."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        found: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {topic} to its end in {timeout:.0f}s")
+            for messages in consumer.poll(timeout_ms=200).values():
+                found.extend(messages)
+        return sorted(found, key=lambda m: (m.partition, m.offset))
+    finally:
+        consumer.close()
+
+
+def values(messages: list[Any]) -> Iterator[dict[str, Any]]:
+    for message in messages:
+        yield orjson.loads(message.value)
+
+
+def log_events(log: Path, event: str) -> list[dict[str, Any]]:
+    found = []
+    for line in log.read_bytes().splitlines():
+        try:
+            entry = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and entry.get("event") == event:
+            found.append(entry)
+    return found

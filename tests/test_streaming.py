@@ -1,0 +1,223 @@
+"""Streaming on the real broker: ledger -> relay -> touchpoints topic -> a consumer group's views,
+which must equal what the ledger follower builds from the same ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+import orjson
+import pytest
+from jsonschema import Draft202012Validator
+from kafka import KafkaProducer
+
+from consumers.alert_publisher import AlertPublisher
+from consumers.projection_consumer import ProjectionConsumer
+from consumers.relay import Relay
+from infra.generator import DEFAULT_UNTIL
+from infra.ledger import Ledger, LedgerRecorder
+from infra.messages import message_schemas
+from infra.read_side import all_projections, group_views_settings
+from infra.relay_progress import RelayProgress
+from infra.settings import Settings
+from infra.topics import Topics
+from infra.views import ViewStore
+from tests.files import history, record_lines
+from tests.streaming import (
+    embedded_views,
+    group_events,
+    group_views,
+    log_events,
+    read_topic,
+    start,
+    stop,
+    values,
+    wait_for,
+)
+
+pytestmark = pytest.mark.kafka
+
+
+def split_by_candidate(lines: list[Any], share: float) -> tuple[list[Any], list[Any]]:
+    """Two groups of whole candidates: the first ``share`` of them, then the rest."""
+    candidates = sorted({touchpoint.candidate for _, touchpoint in lines})
+    first = set(candidates[: int(len(candidates) * share)])
+    return (
+        [line for line in lines if line[1].candidate in first],
+        [line for line in lines if line[1].candidate not in first],
+    )
+
+
+def relay_everything(settings: Settings) -> None:
+    ledger = Ledger(settings)
+    try:
+        with Relay(settings, cast(LedgerRecorder, ledger.recorder)) as relay:
+            relay.run(until_caught_up=True)
+    finally:
+        ledger.close()
+
+
+def consume_until(settings: Settings, group: str, events: int, **options: Any) -> Any:
+    consumer = ProjectionConsumer(
+        group_views_settings(settings, group), group, all_projections(), **options
+    )
+    try:
+        consumer.run(lambda: consumer.stats.applied >= events)
+        return consumer.stats
+    finally:
+        consumer.close()
+
+
+def test_two_consumer_processes_build_the_views_of_an_embedded_rebuild(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    settings = stream_settings
+    early, late = split_by_candidate(history(300, seed=21, folder=tmp_path), 0.7)
+    record_lines(settings, early)
+    log = tmp_path / "processes.log"
+    relay = start(settings, "relay", log=log)
+    consumers = [
+        start(settings, "consume", "--group", "ops", "--instance", f"ops-{i}",
+              "--alert-interval", "0.5", log=tmp_path / f"consumer-{i}.log")
+        for i in range(2)
+    ]  # fmt: skip
+    def both_own_partitions() -> bool:
+        latest = [log_events(tmp_path / f"consumer-{i}.log", "consumer.positioned") for i in (0, 1)]
+        return all(entries and entries[-1]["partitions"] for entries in latest)
+
+    try:
+        wait_for(both_own_partitions, 60, "both consumers to own partitions")
+        # Touchpoints recorded while the relay and the consumers run arrive as well.
+        total = record_lines(settings, late)
+        wait_for(lambda: group_events(settings, "ops") == total, 120, f"{total} events in views")
+    finally:
+        for process in [relay, *consumers]:
+            assert stop(process) == 0
+    assert group_views(settings, "ops") == embedded_views(settings)
+    # The two processes shared the work, and no fact was applied by both.
+    applied = [
+        log_events(tmp_path / f"consumer-{i}.log", "consumer.progress")[-1]["applied_total"]
+        for i in (0, 1)
+    ]
+    assert min(applied) > 0
+    assert sum(applied) == total
+
+
+def test_the_alert_log_is_published_and_every_alert_follows_the_contract(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    settings = stream_settings
+    total = record_lines(settings, history(200, seed=23, folder=tmp_path))
+    relay_everything(settings)
+    consume_until(settings, "ops", total, publish_alerts=False)
+    where = group_views_settings(settings, "ops")
+    with ViewStore(where) as store:
+        publisher = AlertPublisher(where, store, "ops")
+        try:
+            as_of = DEFAULT_UNTIL.timestamp()
+            count = publisher.publish(as_of)
+            assert count > 0
+            assert publisher.publish(as_of) == 0  # nothing new: nothing sent again
+        finally:
+            publisher.close()
+        logged = store.query("SELECT seq, action, rule, candidate_id FROM view_alert_log")
+    messages = read_topic(settings, Topics.of(settings).alerts)
+    validator = Draft202012Validator(message_schemas()["alerts.v1.schema.json"])
+    published = list(values(messages))
+    for alert, message in zip(published, messages, strict=True):
+        assert validator.is_valid(alert), alert
+        assert message.key == alert["candidate_id"].encode()
+        assert alert["published_by"] == "ops"
+    assert len(published) == count == len(logged)
+    assert sorted(
+        (a["seq"], a["type"].removeprefix("alert_"), a["rule"], a["candidate_id"])
+        for a in published
+    ) == sorted(logged)
+
+
+def test_a_message_that_breaks_the_contract_goes_to_the_dead_letters_and_the_rest_goes_on(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    settings = stream_settings
+    topics = Topics.of(settings)
+    lines = history(60, seed=25, folder=tmp_path)
+    early, late = split_by_candidate(lines, 0.5)
+    record_lines(settings, early)
+    relay_everything(settings)
+    # Another team's producer writes what Rapport does not understand to the topic.
+    foreign = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    good = read_topic(settings, topics.touchpoints)[0]
+    document = orjson.loads(good.value)
+    bad = [
+        b"ada.okafor@example.org is not JSON",
+        orjson.dumps(document | {"schema_version": 99}),
+        orjson.dumps(document | {"payload": {**document["payload"], "channel": "pigeon"}}),
+    ]
+    for value in bad:
+        foreign.send(topics.touchpoints, key=good.key, value=value, partition=good.partition)
+    foreign.flush()
+    foreign.close()
+    total = record_lines(settings, late)
+    relay_everything(settings)
+    stats = consume_until(settings, "ops", total, publish_alerts=False)
+    assert stats.dead_letters == 3
+    assert group_views(settings, "ops") == embedded_views(settings)
+    letters = read_topic(settings, topics.deadletter)
+    assert len(letters) == 3
+    validator = Draft202012Validator(message_schemas()["deadletter.v1.schema.json"])
+    reasons = []
+    for letter in letters:
+        assert b"ada.okafor" not in letter.value  # the rejected value is never copied
+        content = orjson.loads(letter.value)
+        assert validator.is_valid(content), content
+        assert content["source"]["topic"] == topics.touchpoints
+        assert content["source"]["partition"] == good.partition
+        reasons.append(content["reason"])
+    assert reasons[0].startswith("the value is not JSON")
+    assert "schema_version: candidate_registered version 99 is not known" in reasons[1]
+    assert "payload.channel: Extra inputs are not permitted" in reasons[2]
+
+
+def test_a_batch_the_relay_sends_again_after_a_crash_is_not_counted_twice(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    settings = stream_settings
+    total = record_lines(settings, history(80, seed=27, folder=tmp_path))
+    relay_everything(settings)
+    consume_until(settings, "ops", total, publish_alerts=False)
+    # The relay crashed after Kafka committed but before it stored its position: it starts
+    # again from the beginning and sends every event a second time.
+    progress = RelayProgress(settings, Topics.of(settings).touchpoints)
+    progress.save(range(settings.kafka_partitions), 0)
+    progress.close()
+    relay_everything(settings)
+    assert len(read_topic(settings, Topics.of(settings).touchpoints)) == 2 * total
+    consumer = ProjectionConsumer(
+        group_views_settings(settings, "ops"), "ops", all_projections(), publish_alerts=False
+    )
+    try:
+        consumer.run(lambda: consumer.stats.duplicates >= total)
+        assert consumer.stats.applied == 0
+    finally:
+        consumer.close()
+    assert group_views(settings, "ops") == embedded_views(settings)
+    assert group_events(settings, "ops") == total
+
+
+def test_only_one_relay_publishes_a_partition(stream_settings: Settings, tmp_path: Path) -> None:
+    settings = stream_settings
+    record_lines(settings, history(5, seed=29, folder=tmp_path))
+    ledger = Ledger(settings)
+    try:
+        with Relay(settings, cast(LedgerRecorder, ledger.recorder), worker=(0, 2)):
+            second = start(settings, "relay", log=tmp_path / "second.log")
+            assert second.wait(timeout=60) == 4
+            assert "another relay publishes some of partitions" in (
+                tmp_path / "second.log"
+            ).read_text()
+            # The other half of the partitions is free for a second worker.
+            other = start(settings, "relay", "--worker", "1/2", "--until-caught-up",
+                          log=tmp_path / "other.log")  # fmt: skip
+            assert other.wait(timeout=60) == 0
+    finally:
+        ledger.close()

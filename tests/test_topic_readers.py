@@ -1,0 +1,113 @@
+"""Reading the topics as another team would: with a client that is not Rapport's (Debian's kcat,
+on librdkafka), against the schemas ``rapport schemas`` publishes; and ``rapport kafka status``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from jsonschema import Draft202012Validator
+from typer.testing import CliRunner
+
+from domain.touchpoints import CATALOGUE
+from infra.cli import app
+from infra.settings import Settings
+from infra.topics import Topics
+from tests.files import history, record_lines
+from tests.streaming import stream_env
+from tests.test_streaming import consume_until, relay_everything
+
+pytestmark = pytest.mark.kafka
+runner = CliRunner()
+
+
+def kcat(settings: Settings, topic: str) -> bytes:
+    if shutil.which("kcat") is None:
+        pytest.fail("kcat is missing: `make test` installs it (make tools)")
+    found = subprocess.run(
+        ["kcat", "-C", "-b", settings.kafka_bootstrap, "-t", topic, "-o", "beginning", "-e",
+         "-q", "-J"],
+        capture_output=True, check=True, timeout=120,
+    )  # fmt: skip
+    return found.stdout
+
+
+def personal_texts(lines: list[Any]) -> set[str]:
+    texts: set[str] = set()
+    for _, touchpoint in lines:
+        personal = getattr(touchpoint, "personal", None)
+        if personal is not None:
+            for value in personal.model_dump().values():
+                if isinstance(value, str) and len(value) >= 6:
+                    texts.add(value)
+    return texts
+
+
+def test_kcat_reads_every_touchpoint_once_and_each_follows_the_published_schema(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    settings = stream_settings
+    lines = history(150, seed=43, folder=tmp_path)
+    total = record_lines(settings, lines)
+    relay_everything(settings)
+    assert runner.invoke(app, ["schemas", "--out", str(tmp_path / "schemas")]).exit_code == 0
+    validators = {
+        kind: Draft202012Validator(
+            orjson.loads((tmp_path / "schemas" / f"touchpoints.v1.{kind}.schema.json").read_bytes())
+        )
+        for kind in CATALOGUE
+    }
+    output = kcat(settings, Topics.of(settings).touchpoints)
+    messages = [orjson.loads(line) for line in output.splitlines()]
+    positions = []
+    for message in messages:
+        document = orjson.loads(message["payload"])
+        errors = list(validators[document["type"]].iter_errors(document))
+        assert errors == [], errors[:1]
+        headers = dict(zip(message["headers"][::2], message["headers"][1::2], strict=True))
+        assert headers == {"type": document["type"], "schema_version": "1"}
+        assert message["key"] == document["candidate_id"]
+        positions.append(document["position"])
+    assert sorted(positions) == list(range(1, total + 1))  # every event, exactly once
+    # No name, email, phone number or message text of anyone reaches the topic.
+    texts = personal_texts(lines)
+    assert len(texts) > 300
+    leaked = [text for text in texts if text.encode() in output]
+    assert leaked == []
+
+
+def test_kafka_status_shows_the_topics_the_relay_and_each_groups_lag(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    settings = stream_settings
+    total = record_lines(settings, history(40, seed=45, folder=tmp_path))
+    relay_everything(settings)
+    consume_until(settings, "ops", total, publish_alerts=False)
+    env = stream_env(settings)
+    result = runner.invoke(app, ["kafka", "status", "--format", "json"], env=env)
+    assert result.exit_code == 0, result.output
+    status = orjson.loads(result.stdout)
+    topics = {topic["name"]: topic for topic in status["topics"]}
+    touchpoints = topics[Topics.of(settings).touchpoints]
+    assert touchpoints["partitions"] == settings.kafka_partitions
+    assert touchpoints["messages"] >= total
+    assert status["relay"] == {"ledger_position": total, "published_position": total, "behind": 0}
+    groups = {group["group"]: group for group in status["groups"]}
+    assert groups["ops"]["lag"] == 0
+    table = runner.invoke(app, ["kafka", "status"], env=env)
+    assert table.exit_code == 0
+    assert Topics.of(settings).touchpoints in table.stdout and "ops" in table.stdout
+
+
+def test_kafka_status_says_when_no_broker_answers(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["kafka", "status", "--db", str(tmp_path / "none.db")],
+        env={"RAPPORT_KAFKA_BOOTSTRAP": "127.0.0.1:9", "RAPPORT_DATABASE_URL": ""},
+    )
+    assert result.exit_code == 4
+    assert "no Kafka broker answers at 127.0.0.1:9" in result.stderr
