@@ -156,12 +156,13 @@ class ProjectionConsumer:
         self.forget()
         self._progress = self.views.progress()
         assigned = sorted(self.consumer.assignment(), key=lambda tp: tp.partition)
+        fresh = [tp for tp in assigned if tp.partition not in self._progress]
+        # Explicit offsets, not seek_to_beginning(): its reset is asynchronous in kafka-python
+        # and a rebalance in the middle of it left partitions unread.
+        starts = self.consumer.beginning_offsets(fresh) if fresh else {}
         for tp in assigned:
             found = self._progress.get(tp.partition)
-            if found is None:
-                self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, found.next_offset)
+            self.consumer.seek(tp, found.next_offset if found else starts[tp])
         log.info(
             "consumer.positioned", group=self.group, partitions=[tp.partition for tp in assigned]
         )

@@ -28,7 +28,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from infra.ledger import LedgerRecorder
-from infra.messages import touchpoint_message
+from infra.messages import Header, touchpoint_message
 from infra.relay_progress import RelayProgress
 from infra.settings import Settings
 from infra.topics import Topics, discard_producer, ensure_topics, partition_of
@@ -47,6 +47,14 @@ def transactional_id(settings: Settings, topic: str, partitions: Sequence[int]) 
     store = hashlib.sha256(where.encode()).hexdigest()[:12]
     owned = hashlib.sha256(",".join(map(str, partitions)).encode()).hexdigest()[:8]
     return f"rapport-relay-{store}-{topic}-{owned}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    messages: list[tuple[int, bytes, bytes, list[Header]]]
+    """(partition, key, value, headers) of each event this relay publishes."""
+    last: int
+    """The last ledger position read (events of other relays' partitions included)."""
 
 
 @dataclass
@@ -81,6 +89,7 @@ class Relay:
         self.published = self.progress.load(self.partitions)
         self.stats = RelayStats()
         self._producer: KafkaProducer | None = None
+        self._next: _Batch | None = None
         self._mine = frozenset(self.partitions)
         self._last_log = time.monotonic()
         self._logged_published = 0
@@ -145,39 +154,46 @@ class Relay:
 
     # --- publishing -------------------------------------------------------------------------
 
-    def publish_next(self) -> int:
-        """Publish the next batch of the ledger (one Kafka transaction); returns events sent."""
-        start = self.position + 1
+    def _prepare(self, start: int) -> _Batch | None:
+        """Read the ledger from ``start`` and encode this relay's messages, sending nothing."""
         rows = self.recorder.read_stored(start, self.batch)
         if not rows:
-            return 0
-        partitions = self.partitions_total
-        outgoing = []
+            return None
+        partitions, mine, published = self.partitions_total, self._mine, self.published
+        messages = []
         for row in rows:
             partition = partition_of(row.candidate_id, partitions)
-            if partition in self._mine and row.position > self.published[partition]:
-                outgoing.append((partition, row))
-        if outgoing:
+            if partition in mine and row.position > published[partition]:
+                messages.append((partition, *touchpoint_message(row)))
+        return _Batch(messages, rows[-1].position)
+
+    def publish_next(self) -> int:
+        """Publish the next batch of the ledger (one Kafka transaction); returns events sent."""
+        batch, self._next = self._next or self._prepare(self.position + 1), None
+        if batch is None:
+            return 0
+        if batch.messages:
             producer = self._connect()
             producer.begin_transaction()
             try:
-                for partition, row in outgoing:
-                    key, value, headers = touchpoint_message(row)
+                for partition, key, value, headers in batch.messages:
                     producer.send(
                         self.topic, value=value, key=key, headers=headers, partition=partition
                     )
+                # While the producer's thread ships this batch, read and encode the next one.
+                self._next = self._prepare(batch.last + 1)
                 # flush() waits with a timeout; commit_transaction() alone could wait for ever.
                 producer.flush(timeout=10)
                 producer.commit_transaction()
             except BaseException:
+                self._next = None
                 self._drop_producer()
                 raise
-        last = rows[-1].position
-        self.progress.save(self.partitions, last)
-        self.published = dict.fromkeys(self.partitions, last)
-        self.stats.published += len(outgoing)
+        self.progress.save(self.partitions, batch.last)
+        self.published = dict.fromkeys(self.partitions, batch.last)
+        self.stats.published += len(batch.messages)
         self.stats.batches += 1
-        return len(outgoing)
+        return len(batch.messages)
 
     def run(
         self,
