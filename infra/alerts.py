@@ -368,7 +368,8 @@ def alerts_command(
     from rich.table import Table
 
     from infra.cli import _settings, err, out
-    from infra.read_side import check_group, current_views, parse_as_of
+    from infra.cli_options import checked_group
+    from infra.read_side import current_views, parse_as_of
 
     def invalid(message: str) -> typer.Exit:
         err.print(message, markup=False, highlight=False)
@@ -386,11 +387,8 @@ def alerts_command(
         moment = datetime.now(UTC).timestamp() if as_of is None else parse_as_of(as_of)
     except ValueError as bad:
         raise invalid(f"--as-of: {bad}") from None
-    try:
-        group = None if group is None else check_group(group)
-    except ValueError as bad:
-        raise invalid(f"--group: {bad}") from None
     settings = _settings(db, database_url)
+    group = checked_group(group, settings)
     try:
         with current_views(settings, group) as store:
             alerts = open_alerts(store, moment, rule=rule, recruiter=recruiter)

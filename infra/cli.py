@@ -27,14 +27,14 @@ from rich.table import Table
 
 from domain.touchpoints import import_schema
 from infra.alerts import alerts_command
-from infra.cli_options import AsOfOption, DbOption, GroupOption, UrlOption
+from infra.cli_options import AsOfOption, DbOption, GroupOption, UrlOption, checked_group
 from infra.cli_streaming import consume_command, kafka_app, relay_command
 from infra.importing import LineError, read_touchpoints
 from infra.journeys import NoSuchCandidate, journey, next_due_action
 from infra.ledger import BatchRefused, ConflictPersisted, Ledger, bulk_mode
 from infra.logging import configure as configure_logging
 from infra.metrics import metrics_command
-from infra.read_side import ViewsNotFound, check_group, current_views, following, parse_as_of
+from infra.read_side import current_views, following, parse_as_of
 from infra.settings import Settings
 from infra.views import ViewStore
 from projections.alert_rules import AlertRulesError
@@ -240,12 +240,9 @@ def journey_command(
     if fmt not in ("table", "json"):
         err.print(f"--format: expected table or json, got {fmt!r}")
         raise typer.Exit(EXIT_INVALID)
-    try:
-        group = None if group is None else check_group(group)
-    except ValueError as bad:
-        err.print(f"--group: {bad}", markup=False, highlight=False)
-        raise typer.Exit(EXIT_INVALID) from None
-    with current_views(_settings(db, database_url), group) as store:
+    settings = _settings(db, database_url)
+    group = checked_group(group, settings)
+    with current_views(settings, group) as store:
         try:
             found = journey(store, candidate, moment)
         except NoSuchCandidate as missing:
@@ -432,9 +429,6 @@ def main() -> None:
         app()
     except AlertRulesError as bad_rules:
         err.print(f"RAPPORT_ALERT_RULES: {bad_rules}", markup=False, highlight=False)
-        sys.exit(EXIT_INVALID)
-    except ViewsNotFound as missing:
-        err.print(str(missing), markup=False, highlight=False)
         sys.exit(EXIT_INVALID)
 
 

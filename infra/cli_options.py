@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from infra.read_side import ViewsNotFound, check_group, existing_group_views
+from infra.settings import Settings
+
 DbOption = Annotated[
     Path | None, typer.Option("--db", help="SQLite file of the ledger (env RAPPORT_DB).")
 ]
@@ -32,3 +35,18 @@ GroupOption = Annotated[
         " ledger's own.",
     ),
 ]
+
+
+def checked_group(group: str | None, settings: Settings) -> str | None:
+    """The --group of a read command: a valid name whose views exist, or exit 2 saying why."""
+    if group is None:
+        return None
+    try:
+        existing_group_views(settings, check_group(group))
+    except ValueError as bad:
+        typer.echo(f"--group: {bad}", err=True)
+        raise typer.Exit(2) from None
+    except ViewsNotFound as missing:
+        typer.echo(str(missing), err=True)
+        raise typer.Exit(2) from None
+    return group

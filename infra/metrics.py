@@ -27,8 +27,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from infra.cli_options import AsOfOption, DbOption, GroupOption, UrlOption
-from infra.read_side import check_group, current_views, parse_as_of
+from infra.cli_options import AsOfOption, DbOption, GroupOption, UrlOption, checked_group
+from infra.read_side import current_views, parse_as_of
 from infra.views import ViewStore
 from projections.journey import STAGES
 from projections.rates import Rate, percentile
@@ -294,11 +294,8 @@ def metrics_command(
         raise invalid("--sla-hours", "must be a positive number of hours")
     if fmt not in FORMATS:
         raise invalid("--format", f"expected table, json or csv, got {fmt!r}")
-    try:
-        group = None if group is None else check_group(group)
-    except ValueError as bad:
-        raise invalid("--group", str(bad)) from None
     settings = _settings(db, database_url)
+    group = checked_group(group, settings)
 
     with current_views(settings, group) as store:
         segments = engagement_report(store, dimensions, moment, window)

@@ -49,7 +49,8 @@ class ViewsNotFound(LookupError):
     """No consumer group of that name has built views here."""
 
 
-def _existing_group_views(settings: Settings, group: str) -> Settings:
+def existing_group_views(settings: Settings, group: str) -> Settings:
+    """Where group ``group`` keeps its views, or ``ViewsNotFound`` if it never built any."""
     where = group_views_settings(settings, group)
     if where.database_url:
         import psycopg
@@ -91,7 +92,7 @@ def current_views(settings: Settings, group: str | None = None) -> Iterator[View
     """The views, caught up with everything recorded so far (embedded mode), or as consumer
     group ``group`` has built them."""
     if group is not None:
-        with ViewStore(_existing_group_views(settings, group)) as store:
+        with ViewStore(existing_group_views(settings, group)) as store:
             yield store
         return
     with following(settings) as follower:

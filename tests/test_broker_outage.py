@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from infra.cli_streaming import BROKER_SCRIPT
 from infra.settings import Settings
 from tests.files import history, record_lines
 from tests.streaming import (
@@ -32,15 +32,19 @@ PORT = 59292
 
 
 class Broker:
+    """A broker of this test's own, started and stopped with ``rapport kafka up|down``."""
+
     def __init__(self, folder: Path) -> None:
         self.env = os.environ | {
-            "RAPPORT_KAFKA_PORT": str(PORT),
+            "RAPPORT_KAFKA_BOOTSTRAP": f"127.0.0.1:{PORT}",
             "RAPPORT_KAFKA_DIR": str(folder),
             "RAPPORT_KAFKA_HEAP": "384m",
+            "RAPPORT_LOG_FORMAT": "json",
         }
 
     def run(self, action: str) -> None:
-        subprocess.run(["bash", str(BROKER_SCRIPT), action], env=self.env, check=True)
+        subprocess.run([sys.executable, "-m", "infra.cli", "kafka", action], env=self.env,
+                       check=True, timeout=180)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +52,11 @@ def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     if not os.environ.get("RAPPORT_TEST_KAFKA_BOOTSTRAP"):
         pytest.skip("no Kafka broker: run `make test` (which provides the broker's jars)")
     broker = Broker(tmp_path_factory.mktemp("broker"))
-    broker.run("start")
+    broker.run("up")
     try:
         yield broker
     finally:
-        broker.run("stop")
+        broker.run("down")
 
 
 def test_the_ledger_records_while_the_broker_is_down_and_the_stream_catches_up(
@@ -74,7 +78,7 @@ def test_the_ledger_records_while_the_broker_is_down_and_the_stream_catches_up(
                      "--alert-interval", "0.5", log=consumer_log)  # fmt: skip
     try:
         wait_for(lambda: group_events(settings, "ops") == first, 90, "the first half in views")
-        own_broker.run("stop")
+        own_broker.run("down")
         # Recruiters keep working: every touchpoint is recorded without the broker.
         total = record_lines(settings, [line for line in lines if line[1].candidate not in before])
         assert total > first
@@ -82,7 +86,7 @@ def test_the_ledger_records_while_the_broker_is_down_and_the_stream_catches_up(
                  "the relay to notice the broker is gone")  # fmt: skip
         assert relay.poll() is None and consumer.poll() is None  # both wait it out
         assert relay_position(settings) == first
-        own_broker.run("start")
+        own_broker.run("up")
         wait_for(lambda: relay_position(settings) == total, 120, "the relay to catch up")
         wait_for(lambda: group_events(settings, "ops") == total, 120, "the views to catch up")
     finally:

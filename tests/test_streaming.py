@@ -10,10 +10,12 @@ import orjson
 import pytest
 from jsonschema import Draft202012Validator
 from kafka import KafkaProducer
+from typer.testing import CliRunner
 
 from consumers.alert_publisher import AlertPublisher
 from consumers.projection_consumer import ProjectionConsumer
 from consumers.relay import Relay
+from infra.cli import app
 from infra.generator import DEFAULT_UNTIL
 from infra.ledger import Ledger, LedgerRecorder
 from infra.messages import message_schemas
@@ -21,7 +23,7 @@ from infra.read_side import all_projections, group_views_settings
 from infra.relay_progress import RelayProgress
 from infra.settings import Settings
 from infra.topics import Topics
-from infra.views import ViewStore
+from infra.views import ViewStore, views_path
 from tests.files import history, record_lines
 from tests.streaming import (
     embedded_views,
@@ -31,11 +33,13 @@ from tests.streaming import (
     read_topic,
     start,
     stop,
+    stream_env,
     values,
     wait_for,
 )
 
 pytestmark = pytest.mark.kafka
+runner = CliRunner()
 
 
 def split_by_candidate(lines: list[Any], share: float) -> tuple[list[Any], list[Any]]:
@@ -101,6 +105,21 @@ def test_two_consumer_processes_build_the_views_of_an_embedded_rebuild(
     ]
     assert min(applied) > 0
     assert sum(applied) == total
+    # The read commands answer from the group's views what they answer embedded.
+    env = stream_env(settings)
+    candidate = early[0][1].candidate
+    for command in (
+        ["metrics", "--by", "status,personalization", "--as-of", "2026-10-31", "--format", "json"],
+        ["alerts", "--as-of", "2026-10-31", "--format", "json"],
+        ["journey", candidate, "--format", "json"],
+    ):
+        embedded = runner.invoke(app, command, env=env)
+        streamed = runner.invoke(app, [*command, "--group", "ops"], env=env)
+        assert embedded.exit_code == streamed.exit_code == 0, streamed.output
+        assert streamed.stdout == embedded.stdout
+    missing = runner.invoke(app, ["metrics", "--group", "nosuch"], env=env)
+    assert missing.exit_code == 2
+    assert "--group nosuch: no views of that group" in missing.stderr
 
 
 def test_the_alert_log_is_published_and_every_alert_follows_the_contract(
@@ -221,3 +240,19 @@ def test_only_one_relay_publishes_a_partition(stream_settings: Settings, tmp_pat
             assert other.wait(timeout=60) == 0
     finally:
         ledger.close()
+
+
+def test_views_are_fed_by_the_ledger_follower_or_by_one_group_never_both(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    settings = stream_settings
+    record_lines(settings, history(5, seed=31, folder=tmp_path))
+    embedded_views(settings)  # the ledger follower now keeps the default views
+    where = (
+        {"RAPPORT_VIEWS_SCHEMA": settings.database_schema}
+        if settings.database_url
+        else {"RAPPORT_VIEWS_DB": str(views_path(settings.db))}
+    )
+    result = runner.invoke(app, ["consume", "--group", "ops"], env=stream_env(settings) | where)
+    assert result.exit_code == 2
+    assert "are kept by the ledger follower, not consumer group ops" in result.stderr
