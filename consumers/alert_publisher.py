@@ -10,7 +10,9 @@ same transitions again with the same ``seq``: consumers of the alerts deduplicat
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID, uuid5
 
@@ -169,3 +171,50 @@ class AlertPublisher:
         if self._producer is not None:
             discard_producer(self._producer)
             self._producer = None
+
+
+class AlertDuty(threading.Thread):
+    """Publishes the group's alerts every ``interval`` seconds, beside the consumer's loop.
+
+    Evaluating the log and a Kafka transaction take their time (longer while the broker is
+    away); in a thread of their own, with a database connection of their own, they do not hold
+    up the views. ``clock`` gives the instant each evaluation is made as of.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        group: str,
+        *,
+        instance: str | None,
+        interval: float,
+        clock: Callable[[], float],
+    ) -> None:
+        super().__init__(name=f"rapport-alerts-{group}", daemon=True)
+        self.settings, self.group, self.instance = settings, group, instance
+        self.interval, self.clock = interval, clock
+        self.published = 0
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        store = ViewStore(self.settings)
+        publisher = AlertPublisher(self.settings, store, self.group, instance=self.instance)
+        try:
+            while not self._stopping.wait(self.interval):
+                try:
+                    self.published += publisher.publish(self.clock())
+                except Exception as failed:  # retried at the next interval
+                    log.warning(
+                        "alerts.publish_failed",
+                        group=self.group,
+                        error=type(failed).__name__,
+                        detail=str(failed)[:300],
+                    )
+        finally:
+            publisher.close()
+            store.close()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stopping.set()
+        if self.is_alive():
+            self.join(timeout)

@@ -22,7 +22,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from consumers.alert_publisher import AlertPublisher
+from consumers.alert_publisher import AlertDuty
 from consumers.dead_letters import DeadLetters
 from infra.messages import Undecodable, fact_from_message
 from infra.settings import Settings
@@ -43,7 +43,6 @@ class ConsumerStats:
     dead_letters: int = 0
     batches: int = 0
     conflicts: int = 0
-    alerts_published: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -81,7 +80,6 @@ class ProjectionConsumer:
         self.topics = Topics.of(settings)
         self.projections = list(projections)
         self.batch = batch
-        self.clock = clock
         self.store = ViewStore(settings)
         self.views = StreamViews(self.store, self.projections, group, self.topics.touchpoints)
         self.views.prepare()
@@ -98,7 +96,7 @@ class ProjectionConsumer:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=batch,
-            fetch_max_wait_ms=100,
+            fetch_max_wait_ms=20,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,
             request_timeout_ms=30_000,
@@ -111,12 +109,10 @@ class ProjectionConsumer:
         )
         self.dead_letters = DeadLetters(settings, group)
         self.alerts = (
-            AlertPublisher(settings, self.store, group, instance=instance)
+            AlertDuty(settings, group, instance=instance, interval=alert_interval, clock=clock)
             if publish_alerts
             else None
         )
-        self.alert_interval = alert_interval
-        self._next_alerts = 0.0
         self._last_log = time.monotonic()
         self._logged_applied = 0
 
@@ -140,7 +136,7 @@ class ProjectionConsumer:
         finally:
             self.dead_letters.close()
             if self.alerts is not None:
-                self.alerts.close()
+                self.alerts.stop()
             self.store.close()
 
     # --- partitions -------------------------------------------------------------------------
@@ -171,6 +167,8 @@ class ProjectionConsumer:
 
     def run(self, stop: Callable[[], bool] = lambda: False, *, poll_ms: int = 100) -> None:
         log.info("consumer.started", group=self.group, topic=self.topics.touchpoints)
+        if self.alerts is not None and self.alerts.ident is None:
+            self.alerts.start()
         pause = 0.0
         while not stop():
             try:
@@ -183,7 +181,6 @@ class ProjectionConsumer:
                     continue
                 if records:
                     self.process(records)
-                self._publish_alerts()
                 pause = 0.0
             except PartitionMoved as moved:
                 self.stats.conflicts += 1
@@ -285,15 +282,6 @@ class ProjectionConsumer:
                 touched[fact.candidate_id] = state
         return projection, touched, rows
 
-    def _publish_alerts(self) -> None:
-        if self.alerts is None:
-            return
-        now = time.monotonic()
-        if now < self._next_alerts:
-            return
-        self._next_alerts = now + self.alert_interval
-        self.stats.alerts_published += self.alerts.publish(self.clock())
-
     # --- observability ----------------------------------------------------------------------
 
     def lag(self) -> dict[int, int]:
@@ -327,6 +315,6 @@ class ProjectionConsumer:
             positions={str(p): n for p, n in sorted(positions.items())},
             duplicates_skipped=self.stats.duplicates,
             dead_letters=self.stats.dead_letters,
-            alerts_published=self.stats.alerts_published,
+            alerts_published=self.alerts.published if self.alerts else 0,
         )
         self._last_log, self._logged_applied = now, self.stats.applied

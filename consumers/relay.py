@@ -49,6 +49,10 @@ def transactional_id(settings: Settings, topic: str, partitions: Sequence[int]) 
     return f"rapport-relay-{store}-{topic}-{owned}"
 
 
+class PartitionsDiffer(RuntimeError):
+    """The topic exists with another number of partitions than the settings say."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Batch:
     messages: list[tuple[int, bytes, bytes, list[Header]]]
@@ -140,9 +144,10 @@ class Relay:
             found = producer.partitions_for(self.topic)
             if found and len(found) != self.partitions_total:
                 discard_producer(producer)
-                raise KafkaError(
-                    f"{self.topic} has {len(found)} partitions, the settings say"
-                    f" {self.partitions_total}: candidates would change partitions"
+                raise PartitionsDiffer(
+                    f"{self.topic} has {len(found)} partitions and RAPPORT_KAFKA_PARTITIONS says"
+                    f" {self.partitions_total}: set it to {len(found)} (a topic's partitions are"
+                    " never changed, or candidates would move between them)"
                 )
             self._producer = producer
         return self._producer
@@ -199,7 +204,7 @@ class Relay:
         self,
         stop: Callable[[], bool] = lambda: False,
         *,
-        poll_seconds: float = 0.01,
+        poll_seconds: float = 0.005,
         until_caught_up: bool = False,
     ) -> RelayStats:
         """Publish until ``stop()`` (or, with ``until_caught_up``, until nothing is left)."""

@@ -160,7 +160,9 @@ def _worker(text: str) -> tuple[int, int]:
 
 def relay_command(
     batch: Annotated[int, typer.Option(min=1, help="Events per Kafka transaction.")] = 5_000,
-    poll: Annotated[float, typer.Option(min=0.001, help="Seconds between polls when idle.")] = 0.01,
+    poll: Annotated[
+        float, typer.Option(min=0.001, help="Seconds between polls when idle.")
+    ] = 0.005,
     worker: Annotated[
         str, typer.Option(help="Publish only partitions p with p % n == i (i/n).")
     ] = "0/1",
@@ -174,7 +176,7 @@ def relay_command(
     database_url: UrlOption = None,
 ) -> None:
     """Publish every recorded touchpoint (without personal data) to the touchpoints topic."""
-    from consumers.relay import Relay
+    from consumers.relay import PartitionsDiffer, Relay
     from infra.cli import _ledger, _settings, err
     from infra.ledger import LedgerRecorder
     from infra.relay_progress import RelayAlreadyRunning
@@ -197,7 +199,11 @@ def relay_command(
             err.print(str(busy))
             raise typer.Exit(EXIT_STORE) from None
         with relay:
-            relay.run(lambda: stopping[0], poll_seconds=poll, until_caught_up=until_caught_up)
+            try:
+                relay.run(lambda: stopping[0], poll_seconds=poll, until_caught_up=until_caught_up)
+            except PartitionsDiffer as differ:
+                err.print(str(differ), markup=False, highlight=False)
+                raise typer.Exit(EXIT_INVALID) from None
 
 
 def _run_workers(workers: int, arguments: list[str], settings: Settings) -> int:

@@ -31,6 +31,7 @@ def stream_env(settings: Settings) -> dict[str, str]:
         | {
             "RAPPORT_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
             "RAPPORT_KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
+            "RAPPORT_KAFKA_PARTITIONS": str(settings.kafka_partitions),
             "RAPPORT_LOG_FORMAT": "json",
         }
     )
@@ -60,12 +61,25 @@ def kill(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_for(
+    condition: Callable[[], bool], timeout: float, what: str, logs: tuple[Path, ...] = ()
+) -> None:
+    """Poll ``condition``; on a timeout, fail with the end of the processes' logs."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}" + tails(logs))
         time.sleep(0.2)
+
+
+def tails(logs: tuple[Path, ...], lines: int = 12) -> str:
+    """The last lines of each log, progress reports left out."""
+    parts = []
+    for log in logs:
+        if log.exists():
+            kept = [x for x in log.read_text().splitlines() if '"consumer.progress"' not in x]
+            parts.append(f"\n--- {log.name}\n" + "\n".join(kept[-lines:]))
+    return "".join(parts)
 
 
 def group_events(settings: Settings, group: str) -> int:

@@ -87,8 +87,9 @@ def test_the_ledger_records_while_the_broker_is_down_and_the_stream_catches_up(
         assert relay.poll() is None and consumer.poll() is None  # both wait it out
         assert relay_position(settings) == first
         own_broker.run("up")
-        wait_for(lambda: relay_position(settings) == total, 120, "the relay to catch up")
-        wait_for(lambda: group_events(settings, "ops") == total, 120, "the views to catch up")
+        logs = (relay_log, consumer_log)
+        wait_for(lambda: relay_position(settings) == total, 120, "the relay to catch up", logs)
+        wait_for(lambda: group_events(settings, "ops") == total, 120, "the views", logs)
     finally:
         for process in (relay, consumer):
             stop(process)

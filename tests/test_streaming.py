@@ -90,10 +90,11 @@ def test_two_consumer_processes_build_the_views_of_an_embedded_rebuild(
         return all(entries and entries[-1]["partitions"] for entries in latest)
 
     try:
-        wait_for(both_own_partitions, 60, "both consumers to own partitions")
+        logs = (log, *(tmp_path / f"consumer-{i}.log" for i in (0, 1)))
+        wait_for(both_own_partitions, 60, "both consumers to own partitions", logs)
         # Touchpoints recorded while the relay and the consumers run arrive as well.
         total = record_lines(settings, late)
-        wait_for(lambda: group_events(settings, "ops") == total, 120, f"{total} events in views")
+        wait_for(lambda: group_events(settings, "ops") == total, 120, f"{total} events", logs)
     finally:
         for process in [relay, *consumers]:
             assert stop(process) == 0
@@ -105,6 +106,10 @@ def test_two_consumer_processes_build_the_views_of_an_embedded_rebuild(
     ]
     assert min(applied) > 0
     assert sum(applied) == total
+    # While they ran, the group published its alert log (from one process at a time).
+    alerts = list(values(read_topic(settings, Topics.of(settings).alerts)))
+    assert alerts and {alert["published_by"] for alert in alerts} == {"ops"}
+    assert len({alert["seq"] for alert in alerts}) == len(alerts)
     # The read commands answer from the group's views what they answer embedded.
     env = stream_env(settings)
     candidate = early[0][1].candidate
@@ -256,3 +261,31 @@ def test_views_are_fed_by_the_ledger_follower_or_by_one_group_never_both(
     result = runner.invoke(app, ["consume", "--group", "ops"], env=stream_env(settings) | where)
     assert result.exit_code == 2
     assert "are kept by the ledger follower, not consumer group ops" in result.stderr
+
+
+def test_relay_workers_split_the_partitions_and_publish_every_event_once(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    settings = stream_settings
+    total = record_lines(settings, history(60, seed=33, folder=tmp_path))
+    relay = start(settings, "relay", "--workers", "2", "--until-caught-up", log=tmp_path / "r.log")
+    assert relay.wait(timeout=120) == 0
+    started = log_events(tmp_path / "r.log", "relay.started")
+    assert sorted(entry["partitions"] for entry in started) == [[0, 2, 4], [1, 3, 5]]
+    messages = read_topic(settings, Topics.of(settings).touchpoints)
+    assert sorted(m["position"] for m in values(messages)) == list(range(1, total + 1))
+
+
+def test_a_relay_refuses_a_topic_with_other_partitions(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    settings = stream_settings
+    early, late = split_by_candidate(history(10, seed=35, folder=tmp_path), 0.5)
+    record_lines(settings, early)
+    relay_everything(settings)
+    record_lines(settings, late)
+    other = settings.model_copy(update={"kafka_partitions": 3})
+    relay = start(other, "relay", "--until-caught-up", log=tmp_path / "r.log")
+    assert relay.wait(timeout=120) == 2
+    said = (tmp_path / "r.log").read_text()
+    assert "has 6 partitions and RAPPORT_KAFKA_PARTITIONS says 3" in said

@@ -69,7 +69,8 @@ def test_kill_9_of_relay_and_consumers_at_random_points_loses_nothing_and_double
                 kills.append((name, progress(name) < recorded))
             for name in victims:
                 running[name] = launch(name)
-        wait_for(lambda: group_events(settings, "ops") == recorded, 240, "every event in views")
+        wait_for(lambda: group_events(settings, "ops") == recorded, 240, "every event in views",
+                 tuple(logs.values()))  # fmt: skip
     finally:
         for process in running.values():
             stop(process)

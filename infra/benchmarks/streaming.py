@@ -247,7 +247,9 @@ def span_rate(results: list[dict[str, Any]]) -> tuple[int, float, float]:
 # --- end-to-end lag ---------------------------------------------------------------------------
 
 
-def end_to_end(base: Settings, rate: int, seconds: int, seed: int) -> dict[str, Any]:
+def end_to_end(
+    base: Settings, rate: int, seconds: int, seed: int, consume: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Record a steady ``rate`` while a relay and a consumer run; time each touchpoint to its
     view rows."""
     from infra.read_side import group_views_settings
@@ -280,7 +282,7 @@ def end_to_end(base: Settings, rate: int, seconds: int, seed: int) -> dict[str, 
     lines = lines[1:]
     processes = [
         subprocess.Popen([sys.executable, "-m", "infra.cli", *arguments], env=env)
-        for arguments in (["relay"], ["consume", "--group", "lag"])
+        for arguments in (["relay"], ["consume", "--group", "lag", *consume])
     ]
     views = group_views_settings(settings, "lag").views_db
     assert views is not None
