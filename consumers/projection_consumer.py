@@ -29,7 +29,7 @@ from infra.settings import Settings
 from infra.stream_views import PartitionAdvance, PartitionMoved, PartitionProgress, StreamViews
 from infra.topics import Topics, ensure_topics, kafka_group_id
 from infra.views import ViewStore
-from projections.base import Fact, Projection, State, Upsert
+from projections.base import Fact, Projection, State
 
 log = structlog.get_logger("rapport.consumer")
 
@@ -185,7 +185,7 @@ class ProjectionConsumer:
             except PartitionMoved as moved:
                 self.stats.conflicts += 1
                 log.info("consumer.partition_moved", reason=str(moved))
-                self._reposition()
+                self._assignment_changed.set()  # read again from what the views hold
             except KafkaError as down:
                 pause = min(max(pause * 2, 0.2), 5.0)
                 log.warning(
@@ -194,7 +194,7 @@ class ProjectionConsumer:
                     detail=str(down)[:300],
                     retry_in_seconds=pause,
                 )
-                self._reposition()
+                self._assignment_changed.set()
                 time.sleep(pause)
             self._log_progress()
         self._log_progress(force=True)
@@ -230,7 +230,10 @@ class ProjectionConsumer:
         if rejected:
             # Dead letters first: a crash before the commit sends them again, never loses them.
             self.dead_letters.send(rejected)
-        work = [self._fold(projection, facts) for projection in self.projections]
+        work = [
+            (projection, *self.store.fold(projection, self._states[projection.name], facts))
+            for projection in self.projections
+        ]
         try:
             self.views.commit(work, advances)
         except BaseException:
@@ -261,26 +264,6 @@ class ProjectionConsumer:
             self.consumer.commit(offsets, timeout_ms=5_000)
         elif offsets:
             self.consumer.commit_async(offsets)
-
-    def _fold(
-        self, projection: Projection, facts: list[Fact]
-    ) -> tuple[Projection, dict[str, State], list[Upsert]]:
-        states = self._states[projection.name]
-        missing = {f.candidate_id for f in facts} - states.keys()
-        if missing:
-            loaded = self.store.load_states(projection, missing)
-            states.update(loaded)
-            for cid in missing - loaded.keys():
-                states[cid] = {}
-        rows: list[Upsert] = []
-        touched: dict[str, State] = {}
-        keeps_state = getattr(projection, "stateful", True)
-        for fact in facts:
-            state = states[fact.candidate_id]
-            projection.apply(state, fact, rows)
-            if keeps_state:
-                touched[fact.candidate_id] = state
-        return projection, touched, rows
 
     # --- observability ----------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import structlog
 from infra.ledger import LedgerRecorder
 from infra.persistence import StoredRow
 from infra.views import LEDGER_FOLLOWER, ViewMoved, ViewStore
-from projections.base import Fact, Projection, State, Upsert
+from projections.base import Fact, Projection, State
 
 log = structlog.get_logger("rapport.follower")
 
@@ -115,22 +115,8 @@ class Follower:
                 time.sleep(poll_seconds)
 
     def _apply(self, projection: Projection, done: int, facts: list[Fact]) -> None:
-        states = self._states[projection.name]
-        missing = {f.candidate_id for f in facts} - states.keys()
-        if missing:
-            loaded = self.store.load_states(projection, missing)
-            states.update(loaded)
-            for cid in missing - loaded.keys():
-                states[cid] = {}
-        rows: list[Upsert] = []
-        touched: dict[str, State] = {}
-        keeps_state = getattr(projection, "stateful", True)
         try:
-            for fact in facts:
-                state = states[fact.candidate_id]
-                projection.apply(state, fact, rows)
-                if keeps_state:
-                    touched[fact.candidate_id] = state
+            touched, rows = self.store.fold(projection, self._states[projection.name], facts)
             self.store.commit(projection, done, facts[-1].position, touched, rows)
         except BaseException:
             # The states in memory may be ahead of the store now: forget them.

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from infra.settings import Settings
-from projections.base import Projection, State, Table, Upsert
+from projections.base import Fact, Projection, State, Table, Upsert
 
 _BOOKKEEPING = (
     "CREATE TABLE IF NOT EXISTS view_positions ("
@@ -189,6 +189,27 @@ class ViewStore:
             "SELECT version, position FROM view_positions WHERE projection = ?", (projection.name,)
         )
         return (int(rows[0][0]), int(rows[0][1])) if rows else None
+
+    def fold(
+        self, projection: Projection, states: dict[str, State], facts: Sequence[Fact]
+    ) -> tuple[dict[str, State], list[Upsert]]:
+        """Apply ``facts`` in order, each to its candidate's state in ``states`` (a cache, filled
+        from the views for candidates it misses); the states changed and the rows to keep."""
+        missing = {f.candidate_id for f in facts} - states.keys()
+        if missing:
+            loaded = self.load_states(projection, missing)
+            states.update(loaded)
+            for cid in missing - loaded.keys():
+                states[cid] = {}
+        rows: list[Upsert] = []
+        touched: dict[str, State] = {}
+        keeps_state = getattr(projection, "stateful", True)
+        for fact in facts:
+            state = states[fact.candidate_id]
+            projection.apply(state, fact, rows)
+            if keeps_state:
+                touched[fact.candidate_id] = state
+        return touched, rows
 
     def load_states(self, projection: Projection, candidates: Iterable[str]) -> dict[str, State]:
         wanted = list(candidates)

@@ -377,6 +377,18 @@ class Section:
         return "\n".join(lines) + "\n"
 
 
+def show(sections: list[Section], started: float, notes: Iterable[str] = ()) -> float:
+    """Print the sections (and notes) as tables; returns the run's seconds since ``started``."""
+    console.print()
+    for section in sections:
+        console.print(section.to_rich())
+    for note in notes:
+        console.print(f"[yellow]{note}[/yellow]")
+    total = time.perf_counter() - started
+    console.print(f"total run time {total:.0f}s")
+    return total
+
+
 def write_report(out: Path, header: list[str], sections: list[Section]) -> None:
     """The same report as Markdown: the header's lines, then every section."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -598,11 +610,7 @@ def main(argv: list[str] | None = None) -> None:
             for store in stores:
                 store.close()
 
-    console.print()
-    for section in sections:
-        console.print(section.to_rich())
-    total = time.perf_counter() - run_started
-    console.print(f"total run time {total:.0f}s")
+    total = show(sections, run_started)
     notes = [
         "# Ingest benchmark",
         "",

@@ -58,6 +58,7 @@ from infra.benchmarks.ingest import (
     console,
     machine_section,
     percentiles,
+    show,
     write_report,
 )
 from infra.follower import Follower
@@ -1167,13 +1168,7 @@ def main(argv: list[str] | None = None) -> None:
     ]
     if run.profile is not None:
         sections.append(run.profile)
-    console.print()
-    for section in sections:
-        console.print(section.to_rich())
-    for note in run.notes:
-        console.print(f"[yellow]{note}[/yellow]")
-    total = time.perf_counter() - run_started
-    console.print(f"total run time {total:.0f}s")
+    total = show(sections, run_started, run.notes)
     header = [
         "# Rebuild benchmark",
         "",

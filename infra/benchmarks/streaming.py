@@ -39,7 +39,14 @@ from pathlib import Path
 from typing import Any, cast
 
 from infra import generator
-from infra.benchmarks.ingest import Section, console, machine_section, percentiles, write_report
+from infra.benchmarks.ingest import (
+    Section,
+    console,
+    machine_section,
+    percentiles,
+    show,
+    write_report,
+)
 from infra.importing import read_touchpoints
 from infra.ledger import Ledger, LedgerRecorder, bulk_mode
 from infra.logging import configure as configure_logging
@@ -490,11 +497,7 @@ def main(argv: list[str] | None = None) -> None:
         ],
     )
     sections = [machine, relay_section, consumer_section, lag_section]
-    console.print()
-    for section in sections:
-        console.print(section.to_rich())
-    total = time.perf_counter() - run_started
-    console.print(f"total run time {total:.0f}s")
+    total = show(sections, run_started)
     header = [
         "# Streaming benchmark",
         "",
