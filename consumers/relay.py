@@ -41,9 +41,10 @@ LOG_EVERY_SECONDS = 5.0
 def transactional_id(settings: Settings, topic: str, partitions: Sequence[int]) -> str:
     """The same ledger, topic and partitions always get the same id, so a restarted relay fences
     its predecessor and aborts whatever transaction the predecessor left open."""
-    where = (
-        f"{settings.store_description}/{settings.database_schema if settings.database_url else ''}"
-    )
+    if settings.database_url:
+        where = f"{settings.store_description}/{settings.database_schema}"
+    else:
+        where = str(settings.db.resolve())
     store = hashlib.sha256(where.encode()).hexdigest()[:12]
     owned = hashlib.sha256(",".join(map(str, partitions)).encode()).hexdigest()[:8]
     return f"rapport-relay-{store}-{topic}-{owned}"

@@ -97,3 +97,16 @@ def dump(store: ViewStore, projections: list[Any]) -> dict[str, list[tuple[Any, 
             (projection.name,),
         )
     return tables
+
+
+def personal_texts(lines: list[Line]) -> set[str]:
+    """Every name, email, phone number and message text in the touchpoints (6 characters or
+    more), to look for where none may be."""
+    texts: set[str] = set()
+    for _, touchpoint in lines:
+        personal = getattr(touchpoint, "personal", None)
+        if personal is not None:
+            for value in personal.model_dump().values():
+                if isinstance(value, str) and len(value) >= 6:
+                    texts.add(value)
+    return texts

@@ -24,7 +24,7 @@ from infra.relay_progress import RelayProgress
 from infra.settings import Settings
 from infra.topics import Topics
 from infra.views import ViewStore, views_path
-from tests.files import history, record_lines
+from tests.files import history, personal_texts, record_lines
 from tests.streaming import (
     embedded_views,
     group_events,
@@ -106,6 +106,9 @@ def test_two_consumer_processes_build_the_views_of_an_embedded_rebuild(
     ]
     assert min(applied) > 0
     assert sum(applied) == total
+    # No log line of the relay or the consumers carries anyone's personal data.
+    written = b"".join(path.read_bytes() for path in logs)
+    assert [text for text in personal_texts(early + late) if text.encode() in written] == []
     # While they ran, the group published its alert log (from one process at a time).
     alerts = list(values(read_topic(settings, Topics.of(settings).alerts)))
     assert alerts and {alert["published_by"] for alert in alerts} == {"ops"}

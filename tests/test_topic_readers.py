@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -17,7 +16,7 @@ from domain.touchpoints import CATALOGUE
 from infra.cli import app
 from infra.settings import Settings
 from infra.topics import Topics
-from tests.files import history, record_lines
+from tests.files import history, personal_texts, record_lines
 from tests.streaming import stream_env
 from tests.test_streaming import consume_until, relay_everything
 
@@ -34,17 +33,6 @@ def kcat(settings: Settings, topic: str) -> bytes:
         capture_output=True, check=True, timeout=120,
     )  # fmt: skip
     return found.stdout
-
-
-def personal_texts(lines: list[Any]) -> set[str]:
-    texts: set[str] = set()
-    for _, touchpoint in lines:
-        personal = getattr(touchpoint, "personal", None)
-        if personal is not None:
-            for value in personal.model_dump().values():
-                if isinstance(value, str) and len(value) >= 6:
-                    texts.add(value)
-    return texts
 
 
 def test_kcat_reads_every_touchpoint_once_and_each_follows_the_published_schema(

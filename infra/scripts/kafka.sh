@@ -24,7 +24,7 @@ libs() {
   local staging="$LIBS.partial.$$"
   rm -rf "$staging"
   mkdir -p "$staging"
-  mvn -q -B -f "$HERE/kafka/pom.xml" dependency:copy-dependencies \
+  mvn -q -B -Dstyle.color=never -f "$HERE/kafka/pom.xml" dependency:copy-dependencies \
     -DoutputDirectory="$staging" -DincludeScope=runtime >&2
   touch "$staging/.complete"
   rm -rf "$LIBS"
