@@ -25,7 +25,7 @@ from infra.alerts import LOG, AlertLogBehind, ensure_log_tables, record_transiti
 from infra.locks import ProcessLocks
 from infra.messages import AlertMessage
 from infra.settings import Settings
-from infra.topics import Topics, discard_producer
+from infra.topics import Topics, close_producer, discard_producer
 from infra.views import ViewStore, views_path
 from projections.alerts import CANDIDATES
 
@@ -72,7 +72,7 @@ class AlertPublisher:
 
     def close(self) -> None:
         if self._producer is not None:
-            self._producer.close(timeout=5)
+            close_producer(self._producer)
             self._producer = None
         self.locks.close()
 

@@ -19,7 +19,7 @@ from kafka import KafkaProducer
 
 from infra.messages import DeadLetterMessage, DeadLetterSource, digest
 from infra.settings import Settings
-from infra.topics import Topics
+from infra.topics import Topics, close_producer
 
 log = structlog.get_logger("rapport.dead_letters")
 
@@ -89,5 +89,5 @@ class DeadLetters:
 
     def close(self) -> None:
         if self._producer is not None:
-            self._producer.close(timeout=5)
+            close_producer(self._producer)
             self._producer = None

@@ -31,7 +31,7 @@ from infra.ledger import LedgerRecorder
 from infra.messages import Header, touchpoint_message
 from infra.relay_progress import RelayProgress
 from infra.settings import Settings
-from infra.topics import Topics, discard_producer, ensure_topics, partition_of
+from infra.topics import Topics, close_producer, discard_producer, ensure_topics, partition_of
 
 log = structlog.get_logger("rapport.relay")
 
@@ -106,7 +106,7 @@ class Relay:
 
     def close(self) -> None:
         if self._producer is not None:
-            self._producer.close(timeout=5)
+            close_producer(self._producer)
             self._producer = None
         self.progress.close()
 

@@ -149,16 +149,22 @@ def partition_of(candidate_id: str, partitions: int) -> int:
     return (murmur2(candidate_id.encode()) & 0x7FFFFFFF) % partitions
 
 
-def discard_producer(producer: KafkaProducer) -> None:
-    """Close a producer whose broker is gone, without waiting for it.
+def close_producer(producer: KafkaProducer, timeout: float = 5.0) -> None:
+    """Close a producer, waiting up to ``timeout`` for what it holds; if its broker is gone,
+    without waiting.
 
-    kafka-python 3.0's ``close(timeout=0)`` flushes first and raises when batches are still
-    pending, leaving its sender thread running; then the thread is stopped directly.
+    kafka-python 3.0's ``close()`` flushes first and raises when batches are still pending,
+    leaving its sender thread running; then the thread is stopped directly.
     """
     try:
-        producer.close(timeout=0)
+        producer.close(timeout=timeout)
     except KafkaError:
         sender = getattr(producer, "_sender", None)
         if sender is not None:
             sender.force_close()
         producer._closed = True  # type: ignore[attr-defined]  # so __del__ does not flush again
+
+
+def discard_producer(producer: KafkaProducer) -> None:
+    """Drop a producer that failed, and whatever it still holds."""
+    close_producer(producer, timeout=0)
