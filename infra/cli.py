@@ -346,6 +346,10 @@ def demo(
         f" | rapport alerts --db {workdir / 'rapport.db'} --as-of 2026-10-31"
         f" | rapport journey C-000042 --db {workdir / 'rapport.db'}"
     )
+    out.print(
+        f"Stream it: rapport kafka up; rapport relay --db {workdir / 'rapport.db'};"
+        f" rapport consume --group ops --db {workdir / 'rapport.db'}"
+    )
 
 
 def _print_engagement_report(store: ViewStore) -> None:
