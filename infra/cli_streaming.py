@@ -120,11 +120,12 @@ def kafka_status(
     if status.relay is not None:
         relay = status.relay
         published = (
-            "never ran" if relay.published_position is None else f"{relay.published_position:,}"
+            "the relay never ran"
+            if relay.published_position is None
+            else f"published up to {relay.published_position:,}"
         )
         out.print(
-            f"Relay: ledger at {relay.ledger_position:,}, published up to {published},"
-            f" {relay.behind:,} behind"
+            f"Relay: ledger at {relay.ledger_position:,}, {published}, {relay.behind:,} behind"
         )
     groups = Table("group", "state", "members", "lag", "lag by partition", title="Consumer groups")
     for group in status.groups:
