@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -43,7 +43,6 @@ class ConsumerStats:
     dead_letters: int = 0
     batches: int = 0
     conflicts: int = 0
-    started: float = field(default_factory=time.monotonic)
 
 
 class _Rebalance(ConsumerRebalanceListener):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 from kafka import KafkaProducer
@@ -67,7 +67,6 @@ class RelayStats:
     published: int = 0
     batches: int = 0
     failures: int = 0
-    started: float = field(default_factory=time.monotonic)
 
 
 class Relay:
