@@ -26,7 +26,7 @@ from infra.locks import ProcessLocks
 from infra.messages import AlertMessage
 from infra.settings import Settings
 from infra.topics import Topics, close_producer, discard_producer
-from infra.views import ViewStore, views_path
+from infra.views import ViewStore
 from projections.alerts import CANDIDATES
 
 log = structlog.get_logger("rapport.alerts")
@@ -52,10 +52,9 @@ class AlertPublisher:
         self.store = store
         self.group = group
         self.topic = Topics.of(settings).alerts
-        views_file = None if store.is_postgres else settings.views_db or views_path(settings.db)
-        where = store.schema or str(views_file)
+        where = store.schema or str(store.path)
         self.locks = ProcessLocks(
-            settings, f"alerts-{hashlib.sha256(where.encode()).hexdigest()[:12]}", views_file
+            settings, f"alerts-{hashlib.sha256(where.encode()).hexdigest()[:12]}", store.path
         )
         # A stable id (with --instance) lets a restarted process abort what it left open at
         # once; otherwise the broker aborts it after the transaction timeout.

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from infra.read_side import ViewsNotFound, check_group, existing_group_views
+from infra.read_side import ViewsNotFound, existing_group_views
 from infra.settings import Settings
 
 DbOption = Annotated[
@@ -42,7 +42,7 @@ def checked_group(group: str | None, settings: Settings) -> str | None:
     if group is None:
         return None
     try:
-        existing_group_views(settings, check_group(group))
+        existing_group_views(settings, group)  # checks the name first
     except ValueError as bad:
         typer.echo(f"--group: {bad}", err=True)
         raise typer.Exit(2) from None

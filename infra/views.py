@@ -54,6 +54,8 @@ class ViewStore:
         self.is_postgres = bool(settings.database_url)
         self.schema: str | None = None
         """The PostgreSQL schema of the views."""
+        self.path: Path | None = None
+        """The SQLite file of the views."""
         if self.is_postgres:
             import psycopg
 
@@ -65,9 +67,8 @@ class ViewStore:
             )
             self.schema = schema
         else:
-            self._conn = sqlite3.connect(
-                settings.views_db or views_path(settings.db), timeout=30, isolation_level=None
-            )
+            self.path = settings.views_db or views_path(settings.db)
+            self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
             # Views can always be re-derived from the ledger, and WAL keeps them consistent after
             # a power loss at this level too (the last batches are then simply processed again).
@@ -88,7 +89,7 @@ class ViewStore:
             if found is None:
                 cur.execute(self.sql("INSERT INTO view_owner VALUES ('views', ?)"), (owner,))
             elif found[0] != owner:
-                where = self.schema or self.settings.views_db or views_path(self.settings.db)
+                where = self.schema or self.path
                 raise ViewsKeptElsewhere(
                     f"the views in {where} are kept by {found[0]}, not {owner}"
                 )
