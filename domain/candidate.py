@@ -17,6 +17,7 @@ from uuid import UUID
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
 from pydantic import BaseModel, ConfigDict
 
+from domain.consent import ConsentHistory, ConsentState
 from domain.policy import ContactPolicy
 from domain.refusals import (
     AlreadyRegistered,
@@ -27,6 +28,7 @@ from domain.refusals import (
     StageTransitionRefused,
 )
 from domain.touchpoints import (
+    WITHHELD,
     AddedToTalentPool,
     AnyTouchpoint,
     ApplicationAcknowledged,
@@ -45,7 +47,6 @@ from domain.touchpoints import (
     Shortlisted,
     Touchpoint,
 )
-from domain.vocabulary import OptOutScope
 
 
 class CandidateEvent(BaseModel, CanMutateAggregate[UUID]):
@@ -80,8 +81,7 @@ class Candidate(BaseAggregate[UUID]):
     def __init__(self) -> None:
         self.profile: CandidateRegistered | None = None
         self.erased = False
-        self.consent_changes: list[tuple[datetime, int, OptOutScope | None]] = []
-        """(occurred_at, arrival, scope) — scope None means consent was given."""
+        self.consent = ConsentHistory()
         self.outreach_times: list[datetime] = []
         self.applications: set[str] = set()
         self.shortlisted_for: set[str] = set()
@@ -123,10 +123,10 @@ class Candidate(BaseAggregate[UUID]):
         if isinstance(touchpoint, CandidateRegistered):
             raise AlreadyRegistered(f"candidate {touchpoint.candidate} is already registered")
         if touchpoint.contact_by_us:
-            withdrawn = self.consent_withdrawn_at(touchpoint.occurred_at)
-            if withdrawn is not None:
+            consent = self.consent.at(touchpoint.occurred_at)
+            if consent.state.forbids_contact:
                 raise ConsentWithdrawn(
-                    f"candidate {touchpoint.candidate} {_CONSENT_WORDS[withdrawn]}"
+                    f"candidate {touchpoint.candidate} {_CONSENT_WORDS[consent.state]}"
                     f" as of {touchpoint.occurred_at.isoformat()}: no {touchpoint.type}"
                 )
         if isinstance(touchpoint, OutreachSent):
@@ -134,13 +134,6 @@ class Candidate(BaseAggregate[UUID]):
         self._check_stage(touchpoint)
 
     # --- what the candidate's history says ------------------------------------------------
-
-    def consent_withdrawn_at(self, moment: datetime) -> OptOutScope | None:
-        """The opt-out in force at ``moment``, if any (later consent lifts an earlier opt-out)."""
-        index = bisect_right(self.consent_changes, (moment, float("inf")), key=_key2)
-        if index == 0:
-            return None
-        return self.consent_changes[index - 1][2]
 
     def outreach_in_window_around(self, moment: datetime, policy: ContactPolicy) -> int:
         """The most outreach messages any rolling window holding ``moment`` would contain."""
@@ -163,9 +156,9 @@ class Candidate(BaseAggregate[UUID]):
             case OutreachSent():
                 insort(self.outreach_times, touchpoint.occurred_at)
             case OptedOut():
-                self._consent_changed(touchpoint.occurred_at, touchpoint.scope)
+                self.consent.opted_out(touchpoint.occurred_at, touchpoint.scope)
             case ConsentGiven():
-                self._consent_changed(touchpoint.occurred_at, None)
+                self.consent.given(touchpoint.occurred_at, touchpoint.basis)
             case ApplicationSubmitted():
                 self.applications.add(touchpoint.position)
             case Shortlisted():
@@ -187,9 +180,9 @@ class Candidate(BaseAggregate[UUID]):
                 self.pools.discard(touchpoint.pool)
             case ErasureRequested():
                 self.erased = True
-
-    def _consent_changed(self, moment: datetime, scope: OptOutScope | None) -> None:
-        insort(self.consent_changes, (moment, len(self.consent_changes), scope), key=_key2)
+                if self.profile is not None:
+                    # Forget what this process still holds in memory, as the store forgets.
+                    self.profile = self.profile.model_copy(update={"personal": WITHHELD})
 
     def _check_frequency_cap(self, outreach: OutreachSent, policy: ContactPolicy) -> None:
         busiest = self.outreach_in_window_around(outreach.occurred_at, policy)
@@ -232,13 +225,9 @@ class Candidate(BaseAggregate[UUID]):
 
 
 _CONSENT_WORDS = {
-    OptOutScope.OPT_OUT: "opted out",
-    OptOutScope.DO_NOT_CONTACT: "asked not to be contacted",
+    ConsentState.WITHDRAWN: "opted out",
+    ConsentState.DO_NOT_CONTACT: "asked not to be contacted",
 }
-
-
-def _key2(change: tuple[datetime, float, OptOutScope | None]) -> tuple[datetime, float]:
-    return change[0], change[1]
 
 
 def _not_in_the_future(

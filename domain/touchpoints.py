@@ -23,8 +23,11 @@ from pydantic import (
     Field,
     StringConstraints,
     TypeAdapter,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from domain.vocabulary import (
     CandidateSource,
@@ -35,6 +38,7 @@ from domain.vocabulary import (
     ContentKind,
     DeclineReason,
     EnrichmentKind,
+    ErasureReason,
     MeetingKind,
     NoteOccasion,
     OptOutScope,
@@ -105,6 +109,21 @@ class ProfileChange(_Model):
     employer: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
+class Withheld(_Model):
+    """Personal data that is not in this copy of a touchpoint.
+
+    The ledger keeps personal data sealed with the candidate's own key and hands it out only
+    to a subject-access export; every other reader, and everyone after an erasure, gets this.
+    """
+
+    withheld: Literal[True]
+
+
+WITHHELD = Withheld(withheld=True)
+STORED: dict[str, bool] = {"stored": True}
+"""The validation context of a touchpoint read back from the ledger (may be ``Withheld``)."""
+
+
 # --- the touchpoints ---------------------------------------------------------------------------
 
 
@@ -119,6 +138,13 @@ class Touchpoint(_Model):
     candidate: Identifier
     occurred_at: Instant
     source_id: SourceId | None = None
+
+    @field_validator("personal", check_fields=False)
+    @classmethod
+    def _given_not_withheld(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, Withheld) and not (info.context or {}).get("stored"):
+            raise ValueError("personal data is given as its fields, never as withheld")
+        return value
 
     @property
     def candidate_id(self) -> UUID:
@@ -179,7 +205,7 @@ class CandidateRegistered(Touchpoint):
     years_experience: Annotated[int, Field(ge=0, le=60)] | None = None
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
     recruiter: Identifier | None = None
-    personal: ContactDetails
+    personal: ContactDetails | SkipJsonSchema[Withheld]
 
 
 class ProfileEnriched(_ByUs):
@@ -189,7 +215,7 @@ class ProfileEnriched(_ByUs):
     automated: bool = True
     change: EnrichmentKind
     certification: Certification | None = None
-    personal: ProfileChange | None = None
+    personal: ProfileChange | SkipJsonSchema[Withheld] | None = None
 
     @model_validator(mode="after")
     def _certification_named(self) -> Self:
@@ -205,7 +231,7 @@ class OutreachSent(_ByUs):
     personalization: Personalization
     campaign: Identifier | None = None
     position: Identifier | None = None
-    personal: Message | None = None
+    personal: Message | SkipJsonSchema[Withheld] | None = None
 
     @model_validator(mode="after")
     def _research_needs_a_person(self) -> Self:
@@ -224,7 +250,7 @@ class ReplyReceived(Touchpoint):
     type: Literal["reply_received"] = "reply_received"
     channel: Channel
     sentiment: Sentiment
-    personal: Message | None = None
+    personal: Message | SkipJsonSchema[Withheld] | None = None
 
 
 class CallHeld(_ByRecruiter):
@@ -233,7 +259,7 @@ class CallHeld(_ByRecruiter):
     type: Literal["call_held"] = "call_held"
     kind: MeetingKind = MeetingKind.CALL
     duration_minutes: Annotated[int, Field(ge=1, le=600)] | None = None
-    personal: Notes | None = None
+    personal: Notes | SkipJsonSchema[Withheld] | None = None
 
 
 class ApplicationSubmitted(Touchpoint):
@@ -247,7 +273,7 @@ class ApplicationAcknowledged(_ByUs):
     type: Literal["application_acknowledged"] = "application_acknowledged"
     position: Identifier
     channel: Channel = Channel.EMAIL
-    personal: Message | None = None
+    personal: Message | SkipJsonSchema[Withheld] | None = None
 
 
 class AddedToTalentPool(_ByUs):
@@ -279,7 +305,7 @@ class PersonalNoteSent(_ByRecruiter):
     contact_by_us: ClassVar[bool] = True
     occasion: NoteOccasion
     channel: Channel = Channel.EMAIL
-    personal: Message | None = None
+    personal: Message | SkipJsonSchema[Withheld] | None = None
 
 
 class Shortlisted(_ByUs):
@@ -307,7 +333,7 @@ class OfferDeclined(Touchpoint):
     type: Literal["offer_declined"] = "offer_declined"
     position: Identifier
     reason: DeclineReason
-    personal: Notes | None = None
+    personal: Notes | SkipJsonSchema[Withheld] | None = None
 
 
 class Hired(_ByUs):
@@ -328,9 +354,16 @@ class OptedOut(Touchpoint):
 
 
 class ErasureRequested(Touchpoint):
-    """The candidate asked to be forgotten (GDPR Art. 17): nothing more is recorded after it."""
+    """The candidate's personal data is to be forgotten (GDPR Art. 17).
+
+    Recording it destroys the candidate's key in the same transaction, so everything personal
+    the ledger holds about them becomes unreadable; nothing more is recorded after it.
+    """
 
     type: Literal["erasure_requested"] = "erasure_requested"
+    reason: ErasureReason = ErasureReason.DATA_SUBJECT_REQUEST
+    requested_by: Identifier | None = None
+    """The compliance officer (or system) that carried it out."""
 
 
 AnyTouchpoint = Annotated[

@@ -144,3 +144,13 @@ class OptOutScope(StrEnum):
 
     OPT_OUT = "opt_out"
     DO_NOT_CONTACT = "do_not_contact"
+
+
+class ErasureReason(StrEnum):
+    """Why personal data is erased: a closed list, because the reason is kept for ever."""
+
+    DATA_SUBJECT_REQUEST = "data_subject_request"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    RETENTION_EXPIRED = "retention_expired"
+    UNLAWFUL_PROCESSING = "unlawful_processing"
+    LEGAL_OBLIGATION = "legal_obligation"

@@ -27,6 +27,7 @@ from rich.table import Table
 
 from domain.touchpoints import import_schema
 from infra.alerts import alerts_command
+from infra.cli_compliance import audit_app, erase_command
 from infra.cli_options import AsOfOption, DbOption, GroupOption, UrlOption, checked_group
 from infra.cli_streaming import consume_command, kafka_app, relay_command
 from infra.importing import LineError, read_touchpoints
@@ -133,6 +134,8 @@ def _import(file: Path, fmt: str, *, dry_run: bool, batch_size: int, settings: S
     with _ledger(settings) as ledger:
         decision = ledger.decide(lines)
         if decision.refusals:
+            if not dry_run:
+                ledger.note_refusals(lines, decision.refusals, "import")
             _print_errors(
                 f"{file}: {len(decision.refusals)} touchpoint(s) refused; nothing was written",
                 [LineError(n, r.field, f"{r.message} [{r.code}]") for n, r in decision.refusals],
@@ -154,6 +157,7 @@ def _import(file: Path, fmt: str, *, dry_run: bool, batch_size: int, settings: S
                     on_progress=lambda n: progress.advance(task, n),
                 )
         except BatchRefused as late:
+            ledger.note_refusals(lines, late.refusals, "import")
             _print_errors(
                 "a concurrent writer changed these candidates during the import; earlier"
                 " batches were kept and re-running the import resumes exactly",
@@ -321,6 +325,9 @@ app.command("alerts")(alerts_command)
 app.add_typer(kafka_app, name="kafka")
 app.command("relay")(relay_command)
 app.command("consume")(consume_command)
+# Compliance, apart from the recruiting commands above (see domain.access).
+app.add_typer(audit_app, name="audit")
+app.command("erase")(erase_command)
 
 
 @app.command()

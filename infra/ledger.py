@@ -27,9 +27,13 @@ from eventsourcing.persistence import IntegrityError, RecordConflictError
 
 from domain.candidate import Candidate
 from domain.refusals import Refused, UnknownCandidate
-from domain.touchpoints import CandidateRegistered, Touchpoint, candidate_id
-from infra.persistence import KeyRow, PostgresLedgerRecorder, SQLiteLedgerRecorder
+from domain.touchpoints import CandidateRegistered, ErasureRequested, Touchpoint, candidate_id
+from domain.vocabulary import ErasureReason
+from infra.persistence import ErasureRow, KeyRow, PydanticMapper, RefusalRow
+from infra.postgres_recorder import PostgresLedgerRecorder
+from infra.sealing import new_key
 from infra.settings import Settings
+from infra.sqlite_recorder import SQLiteLedgerRecorder
 
 log = structlog.get_logger("rapport.ledger")
 
@@ -67,6 +71,10 @@ class Decision:
     lines_by_candidate: dict[UUID, list[Line]] = field(default_factory=dict)
     duplicates: list[int] = field(default_factory=list)
     refusals: list[tuple[int, Refused]] = field(default_factory=list)
+    sealing_keys: dict[UUID, bytes] = field(default_factory=dict)
+    """The key of every candidate in ``candidates`` (their personal data is sealed with it)."""
+    new_sealing_keys: dict[UUID, bytes] = field(default_factory=dict)
+    erasures: dict[UUID, ErasureRow] = field(default_factory=dict)
 
     @property
     def event_count(self) -> int:
@@ -108,14 +116,19 @@ class Ledger(Application[UUID]):
         self.policy = self.settings.policy
         self.clock = clock
         super().__init__(env=self.settings.event_store_environment())
+        self.scrub_pending()
 
     # --- one touchpoint -----------------------------------------------------------------------
 
-    def record(self, touchpoint: Touchpoint) -> Recorded | Duplicate:
-        """Record one touchpoint in its own transaction, or raise the ``Refused`` forbidding it."""
+    def record(self, touchpoint: Touchpoint, *, source: str = "record") -> Recorded | Duplicate:
+        """Record one touchpoint in its own transaction, or raise the ``Refused`` forbidding it.
+
+        A refusal is kept in the refusal log (``source`` says who asked) before it is raised.
+        """
         for _attempt in range(self.max_attempts):
             decision = self.decide([(0, touchpoint)])
             if decision.refusals:
+                self.note_refusals([(0, touchpoint)], decision.refusals, source)
                 raise decision.refusals[0][1]
             if decision.duplicates:
                 return Duplicate(touchpoint.dedupe_key)
@@ -146,8 +159,7 @@ class Ledger(Application[UUID]):
         for line in lines:
             by_candidate[line[1].candidate_id].append(line)
         keys = {number: touchpoint.dedupe_key for number, touchpoint in lines}
-        recorder = cast(LedgerRecorder, self.recorder)
-        seen, known = recorder.lookup(keys.values(), by_candidate)
+        seen, known, sealing = self.ledger_recorder.lookup(keys.values(), by_candidate)
         recorded_at = self.clock()
         for cid, group in by_candidate.items():
             group.sort(key=_chronology)
@@ -165,8 +177,16 @@ class Ledger(Application[UUID]):
                     break
                 seen.add(key)
                 decision.keys.append((key, cid, candidate.version))
+                if isinstance(touchpoint, ErasureRequested):
+                    decision.erasures[cid] = ErasureRow(
+                        cid, candidate.version, touchpoint.reason.value, recorded_at.isoformat()
+                    )
             if candidate is not None and candidate.pending_events:
                 decision.candidates.append(candidate)
+                if cid in sealing:
+                    decision.sealing_keys[cid] = sealing[cid]
+                else:  # a new candidate (or one recorded before keys existed)
+                    decision.sealing_keys[cid] = decision.new_sealing_keys[cid] = new_key()
         decision.refusals.sort(key=lambda refusal: refusal[0])
         return decision
 
@@ -232,7 +252,19 @@ class Ledger(Application[UUID]):
         events = [
             event for candidate in decision.candidates for event in candidate.collect_events()
         ]
-        recordings = self.events.put(events, touchpoint_keys=decision.keys)
+        mapper = cast(PydanticMapper, self.mapper)
+        mapper.sealing_keys = decision.sealing_keys
+        try:
+            recordings = self.events.put(
+                events,
+                touchpoint_keys=decision.keys,
+                candidate_keys=list(decision.new_sealing_keys.items()),
+                erasures=list(decision.erasures.values()),
+            )
+        finally:
+            mapper.sealing_keys = {}
+        if decision.erasures:
+            self.scrub(list(decision.erasures))
         if self.repository.cache is not None:
             for candidate in decision.candidates:
                 self.repository.cache.put(candidate.id, candidate)
@@ -244,6 +276,69 @@ class Ledger(Application[UUID]):
             last_position=positions[-1],
             positions=positions,
         )
+
+    # --- compliance -----------------------------------------------------------------------------
+
+    @property
+    def ledger_recorder(self) -> LedgerRecorder:
+        return cast(LedgerRecorder, self.recorder)
+
+    def erase(
+        self, reference: str, reason: ErasureReason, requested_by: str | None = None
+    ) -> Recorded | ErasureRow:
+        """Record the erasure of a candidate's personal data; their key goes with it.
+
+        Erasing again is not a refusal: the earlier erasure is returned, and nothing recorded.
+        """
+        done = self.ledger_recorder.erasures(candidate_id(reference))
+        if done:
+            return done[0]
+        erasure = ErasureRequested(
+            candidate=reference,
+            occurred_at=self.clock(),
+            reason=reason,
+            requested_by=requested_by,
+        )
+        try:
+            recorded = self.record(erasure, source="erase")
+        finally:
+            self.scrub_pending()
+        assert isinstance(recorded, Recorded)  # an erasure's content is never seen before
+        return recorded
+
+    def note_refusals(
+        self, lines: Sequence[Line], refusals: Sequence[tuple[int, Refused]], source: str
+    ) -> None:
+        """Keep every refused touchpoint in the refusal log, where compliance counts them."""
+        touchpoints = dict(lines)
+        rows = []
+        for number, refusal in refusals:
+            touchpoint = touchpoints[number]
+            rows.append(
+                RefusalRow(
+                    dedupe_key=touchpoint.dedupe_key,
+                    code=refusal.code,
+                    candidate=touchpoint.candidate,
+                    type=touchpoint.type,
+                    field=refusal.field,
+                    occurred_at=touchpoint.occurred_at.isoformat(),
+                    message=refusal.message,
+                    source=source,
+                )
+            )
+        if rows:
+            self.ledger_recorder.note_refusals(rows, self.clock().isoformat())
+            log.info("ledger.refusals_noted", refusals=len(rows), source=source)
+
+    def scrub(self, erased: list[UUID]) -> None:
+        self.ledger_recorder.scrub(erased, self.clock().isoformat())
+        log.info("ledger.keys_scrubbed", candidates=len(erased))
+
+    def scrub_pending(self) -> None:
+        """Finish the physical clean-up of erasures a crash or a busy reader interrupted."""
+        pending = [e.candidate_id for e in self.ledger_recorder.erasures() if not e.scrubbed_at]
+        if pending:
+            self.scrub(pending)
 
     def _decide_one(
         self, candidate: Candidate | None, touchpoint: Touchpoint, recorded_at: datetime
@@ -302,10 +397,15 @@ def _split(decision: Decision, batch_events: int) -> Iterator[Decision]:
         keys_by_candidate[row[1]].append(row)
     part = Decision()
     for candidate in decision.candidates:
-        keys = keys_by_candidate[candidate.id]
+        cid = candidate.id
         part.candidates.append(candidate)
-        part.keys.extend(keys)
-        part.lines_by_candidate[candidate.id] = decision.lines_by_candidate[candidate.id]
+        part.keys.extend(keys_by_candidate[cid])
+        part.lines_by_candidate[cid] = decision.lines_by_candidate[cid]
+        part.sealing_keys[cid] = decision.sealing_keys[cid]
+        if cid in decision.new_sealing_keys:
+            part.new_sealing_keys[cid] = decision.new_sealing_keys[cid]
+        if cid in decision.erasures:
+            part.erasures[cid] = decision.erasures[cid]
         if len(part.keys) >= batch_events:
             yield part
             part = Decision()

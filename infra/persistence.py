@@ -1,26 +1,31 @@
-"""How the ledger's events are stored: pydantic + orjson, and a key table for deduplication.
+"""How the ledger's events are stored: pydantic + orjson, personal data sealed per candidate.
 
-The ``eventsourcing`` library does the event storage. Two things are added here:
+The ``eventsourcing`` library does the event storage. Added here:
 
-* a mapper that lets pydantic serialise and rebuild events (no transcodings to register);
-* recorders that write every touchpoint's deduplication key into ``touchpoint_keys`` in the
-  same transaction as the events, so the store itself (a primary key), not a check in memory,
-  guarantees that a CRM record is never counted twice.
+* a mapper that lets pydantic serialise and rebuild events (no transcodings to register), and
+  seals each touchpoint's ``personal`` field with its candidate's key on the way in; on the way
+  out it is ``Withheld`` (only the subject-access export opens it, see ``infra.compliance``);
+* the rows the ledger's recorders (``infra.sqlite_recorder``, ``infra.postgres_recorder``)
+  write beside the events in the same transaction: deduplication keys, candidate keys, the
+  hash chain, erasures; and the refusal log they keep for compliance.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, NamedTuple, cast
 from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder, Transcoding
-from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import get_topic, resolve_topic
 from pydantic import BaseModel
+
+from domain.touchpoints import STORED, WITHHELD, Withheld
+from infra.chain import SealedRow
+from infra.sealing import is_sealed, seal
 
 KeyRow = tuple[str, UUID, int]
 """(deduplication key, candidate id, version of the event that carries it)."""
@@ -36,6 +41,51 @@ class StoredRow(NamedTuple):
 class Lookup(NamedTuple):
     recorded_keys: set[str]
     registered_candidates: set[UUID]
+    candidate_keys: dict[UUID, bytes]
+    """The keys of those registered candidates that still have one (not erased)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureRow:
+    candidate_id: UUID
+    version: int
+    """The version of the ``erasure_requested`` event."""
+    reason: str
+    erased_at: str
+    scrubbed_at: str | None = None
+    """When the database files were cleaned of the destroyed key (see ``scrub``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalRow:
+    """A touchpoint the rules refused: what it was, never what it said (no personal data)."""
+
+    dedupe_key: str
+    code: str
+    candidate: str
+    type: str
+    field: str
+    occurred_at: str
+    message: str
+    source: str
+    """Where it came from: ``import``, ``record``, ``erase``..."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalCount:
+    code: str
+    candidate: str
+    type: str
+    occurred_at: str
+    message: str
+    attempts: int
+    first_refused_at: str
+    last_refused_at: str
+    source: str
+
+
+class SealingKeyMissing(Exception):
+    """Personal data reached the mapper for a candidate without a key: a bug, never stored."""
 
 
 _IDS_NOT_STORED = {"originator_id": True, "originator_version": True}
@@ -61,11 +111,21 @@ def _event_class(topic: str) -> type[BaseModel]:
 
 
 class PydanticMapper(Mapper[UUID]):
-    """Stores an event's own JSON (its id and version already live in their own columns)."""
+    """Stores an event's own JSON (its id and version already live in their own columns).
+
+    ``sealing_keys`` is set by the ledger around each write: the key of every candidate whose
+    events are being stored.
+    """
+
+    sealing_keys: Mapping[UUID, bytes] = {}
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         event = cast("BaseModel", domain_event)
-        state = event.__pydantic_serializer__.to_json(event, exclude=_IDS_NOT_STORED)
+        personal = getattr(domain_event.touchpoint, "personal", None)
+        if personal is None or isinstance(personal, Withheld):
+            state = event.__pydantic_serializer__.to_json(event, exclude=_IDS_NOT_STORED)
+        else:
+            state = self._sealed_state(domain_event)
         if self.compressor:
             state = self.compressor.compress(state)
         if self.cipher:
@@ -77,6 +137,17 @@ class PydanticMapper(Mapper[UUID]):
             state=state,
         )
 
+    def _sealed_state(self, event: Any) -> bytes:
+        key = self.sealing_keys.get(event.originator_id)
+        if key is None:
+            raise SealingKeyMissing(f"no key for candidate {event.originator_id}")
+        data = event.model_dump(mode="json", exclude=_IDS_NOT_STORED)
+        plaintext = orjson.dumps(data["touchpoint"]["personal"])
+        data["touchpoint"]["personal"] = seal(
+            key, event.originator_id, event.originator_version, plaintext
+        )
+        return orjson.dumps(data)
+
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         state = stored_event.state
         if self.cipher:
@@ -84,133 +155,21 @@ class PydanticMapper(Mapper[UUID]):
         if self.compressor:
             state = self.compressor.decompress(state)
         data = self.transcoder.decode(state)
+        touchpoint = data["touchpoint"]
+        if is_sealed(touchpoint.get("personal")):
+            touchpoint["personal"] = WITHHELD
         data["originator_id"] = stored_event.originator_id
         data["originator_version"] = stored_event.originator_version
-        return _event_class(stored_event.topic).model_validate(data)
+        return _event_class(stored_event.topic).model_validate(data, context=STORED)
 
 
-class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
-    """The library's SQLite recorder, inserting in bulk and recording deduplication keys."""
-
-    def construct_create_table_statements(self) -> list[str]:
-        return [
-            *super().construct_create_table_statements(),
-            "CREATE TABLE IF NOT EXISTS touchpoint_keys ("
-            "key TEXT PRIMARY KEY, originator_id TEXT NOT NULL, "
-            "originator_version INTEGER NOT NULL) WITHOUT ROWID",
-        ]
-
-    def _insert_events(
-        self,
-        c: SQLiteCursor,
-        stored_events: Sequence[StoredEvent],
-        *,
-        touchpoint_keys: Sequence[KeyRow] = (),
-        **_: Any,
-    ) -> Sequence[int] | None:
-        c.executemany(
-            self.insert_events_statement,
-            [
-                (cast("UUID", s.originator_id).hex, s.originator_version, s.topic, s.state)
-                for s in stored_events
-            ],
-        )
-        if touchpoint_keys:
-            c.executemany(
-                "INSERT INTO touchpoint_keys VALUES (?, ?, ?)",
-                [(key, cid.hex, version) for key, cid, version in touchpoint_keys],
-            )
-        # We hold SQLite's write lock and never delete events, so the rows just inserted
-        # took the rowids right below the new maximum.
-        c.execute(self.select_max_notification_id_statement)
-        last = c.fetchone()[0]
-        return list(range(last - len(stored_events) + 1, last + 1))
-
-    def read_stored(self, start: int, limit: int, stop: int | None = None) -> list[StoredRow]:
-        """Events from position ``start`` as plain rows: no UUID objects, no notification objects
-        (a rebuild reads every event, and those cost more than the JSON decoding)."""
-        statement = (
-            f"SELECT rowid, originator_id, originator_version, state FROM {self.events_table_name}"
-            " WHERE rowid >= ? AND rowid <= ? ORDER BY rowid LIMIT ?"
-        )
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(statement, (start, stop if stop is not None else 2**62, limit))
-            return [StoredRow(r[0], _dashed(r[1]), r[2], r[3]) for r in c.fetchall()]
-
-    def lookup(self, keys: Iterable[str], candidates: Iterable[UUID]) -> Lookup:
-        """Which keys are already recorded, and which candidates are registered (one read)."""
-        with self.datastore.transaction(commit=False) as c:
-            found_keys = {
-                row[0]
-                for row in _select_in(c, "SELECT key FROM touchpoint_keys WHERE key IN", keys)
-            }
-            rows = _select_in(
-                c,
-                f"SELECT originator_id FROM {self.events_table_name}"
-                " WHERE originator_version = 1 AND originator_id IN",
-                (i.hex for i in candidates),
-            )
-        return Lookup(found_keys, {UUID(row[0]) for row in rows})
-
-
-def _dashed(hex_id: str) -> str:
+def dashed(hex_id: str) -> str:
     return f"{hex_id[:8]}-{hex_id[8:12]}-{hex_id[12:16]}-{hex_id[16:20]}-{hex_id[20:]}"
 
 
-def _select_in(c: SQLiteCursor, statement: str, values: Iterable[str]) -> list[Any]:
-    rows: list[Any] = []
-    wanted = list(values)
-    for i in range(0, len(wanted), _KEY_LOOKUP_CHUNK):
-        chunk = wanted[i : i + _KEY_LOOKUP_CHUNK]
-        c.execute(f"{statement} ({','.join('?' * len(chunk))})", chunk)
-        rows.extend(c.fetchall())
-    return rows
-
-
-class PostgresLedgerRecorder(PostgresApplicationRecorder):
-    """The library's PostgreSQL recorder, recording deduplication keys in the same transaction."""
-
-    def __init__(self, datastore: Any, **kwargs: Any) -> None:
-        super().__init__(datastore, **kwargs)
-        from psycopg.sql import SQL, Identifier
-
-        self.keys_table = Identifier(self.datastore.schema, f"{self.events_table_name}_keys")
-        self.sql_create_statements.append(
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {0} (key text PRIMARY KEY, "
-                "originator_id uuid NOT NULL, originator_version bigint NOT NULL)"
-            ).format(self.keys_table)
-        )
-        self._insert_keys = SQL(
-            "INSERT INTO {0} SELECT * FROM unnest(%s::text[], %s::uuid[], %s::bigint[])"
-        ).format(self.keys_table)
-        self._select_keys = SQL("SELECT key FROM {0} WHERE key = ANY(%s)").format(self.keys_table)
-        self._select_candidates = SQL(
-            "SELECT originator_id FROM {0} WHERE originator_version = 1 AND originator_id = ANY(%s)"
-        ).format(Identifier(self.datastore.schema, self.events_table_name))
-
-    def _insert_events(
-        self,
-        curs: Any,
-        stored_events: Sequence[StoredEvent],
-        *,
-        touchpoint_keys: Sequence[KeyRow] = (),
-        **_: Any,
-    ) -> None:
-        if touchpoint_keys:
-            keys, candidates, versions = zip(*touchpoint_keys, strict=True)
-            curs.execute(self._insert_keys, (list(keys), list(candidates), list(versions)))
-
-    def read_stored(self, start: int, limit: int, stop: int | None = None) -> list[StoredRow]:
-        return [
-            StoredRow(n.id, str(n.originator_id), n.originator_version, n.state)
-            for n in self.select_notifications(start, limit, stop)
-        ]
-
-    def lookup(self, keys: Iterable[str], candidates: Iterable[UUID]) -> Lookup:
-        """Which keys are already recorded, and which candidates are registered (one read)."""
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._select_keys, (list(keys),))
-            found_keys = {row["key"] for row in curs.fetchall()}
-            curs.execute(self._select_candidates, (list(candidates),))
-            return Lookup(found_keys, {row["originator_id"] for row in curs.fetchall()})
+def first_versions(rows: Iterable[SealedRow]) -> dict[str, int]:
+    """Each candidate's first version among newly stored events (they come in version order)."""
+    first: dict[str, int] = {}
+    for row in rows:
+        first.setdefault(row.candidate_id, row.version)
+    return first

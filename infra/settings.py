@@ -83,14 +83,14 @@ class Settings(BaseSettings):
         if not self.database_url:
             return env | {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                "APPLICATION_RECORDER_TOPIC": "infra.persistence:SQLiteLedgerRecorder",
+                "APPLICATION_RECORDER_TOPIC": "infra.sqlite_recorder:SQLiteLedgerRecorder",
                 "SQLITE_DBNAME": str(self.db),
                 "SQLITE_LOCK_TIMEOUT": "30",
             }
         url = urlsplit(self.database_url)
         return env | {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "APPLICATION_RECORDER_TOPIC": "infra.persistence:PostgresLedgerRecorder",
+            "APPLICATION_RECORDER_TOPIC": "infra.postgres_recorder:PostgresLedgerRecorder",
             "POSTGRES_DBNAME": url.path.lstrip("/") or "rapport",
             "POSTGRES_HOST": url.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(url.port or 5432),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 from typer.testing import CliRunner
 
-from domain.touchpoints import import_schema
+from domain.touchpoints import Withheld, import_schema
+from infra.audit import subject_access
 from infra.cli import app
 from infra.ledger import Ledger
 from infra.settings import Settings
@@ -128,7 +130,9 @@ def test_csv_carries_the_flat_subset(settings: Settings, tmp_path: Path) -> None
         profile = ledger.candidate("C-7").profile
         assert profile is not None
         assert [a.value for a in profile.therapeutic_areas] == ["oncology", "rare_disease"]
-        assert profile.personal.name == "Bo Chen"
+        assert isinstance(profile.personal, Withheld)  # sealed: only compliance opens it
+        document = subject_access(ledger, "C-7", generated_at=datetime.now(UTC))
+        assert document["personal_data"] == {"name": "Bo Chen", "email": None, "phone": None}
     finally:
         ledger.close()
 
