@@ -157,8 +157,11 @@ def test_outreach_after_withdrawal_is_refused_and_counted_for_compliance(
     finally:
         ledger.close()
     document = orjson.loads(rapport(settings, "audit", "export", "C-1")[1])
-    assert sorted((r["type"], r["attempts"], r["source"]) for r in document["refused_touchpoints"]
-                  ) == [("content_shared", 1, "record"), ("outreach_sent", 2, "import")]  # fmt: skip
+    refusals = document["refused_touchpoints"]
+    assert sorted((r["type"], r["attempts"], r["source"]) for r in refusals) == [
+        ("content_shared", 1, "record"),
+        ("outreach_sent", 2, "import"),
+    ]
     assert len(document["touchpoints"]) == 6  # nothing refused was recorded
 
 
