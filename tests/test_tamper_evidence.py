@@ -85,7 +85,7 @@ def broken(settings: Settings, *args: str) -> str:
 
 def test_an_edited_event_is_detected(recorded: Settings) -> None:
     tables = Tables(recorded)
-    cid, version, _, state = tables.event(8)  # C-2's reply
+    state = tables.event(8)[3]  # C-2's reply
     assert b'"interested"' in state
     with tables.sql() as run:
         run(f"UPDATE {tables.events} SET state = ? WHERE {tables.position} = ?",
@@ -167,6 +167,7 @@ def test_swapped_versions_are_detected(recorded: Settings) -> None:
 
 def test_a_ledger_cut_short_with_its_links_is_caught_by_an_anchor(recorded: Settings) -> None:
     code, out, _ = rapport(recorded, "audit", "verify")
+    assert code == 0
     head = out.split("head ")[1].strip()
     assert head.startswith("15:")
     tables = Tables(recorded)

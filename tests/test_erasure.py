@@ -1,0 +1,215 @@
+"""Erasure by crypto-shredding (GDPR Art. 17): after ``rapport erase``, the person's name and
+email are nowhere in the database files, the topics, the views or the logs; their key is gone
+from the files; the journey says "erased"; the metrics and the chains are unchanged."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import psycopg
+
+from infra.ledger import Ledger
+from infra.settings import Settings
+from infra.topics import Topics
+from tests.conftest import at
+from tests.files import story, write_jsonl
+from tests.streaming import read_topic, stream_env
+
+NAME, EMAIL = b"Imani Adeyemi-Clarke", b"imani.adeyemi@clinical-example.org"
+BODY = b"Congratulations on leading the phase III oncology site"
+
+
+def person() -> list[dict[str, object]]:
+    """A candidate with a name, an email, a phone number and a personal message."""
+    lines = story("C-9")
+    phone = "+44 20 7946 0123"
+    lines[0]["personal"] = {"name": NAME.decode(), "email": EMAIL.decode(), "phone": phone}
+    lines[1]["personal"] = {"subject": "Your site work", "body": BODY.decode()}
+    lines.append({"type": "call_held", "candidate": "C-9", "occurred_at": at(5),
+                  "recruiter": "rec-1", "personal": {"text": f"{NAME.decode()} prefers calls"},
+                  "source_id": "crm-C-9-call"})  # fmt: skip
+    return lines
+
+
+def run(settings: Settings, *args: str, log: Path) -> bytes:
+    """Run a command; its logs, and its output unless it is a subject-access export, go to
+    ``log``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.cli", *args],
+        env=stream_env(settings),
+        capture_output=True,
+        check=False,
+        timeout=300,
+    )
+    with log.open("ab") as sink:
+        sink.write(done.stderr if "subject-access" in args else done.stdout + done.stderr)
+    assert done.returncode == 0, (done.stdout + done.stderr).decode()[-2000:]
+    return done.stdout
+
+
+def database_files(settings: Settings) -> list[Path]:
+    """The files that hold the ledger and its views (for PostgreSQL, its whole data folder)."""
+    if settings.database_url:
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+            (folder,) = conn.execute("SHOW data_directory").fetchone()  # type: ignore[misc]
+        return [p for p in Path(folder).rglob("*") if p.is_file()]
+    files = [p for p in settings.db.parent.iterdir() if p.suffix not in (".jsonl", ".log")]
+    assert {"rapport.db", "rapport.views.db"} <= {p.name for p in files}
+    return files
+
+
+def key_files(settings: Settings) -> list[Path]:
+    """Where the candidates' keys are stored: the SQLite files, or the key table's own file."""
+    if not settings.database_url:
+        return database_files(settings)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+        (folder,) = conn.execute("SHOW data_directory").fetchone()  # type: ignore[misc]
+        (relation,) = conn.execute(  # type: ignore[misc]
+            "SELECT pg_relation_filepath(%s)",
+            (f"{settings.database_schema}.ledger_events_candidate_keys",),
+        ).fetchone()
+    return [p for p in Path(folder).glob(f"{relation}*") if p.is_file()]
+
+
+def found_in(paths: list[Path], *needles: bytes) -> list[str]:
+    hits = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, PermissionError):
+            continue  # a temporary file the server removed meanwhile
+        hits += [f"{path.name}: {needle!r}" for needle in needles if needle in data]
+    return hits
+
+
+def test_an_erased_candidate_can_no_longer_be_found_anywhere(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    settings = stream_settings
+    log = tmp_path / "everything.log"
+    data = write_jsonl(tmp_path / "export.jsonl", person() + story("C-1") + story("C-2"))
+    run(settings, "import", str(data), log=log)
+    run(settings, "relay", "--until-caught-up", log=log)
+    metrics_before = run(settings, "metrics", "--format", "json", "--as-of", "2026-11-30", log=log)
+    journey_before = orjson.loads(run(settings, "journey", "C-9", "--format", "json", log=log))
+    assert journey_before["stage"] != "erased"
+
+    # Before: sealed at rest already, and opened for the subject-access export only.
+    assert found_in(database_files(settings), NAME, EMAIL, BODY) == []
+    access = orjson.loads(run(settings, "audit", "subject-access", "C-9", log=log))
+    assert access["personal_data"]["email"] == EMAIL.decode()
+    assert access["touchpoints"][1]["personal"]["body"] == BODY.decode()
+    ledger = Ledger(settings)
+    try:
+        cid = ledger.candidate("C-9").id
+        key = ledger.ledger_recorder.candidate_key(cid)
+    finally:
+        ledger.close()
+    assert key is not None and found_in(key_files(settings), key) != []
+
+    out = run(settings, "erase", "C-9", "--reason", "data_subject_request", "--by", "dpo-7",
+              log=log)  # fmt: skip
+    assert b"erased candidate C-9 at position 17: their key is destroyed" in out
+    run(settings, "relay", "--until-caught-up", log=log)
+
+    # After: the key is gone from the files; nothing of the person anywhere.
+    assert found_in(key_files(settings), key) == []
+    assert found_in(database_files(settings), NAME, EMAIL, BODY) == []
+    messages = read_topic(settings, Topics.of(settings).touchpoints)
+    assert len(messages) == 17
+    topic_bytes = b"".join(
+        (m.key or b"") + (m.value or b"") + b"".join(v for _, v in m.headers) for m in messages
+    )
+    assert b"C-9" in topic_bytes  # the pseudonymous reference stays, so the books still add up
+    for needle in (NAME, EMAIL, BODY, b"Imani", b"+44 20 7946 0123"):
+        assert needle not in topic_bytes
+    access = orjson.loads(run(settings, "audit", "subject-access", "C-9", log=log))
+    assert access["erased"] is True and access["personal_data"] == "erased"
+    assert access["erasure"]["reason"] == "data_subject_request"
+    assert access["erasure"]["scrubbed_at"] is not None
+    assert {t["personal"] for t in access["touchpoints"][:2]} == {"erased"}
+    assert access["touchpoints"][-1]["type"] == "erasure_requested"
+    assert access["touchpoints"][-1]["by"] == "dpo-7"
+    journey = orjson.loads(run(settings, "journey", "C-9", "--format", "json", log=log))
+    assert journey["stage"] == "erased"
+    metrics_after = run(settings, "metrics", "--format", "json", "--as-of", "2026-11-30", log=log)
+    assert metrics_after == metrics_before
+    verified = run(settings, "audit", "verify", log=log)
+    assert b"ledger intact: 17 event(s), 3 candidate(s)" in verified
+    again = run(settings, "erase", "C-9", "--reason", "data_subject_request", log=log)
+    assert b"was already erased" in again
+    export = run(settings, "audit", "export", "C-9", log=log)
+    assert len(orjson.loads(export)["touchpoints"]) == 7
+
+    # The logs and output of every command above, the subject-access exports' output aside.
+    logged = log.read_bytes()
+    assert b"ledger.keys_scrubbed" in logged
+    for needle in (NAME, EMAIL, BODY):
+        assert needle not in logged
+
+
+def test_a_crash_before_the_files_are_cleaned_is_finished_at_the_next_open(
+    settings: Settings, tmp_path: Path
+) -> None:
+    ledger = Ledger(settings)
+    try:
+        lines = [(n, line) for n, line in enumerate(_touchpoints(person()), start=1)]
+        ledger.write(ledger.decide(lines))
+        ledger.erase("C-9", _reason())
+        (erasure,) = ledger.ledger_recorder.erasures()
+        assert erasure.scrubbed_at is not None
+    finally:
+        ledger.close()
+    _forget_scrub(settings)  # as if the process died between the commit and the clean-up
+    reopened = Ledger(settings)
+    try:
+        (erasure,) = reopened.ledger_recorder.erasures()
+        assert erasure.scrubbed_at is not None
+        assert reopened.ledger_recorder.candidate_key(erasure.candidate_id) is None
+    finally:
+        reopened.close()
+
+
+def test_an_erasure_in_an_import_destroys_the_key_too(settings: Settings) -> None:
+    lines = [*person(), {"type": "erasure_requested", "candidate": "C-9", "occurred_at": at(9),
+                         "reason": "retention_expired"}]  # fmt: skip
+    ledger = Ledger(settings)
+    try:
+        ledger.write(ledger.decide(list(enumerate(_touchpoints(lines), start=1))))
+        cid = ledger.candidate("C-9").id
+        assert ledger.ledger_recorder.candidate_key(cid) is None
+        assert [e.reason for e in ledger.ledger_recorder.erasures()] == ["retention_expired"]
+    finally:
+        ledger.close()
+
+
+def _touchpoints(lines: list[dict[str, object]]) -> list[object]:
+    from domain.touchpoints import TOUCHPOINT
+
+    return [TOUCHPOINT.validate_python(line) for line in lines]
+
+
+def _reason() -> object:
+    from domain.vocabulary import ErasureReason
+
+    return ErasureReason.DATA_SUBJECT_REQUEST
+
+
+def _forget_scrub(settings: Settings) -> None:
+    if settings.database_url:
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            conn.execute(
+                f"UPDATE {settings.database_schema}.ledger_events_erasures SET scrubbed_at = NULL"
+            )
+        return
+    import sqlite3
+
+    with sqlite3.connect(settings.db) as conn:
+        conn.execute("UPDATE erasures SET scrubbed_at = NULL")
+    assert os.path.exists(settings.db)
