@@ -55,6 +55,7 @@ bench: install
 	$(BIN)/python -m infra.benchmarks.ingest $(BENCH_ARGS) || status=$$?; \
 	$(BIN)/python -m infra.benchmarks.rebuild $(REBUILD_ARGS) || status=$$?; \
 	$(BIN)/python -m infra.benchmarks.streaming $(STREAM_ARGS) || status=$$?; \
+	$(BIN)/python -m infra.benchmarks.audit $(AUDIT_ARGS) || status=$$?; \
 	$(KAFKA) stop; $(PG) stop; exit $$status
 
 postgres-up:

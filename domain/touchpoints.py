@@ -3,8 +3,8 @@
 A touchpoint is a fact as a recruiter, the CRM or an automation reports it. The same models
 validate an import line, a command, and the payload of the stored event, so there is one
 definition of each kind of touchpoint. Personal data (names, emails, phone numbers, free text)
-lives only inside the ``personal`` field of a touchpoint, so it can be encrypted per candidate
-and left off every topic without knowing each type's details.
+lives only inside the ``personal`` field of a touchpoint, so the ledger can seal it with the
+candidate's own key and leave it off every topic without knowing each type's details.
 """
 
 from __future__ import annotations
