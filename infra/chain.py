@@ -116,21 +116,9 @@ def verify_ledger(
     while event is not None or link is not None:
         if link is None or (event is not None and event.position < link.position):
             assert event is not None
-            return _broken(
-                result,
-                event.position,
-                event.candidate_id,
-                event.version,
-                "the event has no link: it was inserted after the fact",
-            )
+            return _broken(result, event, "the event has no link: it was inserted after the fact")
         if event is None or link.position < event.position:
-            return _broken(
-                result,
-                link.position,
-                link.candidate_id,
-                link.version,
-                "the event is missing: it was deleted",
-            )
+            return _broken(result, link, "the event is missing: it was deleted")
         fingerprint = digest(event)
         version, before = last_link.get(event.candidate_id, (0, GENESIS))
         if (event.candidate_id, event.version) != (link.candidate_id, link.version):
@@ -138,46 +126,29 @@ def verify_ledger(
                 f"the link belongs to version {link.version} of candidate {link.candidate_id}:"
                 " the event was moved"
             )
-            return _broken(result, event.position, event.candidate_id, event.version, problem)
+            return _broken(result, event, problem)
         if event.version != version + 1:
             problem = (
                 f"version {event.version} follows version {version} of this candidate:"
                 " events were removed or reordered"
             )
-            return _broken(result, event.position, event.candidate_id, event.version, problem)
+            return _broken(result, event, problem)
         if candidate_link(before, fingerprint) != link.candidate_link:
             return _broken(
-                result,
-                event.position,
-                event.candidate_id,
-                event.version,
-                "the stored event differs from what was chained: it was edited",
+                result, event, "the stored event differs from what was chained: it was edited"
             )
         previous = ledger_link(previous, event.position, fingerprint)
         if previous != link.ledger_link:
-            return _broken(
-                result,
-                event.position,
-                event.candidate_id,
-                event.version,
-                "the ledger link does not follow from the previous one",
-            )
+            return _broken(result, event, "the ledger link does not follow from the previous one")
         last_link[event.candidate_id] = (event.version, link.candidate_link)
         result.events += 1
         result.head_position, result.head_link = event.position, previous
         if anchor is not None and event.position == anchor[0] and previous != anchor[1]:
-            return _broken(
-                result,
-                event.position,
-                event.candidate_id,
-                event.version,
-                "the ledger link differs from the anchor kept elsewhere",
-            )
+            return _broken(result, event, "the ledger link differs from the anchor kept elsewhere")
         event, link = next(events, None), next(links, None)
     result.candidates = len(last_link)
     if anchor is not None and result.head_position < anchor[0]:
-        return _broken(
-            result,
+        result.broken = BrokenLink(
             anchor[0],
             "",
             None,
@@ -195,40 +166,26 @@ def verify_candidate(events: list[SealedRow], links: list[LinkRow]) -> Verificat
         link = by_version.pop(event.version, None)
         if event.version != expected:
             missing = f"version {expected} is missing: it was deleted or moved"
-            return _broken(result, event.position, event.candidate_id, expected, missing)
+            result.broken = BrokenLink(event.position, event.candidate_id, expected, missing)
+            return result
         if link is None or link.position != event.position:
             return _broken(
-                result,
-                event.position,
-                event.candidate_id,
-                event.version,
-                "the event has no link at its position: it was inserted or moved",
+                result, event, "the event has no link at its position: it was inserted or moved"
             )
         mine = candidate_link(before, digest(event))
         if mine != link.candidate_link:
             return _broken(
-                result,
-                event.position,
-                event.candidate_id,
-                event.version,
-                "the stored event differs from what was chained: it was edited",
+                result, event, "the stored event differs from what was chained: it was edited"
             )
         before = mine
         result.events += 1
         result.head_position, result.head_link = event.position, mine
-    for link in sorted(by_version.values()):
-        return _broken(
-            result,
-            link.position,
-            link.candidate_id,
-            link.version,
-            "the event is missing: it was deleted",
-        )
+    leftover = min(by_version.values(), default=None)
+    if leftover is not None:
+        return _broken(result, leftover, "the event is missing: it was deleted")
     return result
 
 
-def _broken(
-    result: Verification, position: int, candidate: str, version: int | None, problem: str
-) -> Verification:
-    result.broken = BrokenLink(position, candidate, version, problem)
+def _broken(result: Verification, at: SealedRow | LinkRow, problem: str) -> Verification:
+    result.broken = BrokenLink(at.position, at.candidate_id, at.version, problem)
     return result

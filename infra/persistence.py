@@ -70,6 +70,11 @@ class RefusalRow:
     source: str
     """Where it came from: ``import``, ``record``, ``erase``..."""
 
+    def row(self, at: str) -> tuple[str, ...]:
+        """The refusal log's columns, for a first refusal at ``at`` (attempts is the SQL's 1)."""
+        return (self.dedupe_key, self.code, self.candidate, self.type, self.field,
+                self.occurred_at, self.message, self.source, at, at)  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class RefusalCount:

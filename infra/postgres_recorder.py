@@ -154,12 +154,8 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                     " attempts = {refusals}.attempts + 1,"
                     " last_refused_at = excluded.last_refused_at"
                 ),
-                [
-                    (r.dedupe_key, r.code, r.candidate, r.type, r.field, r.occurred_at,
-                     r.message, r.source, at, at)
-                    for r in refusals
-                ],
-            )  # fmt: skip
+                [refusal.row(at) for refusal in refusals],
+            )
 
     def scrub(self, erased: Sequence[UUID], at: str) -> None:
         """Rewrite the key table, so the destroyed keys' dead row versions leave the files.

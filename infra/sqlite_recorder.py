@@ -129,12 +129,8 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 "INSERT INTO refused_touchpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"
                 " ON CONFLICT (dedupe_key, code) DO UPDATE SET attempts = attempts + 1,"
                 " last_refused_at = excluded.last_refused_at",
-                [
-                    (r.dedupe_key, r.code, r.candidate, r.type, r.field, r.occurred_at,
-                     r.message, r.source, at, at)
-                    for r in refusals
-                ],
-            )  # fmt: skip
+                [refusal.row(at) for refusal in refusals],
+            )
 
     def scrub(self, erased: Sequence[UUID], at: str) -> None:
         """Empty the write-ahead log, which may still hold pages with the destroyed keys."""
