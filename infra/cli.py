@@ -354,6 +354,10 @@ def demo(
         f" | rapport journey C-000042 --db {workdir / 'rapport.db'}"
     )
     out.print(
+        f"Audit it: rapport audit verify --db {workdir / 'rapport.db'}"
+        f" | rapport audit export C-000042 --db {workdir / 'rapport.db'} --format csv"
+    )
+    out.print(
         f"Stream it: rapport kafka up; rapport relay --db {workdir / 'rapport.db'};"
         f" rapport consume --group ops --db {workdir / 'rapport.db'}"
     )
