@@ -1,5 +1,5 @@
 """A crash in the middle of an import (kill -9) leaves no partial candidate, and running the
-same import again finishes it exactly: nothing lost, nothing counted twice."""
+same import again finishes it exactly: nothing lost, nothing counted twice, no chain broken."""
 
 from __future__ import annotations
 
@@ -97,3 +97,12 @@ def test_kill_9_mid_import_then_resume(settings: Settings, tmp_path: Path) -> No
     )
     assert b"recorded 0 touchpoint(s)" in again.stdout
     assert f"{total} duplicate(s) skipped".encode() in again.stdout
+    # Every kill fell between transactions of whole candidates: the hash chains never broke.
+    verified = subprocess.run(
+        [sys.executable, "-m", "infra.cli", "audit", "verify"],
+        env=os.environ | store_env(settings),
+        capture_output=True,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stderr.decode()
+    assert f"ledger intact: {total} event(s), {CANDIDATES} candidate(s)".encode() in verified.stdout
