@@ -222,3 +222,19 @@ def test_compliance_work_is_for_the_compliance_role_only() -> None:
     commands = {f"audit {c.name}" for c in audit_app.registered_commands} | {"erase"}
     assert set(COMMAND_OPERATIONS) == commands
     assert set(COMMAND_OPERATIONS.values()) <= COMPLIANCE_OPERATIONS
+
+
+def test_erase_refuses_bad_input_and_unknown_candidates(settings: Settings, tmp_path: Path) -> None:
+    assert rapport(settings, "import", str(write_jsonl(tmp_path / "a.jsonl", story("C-1"))))[0] == 0
+    code, _, err = rapport(settings, "erase", "not a ref!", "--reason", "data_subject_request")
+    assert code == 2 and "candidate: String should match pattern" in err
+    assert rapport(settings, "erase", "C-1", "--reason", "because")[0] == 2
+    assert rapport(settings, "erase", "C-1")[0] == 2  # the reason is required
+    code, _, err = rapport(settings, "erase", "C-404", "--reason", "retention_expired")
+    assert code == 3 and "[unknown_candidate]" in err
+    code, out, _ = rapport(
+        settings, "erase", "C-1", "--reason", "retention_expired", "--by", "dpo-1"
+    )
+    assert code == 0 and "erased candidate C-1 at position 6" in out
+    code, out, _ = rapport(settings, "audit", "erasures")
+    assert code == 0 and "C-1" in out and "retention_expired" in out
