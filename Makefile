@@ -28,7 +28,7 @@ lint: install
 
 # Debian's kcat: the client that is not Rapport's, reading the topics in the contract tests.
 tools:
-	@infra/scripts/debian-tools.sh kcat
+	@infra/scripts/debian-tools.sh kcat chromium
 
 # Starts a private PostgreSQL (installing Debian's package if needed) and a private Kafka broker
 # (its jars resolved from Maven Central into a cache the first time), runs the whole suite

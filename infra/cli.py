@@ -29,6 +29,7 @@ from domain.touchpoints import import_schema
 from infra.alerts import alerts_command
 from infra.cli_compliance import audit_app, erase_command
 from infra.cli_options import AsOfOption, DbOption, GroupOption, UrlOption, checked_group
+from infra.cli_serve import serve_command, token_app
 from infra.cli_streaming import consume_command, kafka_app, relay_command
 from infra.importing import LineError, read_touchpoints
 from infra.journeys import NoSuchCandidate, journey, next_due_action
@@ -328,6 +329,8 @@ app.command("consume")(consume_command)
 # Compliance, apart from the recruiting commands above (see domain.access).
 app.add_typer(audit_app, name="audit")
 app.command("erase")(erase_command)
+app.command("serve")(serve_command)
+app.add_typer(token_app, name="token")
 
 
 @app.command()

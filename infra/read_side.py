@@ -112,3 +112,41 @@ def parse_as_of(text: str) -> float:
     if moment.tzinfo is None:
         raise ValueError(f"{text!r} needs a zone (e.g. Z or +02:00)")
     return moment.timestamp()
+
+
+def group_positions(settings: Settings) -> dict[str, int]:
+    """Every consumer group whose views sit in the default place here, and the lowest ledger
+    position its projections have applied (for monitoring; groups kept elsewhere are not found)."""
+    found: dict[str, int] = {}
+    if settings.database_url:
+        import psycopg
+
+        prefix = f"{settings.database_schema}_"
+        with psycopg.connect(settings.database_url, connect_timeout=10) as conn:
+            schemas = conn.execute(
+                "SELECT table_schema FROM information_schema.tables"
+                " WHERE table_name = 'view_stream_offsets' AND table_schema LIKE %s",
+                (prefix.replace("_", r"\_") + "%",),
+            ).fetchall()
+            for (schema,) in schemas:
+                group = schema.removeprefix(prefix)
+                (lowest,) = conn.execute(  # type: ignore[misc]
+                    f'SELECT MIN(position) FROM "{schema}".view_positions'
+                ).fetchone()
+                found[group] = int(lowest or 0)
+        return found
+    import sqlite3
+
+    for path in settings.db.parent.glob(f"{settings.db.stem}.*.views.db"):
+        group = path.name.removeprefix(f"{settings.db.stem}.").removesuffix(".views.db")
+        try:
+            check_group(group)
+        except ValueError:
+            continue
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
+            try:
+                (lowest,) = conn.execute("SELECT MIN(position) FROM view_positions").fetchone()
+            except sqlite3.OperationalError:
+                continue
+        found[group] = int(lowest or 0)
+    return found

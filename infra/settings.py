@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     """Partitions of the touchpoint and alert topics when Rapport creates them."""
     kafka_replication_factor: int = Field(default=1, ge=1)
     kafka_min_insync_replicas: int = Field(default=1, ge=1)
+    api_tokens_file: Path | None = None
+    """The API tokens of ``rapport serve`` (default: ``<ledger>.tokens.json`` beside the SQLite
+    ledger, ``rapport-tokens.json`` here with PostgreSQL)."""
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -61,6 +64,14 @@ class Settings(BaseSettings):
             max_outreach=self.max_outreach,
             outreach_window=timedelta(days=self.outreach_window_days),
         )
+
+    @property
+    def tokens_path(self) -> Path:
+        if self.api_tokens_file is not None:
+            return self.api_tokens_file
+        if self.database_url:
+            return Path("rapport-tokens.json")
+        return self.db.with_name(f"{self.db.stem}.tokens.json")
 
     @property
     def store_description(self) -> str:

@@ -1,0 +1,350 @@
+"""``rapport serve``: the JSON API, the dashboard pages and Prometheus ``/metrics`` (FastAPI).
+
+Every request carries an API token (``Authorization: Bearer <token>``, or the cookie the login
+page sets) that maps to a role; each endpoint names the operation it performs and
+``domain.access`` says which roles may. A missing or unknown token gets 401, a role without the
+operation 403, and nothing happens. Tokens are compared by digest and never logged; the request
+log carries the route, the status and the time, not the query or the headers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, Field
+
+from domain.access import Operation
+from domain.refusals import Refused
+from domain.touchpoints import Identifier
+from domain.vocabulary import ErasureReason
+from infra import audit
+from infra.alerts import open_alerts
+from infra.api_tokens import ApiToken
+from infra.journeys import NoSuchCandidate, journey, next_due_action
+from infra.metrics import candidate_experience, engagement_report, funnel, parse_dimensions
+from infra.persistence import ErasureRow
+from infra.prometheus_metrics import RapportCollector, request_seconds
+from infra.read_side import parse_as_of
+from infra.server_state import ServerState, now_minute
+from projections.alert_rules import load_rules
+
+log = structlog.get_logger("rapport.http")
+TOKEN_COOKIE = "rapport_token"
+API = "/api/v1"
+
+Candidate = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@#-]{0,63}$")]
+AsOf = Annotated[
+    str | None,
+    Query(
+        description="As things stood then: YYYY-MM-DD (the end of that day, UTC) or an ISO"
+        " instant with a zone. Default: the current minute."
+    ),
+]
+
+
+def invalid(field: str, message: str, where: str = "query") -> HTTPException:
+    """A 422 shaped like FastAPI's own: the field named, the value not repeated."""
+    return HTTPException(
+        422, detail=[{"loc": [where, field], "msg": message, "type": "value_error"}]
+    )
+
+
+def moment(as_of: str | None) -> float:
+    if as_of is None:
+        return now_minute()
+    try:
+        return parse_as_of(as_of)
+    except ValueError as bad:
+        raise invalid("as_of", str(bad)) from None
+
+
+def presented_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.cookies.get(TOKEN_COOKIE)
+
+
+def requires(operation: Operation) -> Callable[[Request], ApiToken]:
+    def check(request: Request) -> ApiToken:
+        state: ServerState = request.app.state.rapport
+        token = state.token_of(presented_token(request))
+        if token is None:
+            raise HTTPException(
+                401, "a valid API token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
+        request.state.token_name = token.name
+        if not state.allowed(token, operation):
+            raise HTTPException(403, f"the {token.role.value} role may not {operation.value}")
+        return token
+
+    return check
+
+
+class ErasureRequest(BaseModel):
+    candidate: Identifier
+    reason: ErasureReason
+    requested_by: Identifier | None = Field(
+        default=None, description="Defaults to the token's name."
+    )
+
+
+def create_app(state: ServerState) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.start()
+        yield
+        state.stop()
+
+    app = FastAPI(
+        title="Rapport",
+        version="1",
+        summary="Candidate engagement: metrics, funnel, journeys, alerts, compliance exports.",
+        docs_url=None,  # the interactive pages fetch their scripts from a CDN
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.rapport = state
+    collector = RapportCollector(state)
+
+    @app.middleware("http")
+    async def timed(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        elapsed = time.perf_counter() - started
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        request_seconds.labels(request.method, template, str(response.status_code)).observe(elapsed)
+        log.info(
+            "http.request",
+            method=request.method,
+            route=template,
+            status=response.status_code,
+            ms=round(elapsed * 1000, 2),
+            token=getattr(request.state, "token_name", None),
+        )
+        return response
+
+    viewer_metrics = Depends(requires(Operation.READ_METRICS))
+
+    @app.get(f"{API}/health", tags=["service"], dependencies=[viewer_metrics])
+    def health() -> dict[str, str]:
+        """The process answers."""
+        return {"status": "ok"}
+
+    @app.get(f"{API}/ready", tags=["service"], dependencies=[viewer_metrics])
+    def ready() -> JSONResponse:
+        """Ready once the views have caught up with the ledger at start; reports the lag."""
+        ledger_position = state.ledger.position()
+        views = state.position()
+        body = {
+            "ready": state.caught_up.is_set(),
+            "ledger_position": ledger_position,
+            "views_position": views,
+            "lag": max(0, ledger_position - views),
+            "views": state.group or "embedded",
+        }
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+    @app.get(f"{API}/metrics/engagement", tags=["metrics"], dependencies=[viewer_metrics])
+    def engagement(
+        by: Annotated[
+            str, Query(description="Comma-separated dimensions.")
+        ] = "status,personalization",
+        as_of: AsOf = None,
+        window: Annotated[
+            float, Query(gt=0, le=3650, description="Attribution window, days.")
+        ] = 30,
+    ) -> dict[str, Any]:
+        """Response and engagement rates per segment (95% Wilson interval, 1 in N)."""
+        try:
+            dimensions = parse_dimensions(by)
+        except ValueError as bad:
+            raise invalid("by", str(bad)) from None
+        at = moment(as_of)
+
+        def compute() -> dict[str, Any]:
+            segments = engagement_report(state.views(), dimensions, at, window)
+            return {
+                "as_of": _iso(at),
+                "window_days": window,
+                "by": dimensions,
+                "segments": [s.as_dict() for s in segments],
+            }
+
+        return state.cached(("engagement", tuple(dimensions), at, window), compute)
+
+    @app.get(f"{API}/metrics/funnel", tags=["metrics"], dependencies=[viewer_metrics])
+    def funnel_endpoint(as_of: AsOf = None) -> dict[str, Any]:
+        """Candidates per stage, conversion from the previous stage, median days in each."""
+        at = moment(as_of)
+        return state.cached(
+            ("funnel", at),
+            lambda: {"as_of": _iso(at), "stages": [s.as_dict() for s in funnel(state.views(), at)]},
+        )
+
+    @app.get(f"{API}/metrics/candidate-experience", tags=["metrics"], dependencies=[viewer_metrics])
+    def experience(
+        as_of: AsOf = None,
+        sla_hours: Annotated[float, Query(gt=0, le=8760)] = 48,
+    ) -> dict[str, Any]:
+        """Did applicants hear from a person within the SLA, or only from an automation?"""
+        at = moment(as_of)
+        return state.cached(
+            ("experience", at, sla_hours),
+            lambda: (
+                {"as_of": _iso(at)} | candidate_experience(state.views(), at, sla_hours).as_dict()
+            ),
+        )
+
+    @app.get(
+        f"{API}/journeys/{{candidate}}",
+        tags=["journeys"],
+        dependencies=[Depends(requires(Operation.READ_JOURNEYS))],
+    )
+    def journey_endpoint(candidate: Candidate, as_of: AsOf = None) -> dict[str, Any]:
+        """A candidate's timeline, stage, last (personal) touch and next due action."""
+        at = None if as_of is None else moment(as_of)
+
+        def compute() -> dict[str, Any]:
+            store = state.views()
+            found = journey(store, candidate, at)
+            return asdict(found) | {"next_due_action": next_due_action(store, found, at)}
+
+        try:
+            return state.cached(("journey", candidate, at), compute)
+        except NoSuchCandidate as missing:
+            raise HTTPException(404, str(missing)) from None
+
+    @app.get(
+        f"{API}/alerts", tags=["alerts"], dependencies=[Depends(requires(Operation.READ_ALERTS))]
+    )
+    def alerts(
+        as_of: AsOf = None,
+        rule: Annotated[str | None, Query(description="Only this rule.")] = None,
+        recruiter: Annotated[str | None, Query(description="Only this recruiter's.")] = None,
+    ) -> dict[str, Any]:
+        """Open stale-contact alerts, most overdue first."""
+        rules = load_rules()
+        if rule is not None and rule not in rules.names:
+            raise invalid("rule", f"unknown rule {rule!r} (known: {', '.join(rules.names)})")
+        at = moment(as_of)
+
+        def compute() -> dict[str, Any]:
+            found = open_alerts(state.views(), at, rule=rule, recruiter=recruiter)
+            return {
+                "as_of": _iso(at),
+                "count": len(found),
+                "alerts": [a.as_record() for a in found],
+            }
+
+        return state.cached(("alerts", at, rule, recruiter), compute)
+
+    @app.get(
+        f"{API}/audit/{{candidate}}",
+        tags=["compliance"],
+        responses={200: {"content": {"text/csv": {}}}},
+        dependencies=[Depends(requires(Operation.EXPORT_CONTACT_HISTORY))],
+    )
+    def audit_export(
+        candidate: Candidate,
+        format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+    ) -> Any:
+        """The candidate's contact history (role: compliance), as `rapport audit export`."""
+        try:
+            record = audit.load(state.ledger, candidate)
+        except Refused as unknown:
+            raise HTTPException(404, unknown.message) from None
+        entries = audit.contact_history(record)
+        if format == "csv":
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=audit.AUDIT_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(asdict(entry) for entry in entries)
+            return PlainTextResponse(buffer.getvalue(), media_type="text/csv")
+        return {
+            "candidate": candidate,
+            "candidate_id": str(record.candidate_id),
+            "touchpoints": [asdict(entry) for entry in entries],
+            "refused_touchpoints": [
+                asdict(r) for r in state.ledger.ledger_recorder.refusals(candidate)
+            ],
+        }
+
+    @app.get(
+        f"{API}/audit/{{candidate}}/subject-access",
+        tags=["compliance"],
+        dependencies=[Depends(requires(Operation.EXPORT_SUBJECT_ACCESS))],
+    )
+    def subject_access(candidate: Candidate) -> dict[str, Any]:
+        """Everything held about the person, personal data opened (role: compliance)."""
+        try:
+            return audit.subject_access(state.ledger, candidate, generated_at=datetime.now(UTC))
+        except Refused as unknown:
+            raise HTTPException(404, unknown.message) from None
+
+    @app.post(f"{API}/erasures", tags=["compliance"], status_code=201)
+    def erase(
+        request: ErasureRequest,
+        token: Annotated[ApiToken, Depends(requires(Operation.ERASE_CANDIDATE))],
+    ) -> JSONResponse:
+        """Erase the candidate's personal data by destroying their key (role: compliance)."""
+        try:
+            done = state.ledger.erase(
+                request.candidate, request.reason, request.requested_by or _identifier(token.name)
+            )
+        except Refused as refused:
+            raise HTTPException(
+                409 if refused.code != "unknown_candidate" else 404, refused.message
+            ) from None
+        state.forget_answers()
+        if isinstance(done, ErasureRow):
+            return JSONResponse(
+                {"candidate": request.candidate, "erased": True, "already": True,
+                 "erased_at": done.erased_at, "reason": done.reason},
+                status_code=200,
+            )  # fmt: skip
+        return JSONResponse(
+            {"candidate": request.candidate, "erased": True, "already": False,
+             "position": done.position},
+            status_code=201,
+        )  # fmt: skip
+
+    @app.get(
+        "/metrics",
+        tags=["service"],
+        response_class=PlainTextResponse,
+        dependencies=[viewer_metrics],
+    )
+    def prometheus() -> Response:
+        """Prometheus exposition: ledger, projections, relay and consumer lag, alerts, requests."""
+        body, content_type = collector.exposition()
+        return Response(body, media_type=content_type)
+
+    from infra.dashboard import mount_dashboard
+
+    mount_dashboard(app, state)
+    return app
+
+
+def _iso(moment_: float) -> str:
+    return datetime.fromtimestamp(moment_, UTC).isoformat()
+
+
+def _identifier(name: str) -> str | None:
+    """A token's name as the officer's id, when it is shaped like one."""
+    import re
+
+    return name if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:/@#-]{0,63}", name) else None
