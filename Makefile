@@ -9,7 +9,7 @@ KAFKA := infra/scripts/kafka.sh
 # The test broker has a port of its own, so a developer's broker (59092) is left alone.
 TEST_KAFKA_PORT ?= 59192
 
-.PHONY: install demo test lint bench tools postgres-up postgres-down kafka-up kafka-down clean
+.PHONY: install demo demo-serve test lint bench tools postgres-up postgres-down kafka-up kafka-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/rapport demo
+
+# The demo, then its dashboard on http://127.0.0.1:8080/ (until Ctrl-C).
+demo-serve: install
+	$(BIN)/rapport demo --serve
 
 lint: install
 	$(BIN)/ruff check .
@@ -56,6 +60,7 @@ bench: install
 	$(BIN)/python -m infra.benchmarks.rebuild $(REBUILD_ARGS) || status=$$?; \
 	$(BIN)/python -m infra.benchmarks.streaming $(STREAM_ARGS) || status=$$?; \
 	$(BIN)/python -m infra.benchmarks.audit $(AUDIT_ARGS) || status=$$?; \
+	$(BIN)/python -m infra.benchmarks.api $(API_ARGS) || status=$$?; \
 	$(KAFKA) stop; $(PG) stop; exit $$status
 
 postgres-up:

@@ -95,15 +95,9 @@ def _built(store: ViewStore) -> tuple[int, int] | None:
     return (int(rows[0][0]), int(rows[0][1])) if rows else None
 
 
-def open_alerts(
-    store: ViewStore, as_of: float, rule: str | None = None, recruiter: str | None = None
-) -> list[Alert]:
-    """The alerts open as of ``as_of``, most overdue first (by due time, then candidate)."""
-    if _built(store) is None:
-        return []
+def _open_where(as_of: float, rule: str | None, recruiter: str | None) -> tuple[str, list[Any]]:
     sql = (
-        "SELECT e.candidate_id, c.candidate, c.recruiter, e.rule, e.opened_by, e.anchor_at,"
-        f" e.due_at FROM {EPISODES} e LEFT JOIN {CANDIDATES} c ON c.candidate_id = e.candidate_id"
+        f" FROM {EPISODES} e LEFT JOIN {CANDIDATES} c ON c.candidate_id = e.candidate_id"
         f" WHERE {_OPEN}"
     )
     params: list[Any] = [as_of, as_of]
@@ -113,7 +107,41 @@ def open_alerts(
     if recruiter is not None:
         sql += " AND c.recruiter = ?"
         params.append(recruiter)
-    sql += " ORDER BY e.due_at, c.candidate, e.rule"
+    return sql, params
+
+
+def count_open_alerts(
+    store: ViewStore, as_of: float, rule: str | None = None, recruiter: str | None = None
+) -> dict[str, int]:
+    """How many alerts are open as of ``as_of``, per rule (counted in SQL: no objects built)."""
+    if _built(store) is None:
+        return {}
+    where, params = _open_where(as_of, rule, recruiter)
+    rows = store.query(f"SELECT e.rule, COUNT(*){where} GROUP BY e.rule ORDER BY e.rule", params)
+    return {str(name): int(count) for name, count in rows}
+
+
+def open_alerts(
+    store: ViewStore,
+    as_of: float,
+    rule: str | None = None,
+    recruiter: str | None = None,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[Alert]:
+    """The alerts open as of ``as_of``, most overdue first (by due time, then candidate);
+    ``limit`` and ``offset`` page through them."""
+    if _built(store) is None:
+        return []
+    where, params = _open_where(as_of, rule, recruiter)
+    sql = (
+        "SELECT e.candidate_id, c.candidate, c.recruiter, e.rule, e.opened_by, e.anchor_at,"
+        f" e.due_at{where} ORDER BY e.due_at, c.candidate, e.rule"
+    )
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        params += [limit, offset]
     alerts = []
     for cid, ref, owner, name, opened_by, anchor_at, due_at in store.query(sql, params):
         what = _DESCRIPTIONS.get(name, name)

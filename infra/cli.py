@@ -338,8 +338,11 @@ def demo(
     candidates: Annotated[int, typer.Option(min=1)] = 2000,
     seed: Annotated[int, typer.Option()] = 42,
     workdir: Annotated[Path, typer.Option(help="Where the demo's files go.")] = Path("var/demo"),
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then serve the dashboard on 127.0.0.1:8080.")
+    ] = False,
 ) -> None:
-    """Generate a history, import it into a fresh embedded ledger, and summarise it."""
+    """Generate a history, import it into a fresh embedded ledger, summarise it; the dashboard."""
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -364,6 +367,19 @@ def demo(
         f"Stream it: rapport kafka up; rapport relay --db {workdir / 'rapport.db'};"
         f" rapport consume --group ops --db {workdir / 'rapport.db'}"
     )
+    from domain.access import UserRole
+    from infra.api_tokens import add_token
+
+    token = add_token(settings.tokens_path, UserRole.VIEWER, "demo")
+    out.print(
+        f"Dashboard: rapport serve --db {workdir / 'rapport.db'} (or make demo-serve), then open"
+        " http://127.0.0.1:8080/login and paste the viewer token"
+        f" {token} (only its digest is kept, in {settings.tokens_path})",
+        markup=False,
+        highlight=False,
+    )
+    if serve:
+        serve_command(db=workdir / "rapport.db")
 
 
 def _print_engagement_report(store: ViewStore) -> None:

@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from pygal.style import Style
 
 from domain.access import Operation
-from infra.alerts import open_alerts
+from infra.alerts import count_open_alerts, open_alerts
 from infra.http_api import TOKEN_COOKIE, AsOf, Candidate, moment, requires
 from infra.journeys import NoSuchCandidate, journey, next_due_action
 from infra.metrics import candidate_experience, engagement_report, funnel
@@ -32,6 +32,8 @@ from projections.rates import Rate
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 PERSONALIZATIONS = ("personalized", "templated", "generic_blast")
+SHOWN_ALERTS = 50
+"""The dashboard lists the most overdue alerts; the filters reach the others."""
 STYLE = Style(
     background="transparent",
     plot_background="#ffffff",
@@ -189,13 +191,13 @@ def mount_dashboard(app: FastAPI, state: ServerState) -> None:
             }
 
         page = state.cached(("dashboard", at), charts)
-        alerts = state.cached(
+        alerts, by_rule = state.cached(
             ("dashboard alerts", at, rule, recruiter),
-            lambda: open_alerts(state.views(), at, rule=rule, recruiter=recruiter),
+            lambda: (
+                open_alerts(state.views(), at, rule=rule, recruiter=recruiter, limit=SHOWN_ALERTS),
+                count_open_alerts(state.views(), at, rule=rule, recruiter=recruiter),
+            ),
         )
-        by_rule: dict[str, int] = defaultdict(int)
-        for alert in alerts:
-            by_rule[alert.rule] += 1
         return templates.TemplateResponse(
             request,
             "dashboard.html",
@@ -203,9 +205,9 @@ def mount_dashboard(app: FastAPI, state: ServerState) -> None:
             | {
                 "as_of": datetime.fromtimestamp(at, UTC),
                 "as_of_text": as_of or "",
-                "alerts": alerts[:50],
-                "alert_count": len(alerts),
-                "alerts_by_rule": dict(sorted(by_rule.items())),
+                "alerts": alerts,
+                "alert_count": sum(by_rule.values()),
+                "alerts_by_rule": by_rule,
                 "rules": rules.names,
                 "rule": rule or "",
                 "recruiter": recruiter or "",

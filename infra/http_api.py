@@ -18,6 +18,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import orjson
 import structlog
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -28,7 +29,7 @@ from domain.refusals import Refused
 from domain.touchpoints import Identifier
 from domain.vocabulary import ErasureReason
 from infra import audit
-from infra.alerts import open_alerts
+from infra.alerts import count_open_alerts, open_alerts
 from infra.api_tokens import ApiToken
 from infra.journeys import NoSuchCandidate, journey, next_due_action
 from infra.metrics import candidate_experience, engagement_report, funnel, parse_dimensions
@@ -167,7 +168,7 @@ def create_app(state: ServerState) -> FastAPI:
         window: Annotated[
             float, Query(gt=0, le=3650, description="Attribution window, days.")
         ] = 30,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Response and engagement rates per segment (95% Wilson interval, 1 in N)."""
         try:
             dimensions = parse_dimensions(by)
@@ -184,13 +185,14 @@ def create_app(state: ServerState) -> FastAPI:
                 "segments": [s.as_dict() for s in segments],
             }
 
-        return state.cached(("engagement", tuple(dimensions), at, window), compute)
+        return answer(state, ("engagement", tuple(dimensions), at, window), compute)
 
     @app.get(f"{API}/metrics/funnel", tags=["metrics"], dependencies=[viewer_metrics])
-    def funnel_endpoint(as_of: AsOf = None) -> dict[str, Any]:
+    def funnel_endpoint(as_of: AsOf = None) -> Response:
         """Candidates per stage, conversion from the previous stage, median days in each."""
         at = moment(as_of)
-        return state.cached(
+        return answer(
+            state,
             ("funnel", at),
             lambda: {"as_of": _iso(at), "stages": [s.as_dict() for s in funnel(state.views(), at)]},
         )
@@ -199,10 +201,11 @@ def create_app(state: ServerState) -> FastAPI:
     def experience(
         as_of: AsOf = None,
         sla_hours: Annotated[float, Query(gt=0, le=8760)] = 48,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Did applicants hear from a person within the SLA, or only from an automation?"""
         at = moment(as_of)
-        return state.cached(
+        return answer(
+            state,
             ("experience", at, sla_hours),
             lambda: (
                 {"as_of": _iso(at)} | candidate_experience(state.views(), at, sla_hours).as_dict()
@@ -214,7 +217,7 @@ def create_app(state: ServerState) -> FastAPI:
         tags=["journeys"],
         dependencies=[Depends(requires(Operation.READ_JOURNEYS))],
     )
-    def journey_endpoint(candidate: Candidate, as_of: AsOf = None) -> dict[str, Any]:
+    def journey_endpoint(candidate: Candidate, as_of: AsOf = None) -> Response:
         """A candidate's timeline, stage, last (personal) touch and next due action."""
         at = None if as_of is None else moment(as_of)
 
@@ -224,7 +227,7 @@ def create_app(state: ServerState) -> FastAPI:
             return asdict(found) | {"next_due_action": next_due_action(store, found, at)}
 
         try:
-            return state.cached(("journey", candidate, at), compute)
+            return answer(state, ("journey", candidate, at), compute)
         except NoSuchCandidate as missing:
             raise HTTPException(404, str(missing)) from None
 
@@ -235,22 +238,31 @@ def create_app(state: ServerState) -> FastAPI:
         as_of: AsOf = None,
         rule: Annotated[str | None, Query(description="Only this rule.")] = None,
         recruiter: Annotated[str | None, Query(description="Only this recruiter's.")] = None,
-    ) -> dict[str, Any]:
-        """Open stale-contact alerts, most overdue first."""
+        limit: Annotated[int, Query(ge=1, le=1000, description="Alerts per page.")] = 100,
+        offset: Annotated[int, Query(ge=0, description="Alerts to skip.")] = 0,
+    ) -> Response:
+        """Open stale-contact alerts, most overdue first, a page at a time (``count`` is all)."""
         rules = load_rules()
         if rule is not None and rule not in rules.names:
             raise invalid("rule", f"unknown rule {rule!r} (known: {', '.join(rules.names)})")
         at = moment(as_of)
 
         def compute() -> dict[str, Any]:
-            found = open_alerts(state.views(), at, rule=rule, recruiter=recruiter)
+            store = state.views()
+            found = open_alerts(
+                store, at, rule=rule, recruiter=recruiter, limit=limit, offset=offset
+            )
+            counts = count_open_alerts(store, at, rule=rule, recruiter=recruiter)
             return {
                 "as_of": _iso(at),
-                "count": len(found),
+                "count": sum(counts.values()),
+                "by_rule": counts,
+                "limit": limit,
+                "offset": offset,
                 "alerts": [a.as_record() for a in found],
             }
 
-        return state.cached(("alerts", at, rule, recruiter), compute)
+        return answer(state, ("alerts", at, rule, recruiter, limit, offset), compute)
 
     @app.get(
         f"{API}/audit/{{candidate}}",
@@ -337,6 +349,12 @@ def create_app(state: ServerState) -> FastAPI:
 
     mount_dashboard(app, state)
     return app
+
+
+def answer(state: ServerState, key: tuple[Any, ...], compute: Callable[[], Any]) -> Response:
+    """A JSON answer, cached as its bytes: a repeated question costs no serialisation either."""
+    body = state.cached(key, lambda: orjson.dumps(compute()))
+    return Response(body, media_type="application/json")
 
 
 def _iso(moment_: float) -> str:

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from infra.alerts import open_alerts
+from infra.alerts import count_open_alerts
 from infra.read_side import all_projections
 
 if TYPE_CHECKING:
@@ -90,10 +90,7 @@ class RapportCollector:
         alerts = GaugeMetricFamily(
             "rapport_alerts_open", "Open stale-contact alerts.", labels=["rule"]
         )
-        counts: dict[str, int] = {}
-        for alert in open_alerts(store, time.time()):
-            counts[alert.rule] = counts.get(alert.rule, 0) + 1
-        for rule, count in sorted(counts.items()):
+        for rule, count in count_open_alerts(store, time.time()).items():
             alerts.add_metric([rule], count)
         families: list[Metric] = [size, by_type, position, lag, alerts]
         families += self._relay_and_groups(ledger)

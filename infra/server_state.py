@@ -27,7 +27,7 @@ from infra.views import ViewStore
 
 log = structlog.get_logger("rapport.serve")
 T = TypeVar("T")
-CACHE_ENTRIES = 512
+CACHE_ENTRIES = 256
 
 
 class ServerState:

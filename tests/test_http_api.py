@@ -82,10 +82,15 @@ def run_cli(settings: Settings, *args: str) -> tuple[int, str, str]:
 
 def test_journeys_and_alerts(served: tuple[TestClient, dict[str, str]], settings: Settings) -> None:
     client, tokens = served
-    alerts = get(client, tokens["viewer"], "/api/v1/alerts", as_of=AS_OF).json()
-    assert alerts["count"] == len(alerts["alerts"]) > 0
+    alerts = get(client, tokens["viewer"], "/api/v1/alerts", as_of=AS_OF, limit=5).json()
     code, out, _ = run_cli(settings, "alerts", "--format", "json", "--as-of", AS_OF)
-    assert alerts["alerts"] == orjson.loads(out)
+    everything = orjson.loads(out)
+    assert alerts["count"] == len(everything) > 5 and sum(alerts["by_rule"].values()) == len(
+        everything
+    )
+    assert alerts["alerts"] == everything[:5]
+    page = get(client, tokens["viewer"], "/api/v1/alerts", as_of=AS_OF, limit=5, offset=5).json()
+    assert page["alerts"] == everything[5:10] and page["offset"] == 5
     first = alerts["alerts"][0]
     only = get(client, tokens["viewer"], "/api/v1/alerts", as_of=AS_OF, rule=first["rule"],
                recruiter=first["recruiter"]).json()  # fmt: skip
@@ -113,6 +118,8 @@ def test_bad_parameters_get_422_naming_the_field(
         ("/api/v1/metrics/funnel", {"as_of": "2026-10-31T00:00"}, "as_of"),
         ("/api/v1/metrics/candidate-experience", {"sla_hours": "soon"}, "sla_hours"),
         ("/api/v1/alerts", {"rule": "nonsense"}, "rule"),
+        ("/api/v1/alerts", {"limit": "0"}, "limit"),
+        ("/api/v1/alerts", {"offset": "-1"}, "offset"),
         ("/api/v1/journeys/not a ref", {}, "candidate"),
     ):
         answer = get(client, viewer, url, **params)
@@ -271,3 +278,22 @@ def test_serve_refuses_to_start_without_tokens(settings: Settings, tmp_path: Pat
     assert result.exit_code == 2 and "no tokens file" in result.stderr
     result = CliRunner().invoke(cli, ["token", "add", "--role", "viewer", "--name", "ops"], env=env)
     assert result.exit_code == 0 and len(result.stdout.strip()) > 30
+
+
+def test_the_grafana_dashboard_uses_only_series_the_server_exposes(
+    served: tuple[TestClient, dict[str, str]],
+) -> None:
+    import re
+
+    client, tokens = served
+    exposition = get(client, tokens["viewer"], "/metrics").text
+    exposed = {line.split()[2] for line in exposition.splitlines() if line.startswith("# TYPE")}
+    dashboard = orjson.loads((Path("infra/grafana/rapport-dashboard.json")).read_bytes())
+    queried = {
+        re.sub(r"_(bucket|count|sum)$", "", name)
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"rapport_[a-z_]+", target["expr"])
+    }
+    assert len(queried) == 7
+    assert queried <= exposed, queried - exposed
