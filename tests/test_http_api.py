@@ -297,3 +297,14 @@ def test_the_grafana_dashboard_uses_only_series_the_server_exposes(
     }
     assert len(queried) == 7
     assert queried <= exposed, queried - exposed
+
+
+def test_the_demo_ends_by_saying_how_to_open_the_dashboard(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", "--candidates", "60", "--workdir", str(workdir)])
+    assert result.exit_code == 0, result.output
+    assert "Dashboard: rapport serve --db" in result.stdout
+    assert "http://127.0.0.1:8080/login" in result.stdout
+    token = result.stdout.split("paste the viewer token")[1].split()[0]
+    (found,) = load_tokens(workdir / "rapport.tokens.json")
+    assert identify([found], token) is not None and found.role is UserRole.VIEWER
