@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import orjson
 import pytest
+from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator
 from kafka import KafkaProducer
 from typer.testing import CliRunner
@@ -15,12 +16,16 @@ from typer.testing import CliRunner
 from consumers.alert_publisher import AlertPublisher
 from consumers.projection_consumer import ProjectionConsumer
 from consumers.relay import Relay
+from domain.access import UserRole
+from infra.api_tokens import add_token, load_tokens
 from infra.cli import app
 from infra.generator import DEFAULT_UNTIL
+from infra.http_api import create_app
 from infra.ledger import Ledger, LedgerRecorder
 from infra.messages import message_schemas
 from infra.read_side import all_projections, group_views_settings
 from infra.relay_progress import RelayProgress
+from infra.server_state import ServerState
 from infra.settings import Settings
 from infra.topics import Topics
 from infra.views import ViewStore, views_path
@@ -128,6 +133,28 @@ def test_two_consumer_processes_build_the_views_of_an_embedded_rebuild(
     missing = runner.invoke(app, ["metrics", "--group", "nosuch"], env=env)
     assert missing.exit_code == 2
     assert "--group nosuch: no views of that group" in missing.stderr
+    # rapport serve --group answers from the same views, and /metrics shows the relay and the
+    # group caught up.
+    tokens_file = tmp_path / "tokens.json"
+    token = add_token(tokens_file, UserRole.VIEWER, "ops")
+    state = ServerState(settings, load_tokens(tokens_file), group="ops")
+    with TestClient(create_app(state)) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        served = client.get(
+            "/api/v1/metrics/engagement", params={"as_of": "2026-10-31"}, headers=headers
+        ).json()
+        cli_metrics = orjson.loads(
+            runner.invoke(
+                app, ["metrics", "--as-of", "2026-10-31", "--format", "json", "--group", "ops"],
+                env=env,
+            ).stdout
+        )  # fmt: skip
+        assert served["segments"] == cli_metrics["segments"]
+        ready = client.get("/api/v1/ready", headers=headers).json()
+        assert ready["views"] == "ops" and ready["lag"] == 0
+        exposition = client.get("/metrics", headers=headers).text
+        assert 'rapport_consumer_lag_events{group="ops"} 0.0' in exposition
+        assert "rapport_relay_lag_events{topic=" in exposition
 
 
 def test_the_alert_log_is_published_and_every_alert_follows_the_contract(

@@ -92,8 +92,16 @@ start() {
   configure
   if [ ! -f "$DIR/data/meta.properties" ]; then
     local cluster
-    cluster=$(python3 -c \
-      "import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip('='))")
+    # A cluster id is 16 random bytes in URL-safe base64; one that starts with "-" would be read
+    # as an option (1 time in 64), so draw again until it does not.
+    cluster=$(python3 -c "
+import base64, uuid
+while True:
+    cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip('=')
+    if not cluster.startswith('-'):
+        print(cluster)
+        break
+")
     # shellcheck disable=SC2046
     java $(java_args) -cp "$LIBS/*" kafka.tools.StorageTool format -t "$cluster" -c "$DIR/server.properties" \
       --standalone >"$DIR/logs/format.log" 2>&1 \
