@@ -27,6 +27,7 @@ from rich.table import Table
 
 from domain.touchpoints import import_schema
 from infra.alerts import alerts_command
+from infra.cli_capture import inbound_command, record_command
 from infra.cli_compliance import audit_app, erase_command
 from infra.cli_options import AsOfOption, DbOption, GroupOption, UrlOption, checked_group
 from infra.cli_serve import serve_command, token_app
@@ -330,6 +331,8 @@ app.command("consume")(consume_command)
 app.add_typer(audit_app, name="audit")
 app.command("erase")(erase_command)
 app.command("serve")(serve_command)
+app.command("record")(record_command)
+app.command("inbound")(inbound_command)
 app.add_typer(token_app, name="token")
 
 

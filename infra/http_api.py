@@ -346,6 +346,9 @@ def create_app(state: ServerState) -> FastAPI:
         return Response(body, media_type=content_type)
 
     from infra.dashboard import mount_dashboard
+    from infra.http_writes import mount_writes
+
+    mount_writes(app, state)
 
     mount_dashboard(app, state)
     return app

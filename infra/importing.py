@@ -60,7 +60,7 @@ def _jsonl(path: Path) -> Iterator[tuple[int, Touchpoint | LineError]]:
             try:
                 yield number, TOUCHPOINT.validate_json(raw)
             except ValidationError as invalid:
-                yield from ((number, e) for e in _line_errors(number, invalid))
+                yield from ((number, e) for e in line_errors(number, invalid))
 
 
 def _csv(path: Path) -> Iterator[tuple[int, Touchpoint | LineError]]:
@@ -86,7 +86,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Touchpoint | LineError]]:
             try:
                 yield number, TOUCHPOINT.validate_python(record)
             except ValidationError as invalid:
-                yield from ((number, e) for e in _line_errors(number, invalid))
+                yield from ((number, e) for e in line_errors(number, invalid))
 
 
 def _nest(row: dict[str | None, Any]) -> dict[str, Any]:
@@ -122,7 +122,7 @@ def _list_fields(kind: str) -> set[str]:
     }
 
 
-def _line_errors(number: int, invalid: ValidationError) -> list[LineError]:
+def line_errors(number: int, invalid: ValidationError) -> list[LineError]:
     errors = []
     for error in invalid.errors(include_url=False, include_input=False):
         location = list(error["loc"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import random
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -29,7 +30,7 @@ from domain.candidate import Candidate
 from domain.refusals import Refused, UnknownCandidate
 from domain.touchpoints import CandidateRegistered, ErasureRequested, Touchpoint, candidate_id
 from domain.vocabulary import ErasureReason
-from infra.persistence import ErasureRow, KeyRow, PydanticMapper, RefusalRow
+from infra.persistence import ErasureRow, InboundAdvance, KeyRow, PydanticMapper, RefusalRow
 from infra.postgres_recorder import PostgresLedgerRecorder
 from infra.sealing import new_key
 from infra.settings import Settings
@@ -75,6 +76,10 @@ class Decision:
     """The key of every candidate in ``candidates`` (their personal data is sealed with it)."""
     new_sealing_keys: dict[UUID, bytes] = field(default_factory=dict)
     erasures: dict[UUID, ErasureRow] = field(default_factory=dict)
+    recorded: list[tuple[int, UUID, int]] = field(default_factory=list)
+    """(line, candidate id, version) of every touchpoint to record, in ``keys`` order."""
+    inbound: list[InboundAdvance] = field(default_factory=list)
+    """Inbound-topic offsets to advance in the same transaction (see ``consumers.inbound``)."""
 
     @property
     def event_count(self) -> int:
@@ -101,6 +106,8 @@ class WriteReport:
     first_position: int | None = None
     last_position: int | None = None
     positions: list[int] = field(default_factory=list)
+    positions_by_line: dict[int, int] = field(default_factory=dict)
+    """The ledger position each recorded line got."""
 
 
 class Ledger(Application[UUID]):
@@ -116,6 +123,7 @@ class Ledger(Application[UUID]):
         self.policy = self.settings.policy
         self.clock = clock
         super().__init__(env=self.settings.event_store_environment())
+        self._writing = threading.Lock()
         self.scrub_pending()
 
     # --- one touchpoint -----------------------------------------------------------------------
@@ -177,6 +185,7 @@ class Ledger(Application[UUID]):
                     break
                 seen.add(key)
                 decision.keys.append((key, cid, candidate.version))
+                decision.recorded.append((number, cid, candidate.version))
                 if isinstance(touchpoint, ErasureRequested):
                     decision.erasures[cid] = ErasureRow(
                         cid, candidate.version, touchpoint.reason.value, recorded_at.isoformat()
@@ -205,6 +214,8 @@ class Ledger(Application[UUID]):
         """
         if decision.refusals:
             raise BatchRefused(decision.refusals)
+        if decision.inbound and not decision.candidates:  # nothing new: only the offsets move
+            self.ledger_recorder.advance_inbound(decision.inbound)
         if self.settings.database_url:
             # The library's PostgreSQL insert is one pipelined statement per transaction; with
             # psycopg 3.3 it hung here at 20,000 events, while 10,000 never did.
@@ -214,6 +225,7 @@ class Ledger(Application[UUID]):
             written = self._store_with_retry(part)
             report.events += written.events
             report.candidates += written.candidates
+            report.positions_by_line.update(written.positions_by_line)
             if written.first_position is not None:
                 if report.first_position is None:
                     report.first_position = written.first_position
@@ -253,28 +265,35 @@ class Ledger(Application[UUID]):
             event for candidate in decision.candidates for event in candidate.collect_events()
         ]
         mapper = cast(PydanticMapper, self.mapper)
-        mapper.sealing_keys = decision.sealing_keys
-        try:
-            recordings = self.events.put(
-                events,
-                touchpoint_keys=decision.keys,
-                candidate_keys=list(decision.new_sealing_keys.items()),
-                erasures=list(decision.erasures.values()),
-            )
-        finally:
-            mapper.sealing_keys = {}
+        with self._writing:  # the mapper's keys belong to one write at a time
+            mapper.sealing_keys = decision.sealing_keys
+            try:
+                recordings = self.events.put(
+                    events,
+                    touchpoint_keys=decision.keys,
+                    candidate_keys=list(decision.new_sealing_keys.items()),
+                    erasures=list(decision.erasures.values()),
+                    inbound=decision.inbound,
+                )
+            finally:
+                mapper.sealing_keys = {}
         if decision.erasures:
             self.scrub(list(decision.erasures))
         if self.repository.cache is not None:
             for candidate in decision.candidates:
                 self.repository.cache.put(candidate.id, candidate)
         positions = [r.notification.id for r in recordings]
+        by_event = {
+            (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
+            for r in recordings
+        }
         return WriteReport(
             events=len(recordings),
             candidates=len(decision.candidates),
             first_position=positions[0],
             last_position=positions[-1],
             positions=positions,
+            positions_by_line={n: by_event[(cid, v)] for n, cid, v in decision.recorded},
         )
 
     # --- compliance -----------------------------------------------------------------------------
@@ -391,15 +410,27 @@ def _chronology(line: Line) -> tuple[int, datetime, int]:
 
 
 def _split(decision: Decision, batch_events: int) -> Iterator[Decision]:
-    """Cut a decision into parts of about ``batch_events`` events, each of whole candidates."""
+    """Cut a decision into parts of about ``batch_events`` events, each of whole candidates;
+    inbound offsets go with the last part."""
+    parts = list(_parts(decision, batch_events))
+    if parts:
+        parts[-1].inbound = decision.inbound
+    yield from parts
+
+
+def _parts(decision: Decision, batch_events: int) -> Iterator[Decision]:
     keys_by_candidate: dict[UUID, list[KeyRow]] = defaultdict(list)
     for row in decision.keys:
         keys_by_candidate[row[1]].append(row)
+    recorded_by_candidate: dict[UUID, list[tuple[int, UUID, int]]] = defaultdict(list)
+    for recorded in decision.recorded:
+        recorded_by_candidate[recorded[1]].append(recorded)
     part = Decision()
     for candidate in decision.candidates:
         cid = candidate.id
         part.candidates.append(candidate)
         part.keys.extend(keys_by_candidate[cid])
+        part.recorded.extend(recorded_by_candidate[cid])
         part.lines_by_candidate[cid] = decision.lines_by_candidate[cid]
         part.sealing_keys[cid] = decision.sealing_keys[cid]
         if cid in decision.new_sealing_keys:

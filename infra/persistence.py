@@ -57,6 +57,23 @@ class ErasureRow:
 
 
 @dataclass(frozen=True, slots=True)
+class InboundAdvance:
+    """An inbound-topic partition read up to ``next_offset``, stored with what it recorded.
+
+    ``expected`` is where this process believes the partition stood: if another process moved
+    it meanwhile, the whole transaction is refused (``InboundMoved``)."""
+
+    topic: str
+    partition: int
+    expected: int
+    next_offset: int
+
+
+class InboundMoved(Exception):
+    """Another consumer advanced this inbound partition: the batch was written by no one twice."""
+
+
+@dataclass(frozen=True, slots=True)
 class RefusalRow:
     """A touchpoint the rules refused: what it was, never what it said (no personal data)."""
 
@@ -160,7 +177,7 @@ class PydanticMapper(Mapper[UUID]):
         )
         head = event.__pydantic_serializer__.to_json(event, exclude=_NOT_IN_HEAD)
         body = touchpoint.__pydantic_serializer__.to_json(touchpoint, exclude=_PERSONAL)
-        return b"%s,\"touchpoint\":%s,\"personal\":\"%s\"}}" % (
+        return b'%s,"touchpoint":%s,"personal":"%s"}}' % (
             head[:-1],
             body[:-1],
             sealed.encode("ascii"),

@@ -17,6 +17,8 @@ from psycopg.sql import SQL, Composed, Identifier
 from infra.chain import GENESIS, LinkRow, SealedRow, links_for
 from infra.persistence import (
     ErasureRow,
+    InboundAdvance,
+    InboundMoved,
     KeyRow,
     Lookup,
     RefusalCount,
@@ -36,6 +38,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self.chain_table = Identifier(schema, f"{events}_chain")
         self.erasures_table = Identifier(schema, f"{events}_erasures")
         self.refusals_table = Identifier(schema, f"{events}_refusals")
+        self.inbound_table = Identifier(schema, f"{events}_inbound_offsets")
         for statement in (
             "CREATE TABLE IF NOT EXISTS {keys} (key text PRIMARY KEY, "
             "originator_id uuid NOT NULL, originator_version bigint NOT NULL)",
@@ -53,6 +56,8 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "source text NOT NULL, attempts bigint NOT NULL, "
             "first_refused_at timestamptz NOT NULL, last_refused_at timestamptz NOT NULL, "
             "PRIMARY KEY (dedupe_key, code))",
+            "CREATE TABLE IF NOT EXISTS {inbound} (topic text NOT NULL, partition int NOT NULL,"
+            " next_offset bigint NOT NULL, PRIMARY KEY (topic, partition))",
         ):
             self.sql_create_statements.append(self._sql(statement))
 
@@ -64,6 +69,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             chain=self.chain_table,
             erasures=self.erasures_table,
             refusals=self.refusals_table,
+            inbound=self.inbound_table,
         )
 
     # --- writing ------------------------------------------------------------------------------
@@ -76,6 +82,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         touchpoint_keys: Sequence[KeyRow] = (),
         candidate_keys: Sequence[tuple[UUID, bytes]] = (),
         erasures: Sequence[ErasureRow] = (),
+        inbound: Sequence[InboundAdvance] = (),
         **_: Any,
     ) -> None:
         if touchpoint_keys:
@@ -101,6 +108,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 self._sql("INSERT INTO {erasures} VALUES (%s, %s, %s, %s, NULL)"),
                 (erasure.candidate_id, erasure.version, erasure.reason, erasure.erased_at),
             )
+        self._advance(curs, inbound)
 
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -143,6 +151,33 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             ),
         )
         return positions
+
+    def _advance(self, curs: Any, advances: Sequence[InboundAdvance]) -> None:
+        for advance in advances:
+            curs.execute(
+                self._sql(
+                    "INSERT INTO {inbound} AS o VALUES (%s, %s, %s) ON CONFLICT (topic, partition)"
+                    " DO UPDATE SET next_offset = excluded.next_offset"
+                    " WHERE o.next_offset = %s RETURNING o.next_offset"
+                ),
+                (advance.topic, advance.partition, advance.next_offset, advance.expected),
+            )
+            found = curs.fetchone()
+            if found is None or int(found["next_offset"]) != advance.next_offset:
+                raise InboundMoved(
+                    f"{advance.topic}[{advance.partition}] moved past {advance.expected}"
+                )
+
+    def advance_inbound(self, advances: Sequence[InboundAdvance]) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._advance(curs, advances)
+
+    def inbound_offsets(self, topic: str) -> dict[int, int]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                self._sql("SELECT partition, next_offset FROM {inbound} WHERE topic = %s"), (topic,)
+            )
+            return {int(row["partition"]): int(row["next_offset"]) for row in curs.fetchall()}
 
     def note_refusals(self, refusals: Sequence[RefusalRow], at: str) -> None:
         """Count each refused touchpoint once per reason, however often it is sent again."""

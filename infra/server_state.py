@@ -51,6 +51,7 @@ class ServerState:
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._stopping = threading.Event()
+        self._nudged = threading.Event()
         self._follower: threading.Thread | None = None
         self._stores: list[ViewStore] = []
         self._stores_lock = threading.Lock()
@@ -68,8 +69,13 @@ class ServerState:
         self._follower = threading.Thread(target=self._follow, name="views-follower", daemon=True)
         self._follower.start()
 
+    def nudge(self) -> None:
+        """Something was just recorded: the follower looks now rather than at its next poll."""
+        self._nudged.set()
+
     def stop(self) -> None:
         self._stopping.set()
+        self._nudged.set()
         if self._follower is not None:
             self._follower.join(timeout=10)
         with self._stores_lock:
@@ -88,7 +94,8 @@ class ServerState:
                         if follower.catch_up():
                             self.views_position = min(follower.positions().values(), default=0)
                         else:
-                            self._stopping.wait(self.poll_seconds)
+                            self._nudged.wait(self.poll_seconds)
+                            self._nudged.clear()
             except Exception as failure:  # keep serving what the views hold; try again
                 log.error("serve.follower_failed", error=type(failure).__name__)
                 self._stopping.wait(1.0)

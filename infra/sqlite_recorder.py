@@ -17,6 +17,8 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from infra.chain import GENESIS, LinkRow, SealedRow, links_for
 from infra.persistence import (
     ErasureRow,
+    InboundAdvance,
+    InboundMoved,
     KeyRow,
     Lookup,
     RefusalCount,
@@ -51,6 +53,9 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             "message TEXT NOT NULL, source TEXT NOT NULL, attempts INTEGER NOT NULL, "
             "first_refused_at TEXT NOT NULL, last_refused_at TEXT NOT NULL, "
             "PRIMARY KEY (dedupe_key, code)) WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS inbound_offsets (topic TEXT NOT NULL,"
+            " partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,"
+            " PRIMARY KEY (topic, partition)) WITHOUT ROWID",
         ]
 
     # --- writing ------------------------------------------------------------------------------
@@ -63,6 +68,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         touchpoint_keys: Sequence[KeyRow] = (),
         candidate_keys: Sequence[tuple[UUID, bytes]] = (),
         erasures: Sequence[ErasureRow] = (),
+        inbound: Sequence[InboundAdvance] = (),
         **_: Any,
     ) -> Sequence[int] | None:
         c.executemany(
@@ -97,7 +103,19 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 "INSERT INTO erasures VALUES (?, ?, ?, ?, NULL)",
                 (erasure.candidate_id.hex, erasure.version, erasure.reason, erasure.erased_at),
             )
+        _advance(c, inbound)
         return positions
+
+    def advance_inbound(self, advances: Sequence[InboundAdvance]) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            _advance(c, advances)
+
+    def inbound_offsets(self, topic: str) -> dict[int, int]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT partition, next_offset FROM inbound_offsets WHERE topic = ?", (topic,)
+            )
+            return {int(row[0]): int(row[1]) for row in c.fetchall()}
 
     def _chain(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], positions: list[int]
@@ -234,6 +252,21 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             return [
                 ErasureRow(UUID(row[0]), row[1], row[2], row[3], row[4]) for row in c.fetchall()
             ]
+
+
+def _advance(c: SQLiteCursor, advances: Sequence[InboundAdvance]) -> None:
+    for advance in advances:
+        c.execute(
+            "INSERT INTO inbound_offsets VALUES (?, ?, ?) ON CONFLICT (topic, partition)"
+            " DO UPDATE SET next_offset = excluded.next_offset"
+            " WHERE inbound_offsets.next_offset = ?",
+            (advance.topic, advance.partition, advance.next_offset, advance.expected),
+        )
+        c.execute("SELECT changes()")
+        if c.fetchone()[0] != 1:
+            raise InboundMoved(
+                f"{advance.topic}[{advance.partition}] moved past {advance.expected}"
+            )
 
 
 def _select_in(c: SQLiteCursor, statement: str, values: Iterable[str]) -> list[Any]:

@@ -35,14 +35,21 @@ class Topics:
     touchpoints: str
     alerts: str
     deadletter: str
+    inbound: str
+    """Touchpoints other systems send in (the import format: ``consumers.inbound``)."""
 
     @classmethod
     def of(cls, settings: Settings) -> Topics:
         prefix = settings.kafka_topic_prefix
-        return cls(f"{prefix}.touchpoints.v1", f"{prefix}.alerts.v1", f"{prefix}.deadletter.v1")
+        return cls(
+            f"{prefix}.touchpoints.v1",
+            f"{prefix}.alerts.v1",
+            f"{prefix}.deadletter.v1",
+            f"{prefix}.inbound.v1",
+        )
 
-    def all(self) -> tuple[str, str, str]:
-        return (self.touchpoints, self.alerts, self.deadletter)
+    def all(self) -> tuple[str, str, str, str]:
+        return (self.touchpoints, self.alerts, self.deadletter, self.inbound)
 
 
 def kafka_group_id(settings: Settings, group: str) -> str:
@@ -79,6 +86,14 @@ def topic_specs(settings: Settings) -> dict[str, dict[str, Any]]:
             "num_partitions": 1,
             "replication_factor": replicas,
             "configs": common | {"retention.ms": str(30 * DAY_MS)},
+        },
+        # The import format, personal data included: kept one day only, long enough for the
+        # inbound consumers to record it (the ledger seals it), short enough that an erasure
+        # is complete on this topic a day later.
+        topics.inbound: {
+            "num_partitions": partitions,
+            "replication_factor": replicas,
+            "configs": common | {"retention.ms": str(DAY_MS)},
         },
     }
 

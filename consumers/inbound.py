@@ -1,0 +1,202 @@
+"""Inbound capture: touchpoints other systems produce to ``<prefix>.inbound.v1``, recorded once.
+
+Each message's value is one touchpoint in the import format (key: the candidate reference, so
+a candidate's touchpoints stay in order). A consumer group splits the partitions over its
+processes. For each partition batch it validates every message, lets the ledger decide, and
+writes the new events **together with the partition's next offset** in one ledger transaction.
+The ledger's offsets are where a partition resumes after a crash or a rebalance. Kafka's
+committed offsets are only a hint for monitoring. If another process advanced a partition
+meanwhile, the transaction is refused and the batch is read again.
+
+So a message is recorded exactly once. Redelivery finds the offset already past it. A producer
+that sends again is caught by the deduplication key (its ``source_id``, else its content).
+A message that is not valid JSON, breaks the import format, or that the rules refuse goes to
+the dead-letter topic with the reason; refusals are also counted in the refusal log. The
+message's value is never copied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from eventsourcing.persistence import IntegrityError, RecordConflictError
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+from pydantic import ValidationError
+
+from consumers.dead_letters import DeadLetters
+from domain.touchpoints import TOUCHPOINT, Touchpoint
+from infra.importing import line_errors
+from infra.ledger import BatchRefused, ConflictPersisted, Ledger
+from infra.persistence import InboundAdvance, InboundMoved
+from infra.settings import Settings
+from infra.topics import Topics, ensure_topics, kafka_group_id
+
+log = structlog.get_logger("rapport.inbound")
+LOG_EVERY_SECONDS = 5.0
+
+
+@dataclass
+class InboundStats:
+    recorded: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    moved: int = 0
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """Only notes the change: kafka-python calls this on its I/O thread."""
+
+    def __init__(self, changed: threading.Event) -> None:
+        self.changed = changed
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self.changed.set()
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.changed.set()
+
+
+class InboundRecorder:
+    def __init__(
+        self,
+        settings: Settings,
+        group: str,
+        *,
+        instance: str | None = None,
+        batch: int = 500,
+    ) -> None:
+        self.settings = settings
+        self.group = group
+        self.topic = Topics.of(settings).inbound
+        self.batch = batch
+        self.stats = InboundStats()
+        ensure_topics(settings)
+        self.ledger = Ledger(settings)
+        self.dead_letters = DeadLetters(settings, group)
+        self.changed = threading.Event()
+        self.next_offsets: dict[TopicPartition, int] = {}
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap.split(","),
+            group_id=kafka_group_id(settings, group),
+            group_instance_id=instance,
+            client_id=f"rapport-inbound-{group}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=batch,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000,
+        )
+        self.consumer.subscribe([self.topic], listener=_Rebalance(self.changed))
+        self._logged_at = time.monotonic()
+
+    def close(self) -> None:
+        try:
+            self.consumer.close(autocommit=False)
+        finally:
+            self.dead_letters.close()
+            self.ledger.close()
+
+    def run(self, stop: Callable[[], bool]) -> None:
+        while not stop():
+            self.poll_once()
+        self._log_progress(force=True)
+
+    def poll_once(self, timeout_ms: int = 200) -> None:
+        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.batch)
+        if self.changed.is_set():
+            self._reposition()
+            return  # what was polled may predate the seek: read it again from the ledger's offset
+        for partition, messages in polled.items():
+            self._record(partition, messages)
+        self._log_progress()
+
+    def _reposition(self) -> None:
+        """Every assigned partition resumes where the ledger says it was recorded up to."""
+        self.changed.clear()
+        stored = self.ledger.ledger_recorder.inbound_offsets(self.topic)
+        self.next_offsets = {}
+        for partition in self.consumer.assignment():
+            offset = stored.get(partition.partition, 0)
+            self.next_offsets[partition] = offset
+            self.consumer.seek(partition, offset)
+        log.info(
+            "inbound.positioned",
+            group=self.group,
+            partitions={p.partition: o for p, o in sorted(self.next_offsets.items())},
+        )
+
+    def _record(self, partition: TopicPartition, messages: list[Any]) -> None:
+        expected = self.next_offsets.get(partition)
+        if expected is None:
+            self.changed.set()  # assigned before we positioned it
+            return
+        messages = [m for m in messages if m.offset >= expected]
+        if not messages:
+            return
+        lines: list[tuple[int, Touchpoint]] = []
+        rejected: list[tuple[Any, str]] = []
+        by_offset = {m.offset: m for m in messages}
+        for message in messages:
+            try:
+                lines.append((message.offset, TOUCHPOINT.validate_json(message.value or b"")))
+            except ValidationError as invalid:
+                problems = "; ".join(f"{e.field}: {e.message}" for e in line_errors(0, invalid))
+                rejected.append((message, f"invalid touchpoint: {problems}"))
+        try:
+            decision = self.ledger.decide(lines)
+            while decision.refusals:
+                refused = {n for n, _ in decision.refusals}
+                self.ledger.note_refusals(lines, decision.refusals, "inbound")
+                rejected += [
+                    (by_offset[n], f"refused: {r.code}: {r.message}") for n, r in decision.refusals
+                ]
+                lines = [line for line in lines if line[0] not in refused]
+                decision = self.ledger.decide(lines)
+            if rejected:
+                self.dead_letters.send(rejected)  # acknowledged before the offsets move past them
+            last = messages[-1].offset + 1
+            decision.inbound = [InboundAdvance(self.topic, partition.partition, expected, last)]
+            report = self.ledger.write(decision)
+        except (
+            InboundMoved,
+            BatchRefused,
+            ConflictPersisted,
+            IntegrityError,
+            RecordConflictError,
+        ) as moved:
+            self.stats.moved += 1
+            log.info("inbound.batch_again", partition=partition.partition, why=type(moved).__name__)
+            self.changed.set()
+            return
+        self.next_offsets[partition] = last
+        self.stats.batches += 1
+        self.stats.recorded += report.events
+        self.stats.duplicates += len(decision.duplicates)
+        self.stats.dead_letters += len(rejected)
+        with contextlib.suppress(KafkaError):  # a hint only: the ledger holds the position
+            self.consumer.commit({partition: OffsetAndMetadata(last, "", -1)})
+
+    def _log_progress(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._logged_at < LOG_EVERY_SECONDS:
+            return
+        self._logged_at = time.monotonic()
+        log.info(
+            "inbound.progress",
+            group=self.group,
+            recorded_total=self.stats.recorded,
+            duplicates_total=self.stats.duplicates,
+            dead_letters_total=self.stats.dead_letters,
+            batches=self.stats.batches,
+            read_again=self.stats.moved,
+            partitions={p.partition: o for p, o in sorted(self.next_offsets.items())},
+        )

@@ -1,0 +1,125 @@
+"""``rapport record`` (touchpoints from standard input) and ``rapport inbound`` (from a topic).
+
+``record`` answers as the write API does, one JSON line per touchpoint on stdout, with the
+CLI's exit codes: 0 recorded or duplicate; 2 invalid (each line and field named, nothing
+recorded); 3 refused (the reasons; counted; nothing recorded); 4 the store kept conflicting.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from infra.cli_options import DbOption, UrlOption
+
+EXIT_INVALID, EXIT_REFUSED, EXIT_STORE = 2, 3, 4
+
+
+def read_items(raw: bytes) -> tuple[list[Any], list[str]]:
+    """One JSON object (or an array of them), or JSON Lines; the problems, by line."""
+    try:
+        whole = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        whole = None
+    else:
+        if isinstance(whole, dict):
+            return [whole], []
+        if isinstance(whole, list):
+            return whole, []
+    items, problems = [], []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            problems.append(f"line {number}: (line): not a JSON object")
+    return items, problems
+
+
+def record_command(
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option("--idempotency-key", help="Stands for the source_id of touchpoints without."),
+    ] = None,
+    db: DbOption = None,
+    database_url: UrlOption = None,
+) -> None:
+    """Record touchpoints from standard input (one JSON object, or JSON Lines) in one go."""
+    from infra.capture import CaptureRefused, capture, validate
+    from infra.cli import _ledger, _settings, err
+    from infra.ledger import ConflictPersisted
+
+    items, problems = read_items(sys.stdin.buffer.read())
+    if not items and not problems:
+        problems = ["(input): no touchpoint on standard input"]
+    lines, errors = validate(items, idempotency_key)
+    # Lines count from 1 here, as in an import file.
+    problems += [f"line {e.line + 1}: {e.field}: {e.message}" for e in errors]
+    problems.sort(key=lambda text: int(text.split()[1].rstrip(":")) if text[:5] == "line " else 0)
+    if problems:
+        for problem in problems:
+            err.print(problem, markup=False, highlight=False)
+        err.print("nothing was recorded")
+        raise typer.Exit(EXIT_INVALID)
+    with _ledger(_settings(db, database_url)) as ledger:
+        try:
+            outcomes = capture(ledger, lines, "record")
+        except CaptureRefused as refused:
+            for index, refusal in refused.refusals:
+                err.print(
+                    f"line {index + 1}: {refusal.field}: {refusal.message} [{refusal.code}]",
+                    markup=False,
+                    highlight=False,
+                )
+            err.print("nothing was recorded")
+            raise typer.Exit(EXIT_REFUSED) from None
+        except ConflictPersisted as busy:
+            err.print(str(busy), markup=False, highlight=False)
+            raise typer.Exit(EXIT_STORE) from None
+    for outcome in outcomes:
+        answer = outcome.as_dict()
+        answer["line"] = answer.pop("index") + 1
+        typer.echo(orjson.dumps(answer).decode())
+
+
+def inbound_command(
+    group: Annotated[
+        str, typer.Option("--group", help="The consumer group recording the inbound topic.")
+    ] = "capture",
+    instance: Annotated[
+        str | None,
+        typer.Option(help="Static member id: a restarted process takes its partitions back."),
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, max=2_000, help="Messages per transaction.")] = 500,
+    db: DbOption = None,
+    database_url: UrlOption = None,
+) -> None:
+    """Record the touchpoints other systems produce to <prefix>.inbound.v1, each exactly once."""
+    from kafka.errors import KafkaError
+
+    from consumers.inbound import InboundRecorder
+    from infra.cli import _settings, err
+    from infra.cli_streaming import _stop_flag
+    from infra.read_side import check_group
+    from infra.topics import BrokerUnavailable
+
+    try:
+        check_group(group)
+    except ValueError as bad:
+        err.print(f"--group: {bad}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    settings = _settings(db, database_url)
+    stopping = _stop_flag()
+    try:
+        recorder = InboundRecorder(settings, group, instance=instance, batch=batch)
+    except (BrokerUnavailable, KafkaError) as down:
+        err.print(f"Kafka at {settings.kafka_bootstrap}: {down}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_STORE) from None
+    try:
+        recorder.run(lambda: stopping[0])
+    finally:
+        recorder.close()

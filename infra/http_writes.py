@@ -1,0 +1,158 @@
+"""The write API: touchpoints recorded the moment a recruiter, the email platform or the CRM
+reports them (role: recruiter).
+
+Answers: 201 recorded (with the ledger position); 200 duplicate (nothing recorded); 422 invalid
+(each field named, nothing recorded); 409 refused by the rules (the reason; counted in the
+refusal log; nothing recorded); 413 a batch over ``MAX_BATCH``. ``wait=true`` holds the answer
+until the views have applied the write (read your writes), at most ``timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query
+from fastapi.responses import JSONResponse
+
+from domain.access import Operation
+from domain.refusals import Refused
+from domain.touchpoints import import_schema
+from infra.capture import MAX_BATCH, CaptureRefused, Outcome, capture, validate
+from infra.http_api import API, requires
+from infra.importing import LineError
+from infra.ledger import ConflictPersisted
+from infra.server_state import ServerState
+
+Wait = Annotated[bool, Query(description="Answer once the views show the write.")]
+Timeout = Annotated[float, Query(gt=0, le=60, description="Seconds to wait at most.")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=100,
+        description="Stands for the source_id of touchpoints that have none.",
+    ),
+]
+
+
+def _invalid(errors: list[LineError], batch: bool) -> HTTPException:
+    detail = [
+        {
+            "loc": ["body", *([e.line] if batch else []), *e.field.split(".")],
+            "msg": e.message,
+            "type": "value_error",
+        }
+        for e in errors
+    ]
+    return HTTPException(422, detail=detail)
+
+
+def _refused(refusals: list[tuple[int, Refused]], batch: bool) -> JSONResponse:
+    items = [
+        {"index": index, "code": r.code, "field": r.field, "message": r.message}
+        for index, r in refusals
+    ]
+    body: dict[str, Any] = {"status": "refused", "recorded": 0}
+    body |= {"refusals": items} if batch else items[0]
+    if not batch:
+        body.pop("index")
+    return JSONResponse(body, status_code=409)
+
+
+def _seen(state: ServerState, position: int | None, wait: bool, timeout: float) -> dict[str, Any]:
+    if not wait or position is None:
+        return {}
+    state.nudge()
+    deadline = time.monotonic() + timeout
+    while state.position() < position and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return {"visible": state.position() >= position, "views_position": state.position()}
+
+
+def mount_writes(app: FastAPI, state: ServerState) -> None:
+    recruiter = requires(Operation.RECORD_TOUCHPOINTS)
+    one_schema = {"content": {"application/json": {"schema": import_schema()}}, "required": True}
+    many_schema = {
+        "content": {
+            "application/json": {
+                "schema": {"type": "array", "maxItems": MAX_BATCH, "items": import_schema()}
+            }
+        },
+        "required": True,
+    }
+
+    def record(items: list[Any], key: str | None, batch: bool) -> list[Outcome]:
+        lines, errors = validate(items, key)
+        if errors:
+            raise _invalid(errors, batch)
+        try:
+            return capture(state.ledger, lines, "http")
+        except CaptureRefused as refused:
+            raise _Refusal(_refused(refused.refusals, batch)) from None
+        except ConflictPersisted as busy:
+            raise HTTPException(503, str(busy), headers={"Retry-After": "1"}) from None
+
+    @app.post(
+        f"{API}/touchpoints",
+        tags=["capture"],
+        status_code=201,
+        openapi_extra={"requestBody": one_schema},
+        dependencies=[Depends(recruiter)],
+    )
+    def record_one(
+        payload: Annotated[Any, Body()],
+        idempotency_key: IdempotencyKey = None,
+        wait: Wait = False,
+        timeout: Timeout = 5.0,
+    ) -> JSONResponse:
+        """Record one touchpoint (the import format)."""
+        try:
+            (outcome,) = record([payload], idempotency_key, batch=False)
+        except _Refusal as refusal:
+            return refusal.response
+        if outcome.status == "duplicate":
+            return JSONResponse({"status": "duplicate", "recorded": 0}, status_code=200)
+        body = {"status": "recorded", "recorded": 1, "position": outcome.position}
+        return JSONResponse(body | _seen(state, outcome.position, wait, timeout), status_code=201)
+
+    @app.post(
+        f"{API}/touchpoints/batch",
+        tags=["capture"],
+        status_code=201,
+        openapi_extra={"requestBody": many_schema},
+        dependencies=[Depends(recruiter)],
+    )
+    def record_batch(
+        payload: Annotated[list[Any], Body()],
+        idempotency_key: IdempotencyKey = None,
+        wait: Wait = False,
+        timeout: Timeout = 5.0,
+    ) -> JSONResponse:
+        """Record up to MAX_BATCH touchpoints in one transaction: all of them, or none."""
+        if not payload or len(payload) > MAX_BATCH:
+            raise HTTPException(
+                413 if payload else 422,
+                f"a batch holds 1 to {MAX_BATCH} touchpoints, not {len(payload)}",
+            )
+        try:
+            outcomes = record(payload, idempotency_key, batch=True)
+        except _Refusal as refusal:
+            return refusal.response
+        positions = [o.position for o in outcomes if o.position is not None]
+        recorded = len(positions)
+        body: dict[str, Any] = {
+            "status": "recorded" if recorded else "duplicate",
+            "recorded": recorded,
+            "duplicates": len(outcomes) - recorded,
+            "last_position": max(positions, default=None),
+            "results": [o.as_dict() for o in outcomes],
+        }
+        body |= _seen(state, body["last_position"], wait, timeout)
+        return JSONResponse(body, status_code=201 if recorded else 200)
+
+
+class _Refusal(Exception):
+    def __init__(self, response: JSONResponse) -> None:
+        super().__init__("refused")
+        self.response = response

@@ -1,0 +1,177 @@
+"""Live capture over HTTP and from standard input: every answer (recorded, duplicate, invalid,
+refused, too many, not allowed) on both stores, and read-your-writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from domain.access import UserRole
+from infra.api_tokens import add_token, load_tokens
+from infra.capture import MAX_BATCH
+from infra.cli import app as cli
+from infra.http_api import create_app
+from infra.ledger import Ledger
+from infra.server_state import ServerState
+from infra.settings import Settings
+from tests.conftest import at
+from tests.files import store_env, story, write_jsonl
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def served(settings: Settings, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    code = runner.invoke(cli, ["import", str(write_jsonl(tmp_path / "a.jsonl", story("C-1")))],
+                         env=store_env(settings)).exit_code  # fmt: skip
+    assert code == 0
+    tokens_file = tmp_path / "tokens.json"
+    tokens = {role.value: add_token(tokens_file, role, f"{role.value}-1") for role in UserRole}
+    state = ServerState(settings, load_tokens(tokens_file))
+    with TestClient(create_app(state)) as client:
+        yield client, tokens
+
+
+def reply(source_id: str | None = "live-1", candidate: str = "C-1", **fields: Any) -> dict:
+    touchpoint = {"type": "reply_received", "candidate": candidate, "occurred_at": at(10),
+                  "channel": "email", "sentiment": "interested"}  # fmt: skip
+    if source_id:
+        touchpoint["source_id"] = source_id
+    return touchpoint | fields
+
+
+def position(settings: Settings) -> int:
+    ledger = Ledger(settings)
+    try:
+        return ledger.position()
+    finally:
+        ledger.close()
+
+
+def post(client: TestClient, token: str, path: str, body: Any, **kwargs: Any) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} | kwargs.pop("headers", {})
+    return client.post(f"/api/v1/touchpoints{path}", json=body, headers=headers, params=kwargs)
+
+
+def test_one_touchpoint_is_recorded_once_and_read_back_at_once(
+    served: tuple[TestClient, dict[str, str]], settings: Settings
+) -> None:
+    client, tokens = served
+    recruiter = tokens["recruiter"]
+    answer = post(client, recruiter, "", reply(), wait="true")
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["status"] == "recorded" and body["position"] == 6 and body["visible"] is True
+    journey = client.get("/api/v1/journeys/C-1", headers={"Authorization": f"Bearer {recruiter}"})
+    assert journey.json()["steps"][-1]["type"] == "reply_received"  # read your write
+    again = post(client, recruiter, "", reply())
+    assert again.status_code == 200 and again.json() == {"status": "duplicate", "recorded": 0}
+    assert position(settings) == 6
+    # Without a source_id, an Idempotency-Key makes a retried request recognisable.
+    first = post(client, recruiter, "", reply(None, occurred_at=at(11)),
+                 headers={"Idempotency-Key": "req-42"})  # fmt: skip
+    retried = post(client, recruiter, "", reply(None, occurred_at=at(11)),
+                   headers={"Idempotency-Key": "req-42"})  # fmt: skip
+    assert (first.status_code, retried.status_code) == (201, 200)
+    assert position(settings) == 7
+
+
+def test_invalid_refused_and_unauthorised_writes_record_nothing(
+    served: tuple[TestClient, dict[str, str]], settings: Settings
+) -> None:
+    client, tokens = served
+    recruiter = tokens["recruiter"]
+    bad = post(client, recruiter, "", reply(channel="pigeon", sentiment=None))
+    assert bad.status_code == 422
+    assert {tuple(d["loc"]) for d in bad.json()["detail"]} == {("body", "channel"),
+                                                               ("body", "sentiment")}  # fmt: skip
+    assert "pigeon" not in bad.text  # the value is not echoed back
+    unknown = post(client, recruiter, "", reply(candidate="C-404"))
+    assert unknown.status_code == 409
+    assert unknown.json()["code"] == "unknown_candidate" and unknown.json()["field"] == "candidate"
+    assert post(client, recruiter, "", {"type": "opted_out", "candidate": "C-1",
+                                        "occurred_at": at(8)}).status_code == 201  # fmt: skip
+    outreach = {
+        "type": "outreach_sent", "candidate": "C-1", "occurred_at": at(9), "channel": "email",
+        "personalization": "templated", "recruiter": "rec-1",
+    }  # fmt: skip
+    refused = post(client, recruiter, "", outreach)
+    assert refused.status_code == 409 and refused.json()["code"] == "consent_withdrawn"
+    assert "opted out" in refused.json()["message"]
+    for role in ("viewer", "compliance"):
+        assert post(client, tokens[role], "", reply("live-9")).status_code == 403
+    assert client.post("/api/v1/touchpoints", json=reply("live-9")).status_code == 401
+    assert position(settings) == 6  # only the opt-out was recorded
+    compliance = {"Authorization": f"Bearer {tokens['compliance']}"}
+    history = client.get("/api/v1/audit/C-1", headers=compliance).json()
+    assert [(r["code"], r["source"]) for r in history["refused_touchpoints"]] == [
+        ("consent_withdrawn", "http")
+    ]
+
+
+def test_a_batch_is_recorded_whole_or_not_at_all(
+    served: tuple[TestClient, dict[str, str]], settings: Settings
+) -> None:
+    client, tokens = served
+    recruiter = tokens["recruiter"]
+    batch = [*story("C-2", prefix="b"), reply("live-1"), reply("live-1")]
+    answer = post(client, recruiter, "/batch", batch, wait="true")
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert (body["recorded"], body["duplicates"]) == (6, 1) and body["visible"] is True
+    assert [r["status"] for r in body["results"]] == ["recorded"] * 6 + ["duplicate"]
+    assert [r["position"] for r in body["results"][:6]] == [6, 7, 8, 9, 10, 11]
+    again = post(client, recruiter, "/batch", batch)
+    assert again.status_code == 200 and again.json()["recorded"] == 0
+    invalid = post(client, recruiter, "/batch", [reply("live-2"), reply("live-3", sentiment="meh")])
+    assert invalid.status_code == 422
+    assert invalid.json()["detail"][0]["loc"] == ["body", 1, "sentiment"]
+    refused = post(client, recruiter, "/batch", [reply("live-4"), reply("live-5", candidate="C-9")])
+    assert refused.status_code == 409 and refused.json()["recorded"] == 0
+    assert refused.json()["refusals"] == [
+        {"index": 1, "code": "unknown_candidate", "field": "candidate",
+         "message": "candidate C-9 is not registered: a reply_received needs a"
+                    " candidate_registered first"},
+    ]  # fmt: skip
+    assert position(settings) == 11  # nothing of the invalid or refused batches
+    too_many = [reply(f"many-{i}") for i in range(MAX_BATCH + 1)]
+    assert post(client, recruiter, "/batch", too_many).status_code == 413
+    assert post(client, recruiter, "/batch", []).status_code == 422
+    assert post(client, recruiter, "/batch", {"not": "a list"}).status_code == 422
+
+
+def test_record_reads_standard_input_and_answers_the_same(
+    settings: Settings, tmp_path: Path
+) -> None:
+    env = store_env(settings)
+    assert runner.invoke(cli, ["import", str(write_jsonl(tmp_path / "a.jsonl", story("C-1")))],
+                         env=env).exit_code == 0  # fmt: skip
+    one = runner.invoke(cli, ["record"], input=orjson.dumps(reply()).decode(), env=env)
+    assert one.exit_code == 0 and orjson.loads(one.stdout) == {"status": "recorded",
+                                                              "position": 6, "line": 1}  # fmt: skip
+    lines = b"\n".join(orjson.dumps(t) for t in (reply(), reply("live-2", occurred_at=at(12))))
+    many = runner.invoke(cli, ["record"], input=lines.decode(), env=env)
+    assert many.exit_code == 0
+    assert [orjson.loads(x)["status"] for x in many.stdout.splitlines()] == [
+        "duplicate",
+        "recorded",
+    ]
+    bad = runner.invoke(cli, ["record"], input=lines.decode() + "\n{oops\n", env=env)
+    assert bad.exit_code == 2 and "line 3: (line): not a JSON object" in bad.stderr
+    assert "nothing was recorded" in bad.stderr
+    unknown = orjson.dumps(reply("x", candidate="C-7")).decode()
+    refused = runner.invoke(cli, ["record"], input=unknown, env=env)
+    assert refused.exit_code == 3 and "line 1: candidate:" in refused.stderr
+    assert "[unknown_candidate]" in refused.stderr
+    assert runner.invoke(cli, ["record"], input="", env=env).exit_code == 2
+    keyed = orjson.dumps(reply(None, occurred_at=at(13))).decode()
+    first = runner.invoke(cli, ["record", "--idempotency-key", "k-1"], input=keyed, env=env)
+    second = runner.invoke(cli, ["record", "--idempotency-key", "k-1"], input=keyed, env=env)
+    assert '"recorded"' in first.stdout and '"duplicate"' in second.stdout
+    assert position(settings) == 8

@@ -1,0 +1,179 @@
+"""Nothing sent is lost or counted twice: a producer killed mid-batch and sending everything
+again over HTTP, and inbound consumers killed with kill -9 at random points and restarted.
+Every count is checked against what was sent; the server and the broker are real."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import orjson
+from kafka import KafkaProducer
+
+from domain.access import UserRole
+from infra.api_tokens import add_token
+from infra.ledger import Ledger
+from infra.settings import Settings
+from infra.topics import Topics, ensure_topics
+from tests.files import store_env
+from tests.streaming import kill, read_topic, start, stop, stream_env, tails, values, wait_for
+from tests.test_dashboard_browser import free_port
+
+PRODUCER = """
+import sys, time, urllib.request
+url, token, path = sys.argv[1:4]
+lines = open(path, "rb").read().splitlines()
+for i in range(0, len(lines), 25):
+    body = b"[" + b",".join(lines[i:i + 25]) + b"]"
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        assert answer.status in (200, 201), answer.status
+    print(i + 25, flush=True)
+"""
+
+
+def history_lines(folder: Path, candidates: int, seed: int) -> list[bytes]:
+    from infra.generator import write_jsonl
+
+    data = folder / f"history-{seed}.jsonl"
+    write_jsonl(data, candidates=candidates, seed=seed)
+    return data.read_bytes().splitlines()
+
+
+def recorded(settings: Settings) -> int:
+    ledger = Ledger(settings)
+    try:
+        return ledger.position()
+    finally:
+        ledger.close()
+
+
+def test_a_producer_killed_mid_batch_and_sending_again_records_each_touchpoint_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    lines = history_lines(tmp_path, 60, 4)
+    data = tmp_path / "send.jsonl"
+    data.write_bytes(b"\n".join(lines))
+    tokens_file = tmp_path / "tokens.json"
+    token = add_token(tokens_file, UserRole.RECRUITER, "crm")
+    port = free_port()
+    log = (tmp_path / "serve.log").open("wb")
+    env = os.environ | store_env(settings) | {"RAPPORT_API_TOKENS_FILE": str(tokens_file)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}/api/v1/touchpoints/batch"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=2)
+            except urllib.error.HTTPError:
+                break  # it answers (401 without a token)
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None
+                time.sleep(0.2)
+        producer = subprocess.Popen(
+            [sys.executable, "-c", PRODUCER, url, token, str(data)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        wait_for(lambda: recorded(settings) > len(lines) // 3, 60, "the producer to get going")
+        producer.send_signal(signal.SIGKILL)  # mid-run: a batch may be in flight
+        producer.wait()
+        assert 0 < recorded(settings) < len(lines)
+        again = subprocess.run(
+            [sys.executable, "-c", PRODUCER, url, token, str(data)],
+            capture_output=True,
+            check=False,
+            timeout=300,
+        )
+        assert again.returncode == 0, again.stderr.decode()[-2000:]
+        assert recorded(settings) == len(lines)  # sent = recorded: none lost, none doubled
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def test_inbound_consumers_killed_at_random_points_lose_and_double_nothing(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    settings = stream_settings
+    seed = random.randrange(1_000_000)
+    pick = random.Random(seed)
+    lines = history_lines(tmp_path, 300, 6)
+    bad = [b"{not json", orjson.dumps({"type": "reply_received", "candidate": "C-000001"}),
+           orjson.dumps({"type": "reply_received", "candidate": "C-NOBODY",
+                         "occurred_at": "2026-01-01T00:00:00Z", "channel": "email",
+                         "sentiment": "interested", "source_id": "nobody-1"})]  # fmt: skip
+    ensure_topics(settings)
+    topic = Topics.of(settings).inbound
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
+    sent = 0
+    for number, line in enumerate(lines):
+        key = orjson.loads(line)["candidate"].encode()
+        producer.send(topic, key=key, value=line)
+        sent += 1
+        if number in (40, 400, 900):
+            producer.send(topic, key=b"C-x", value=bad[(40, 400, 900).index(number)])
+        if number % 7 == 0:  # a producer that sends again: the same touchpoint twice
+            producer.send(topic, key=key, value=line)
+    producer.flush()
+    producer.close()
+
+    logs = (tmp_path / "c0.log", tmp_path / "c1.log")
+    processes = [start(settings, "inbound", "--group", "capture", "--instance", f"i{i}",
+                       "--batch", "20", log=logs[i]) for i in (0, 1)]  # fmt: skip
+    try:
+        mid_work = 0
+        for round_ in range(5):
+            # Each kill lands while the work is under way: once a random share is recorded.
+            share = pick.uniform(round_ / 6, (round_ + 1) / 6)
+            wait_for(lambda: recorded(settings) >= share * sent, 120, "progress", logs)  # noqa: B023
+            time.sleep(pick.uniform(0, 0.3))
+            victim = pick.randrange(2)
+            so_far = recorded(settings)
+            kill(processes[victim])
+            mid_work += 0 < so_far < sent
+            processes[victim] = start(settings, "inbound", "--group", "capture", "--instance",
+                                      f"i{victim}", "--batch", "20", log=logs[victim])  # fmt: skip
+        wait_for(lambda: recorded(settings) >= sent, 180, f"every touchpoint (seed {seed})", logs)
+        time.sleep(1.0)  # anything doubled would show now
+        assert recorded(settings) == sent, f"seed {seed}"
+        assert mid_work >= 1, f"every kill fell before or after the work (seed {seed})"
+        letters = list(values(read_topic(settings, Topics.of(settings).deadletter)))
+        places = {(d["source"]["partition"], d["source"]["offset"]) for d in letters}
+        assert len(places) == 3, (seed, letters)
+        reasons = sorted(d["reason"].split(":")[0] for d in letters_by_place(letters))
+        assert reasons == ["invalid touchpoint", "invalid touchpoint", "refused"], reasons
+        assert all(d["consumer_group"] == "capture" for d in letters)
+    finally:
+        for process in processes:
+            stop(process)
+    written = b"".join(path.read_bytes() for path in logs)
+    assert b'"inbound.progress"' in written, tails(logs)
+    env = stream_env(settings)
+    command = [sys.executable, "-m", "infra.cli", "audit", "refusals", "--format", "json"]
+    refusals = subprocess.run(command, env=env, capture_output=True, check=True)
+    counted = orjson.loads(refusals.stdout)["by_reason"]
+    assert counted["unknown_candidate"]["touchpoints"] == 1
+
+
+def letters_by_place(letters: list[dict]) -> list[dict]:
+    """One dead letter per source message (a crash may have sent one twice)."""
+    found: dict[tuple[int, int], dict] = {}
+    for letter in letters:
+        found[(letter["source"]["partition"], letter["source"]["offset"])] = letter
+    return list(found.values())
