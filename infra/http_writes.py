@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from domain.access import Operation
 from domain.refusals import Refused
 from domain.touchpoints import import_schema
-from infra.capture import MAX_BATCH, CaptureRefused, Outcome, capture, validate
+from infra.capture import MAX_BATCH, CaptureRefused, Outcome, validate
 from infra.http_api import API, requires
 from infra.importing import LineError
 from infra.ledger import ConflictPersisted
@@ -87,7 +87,7 @@ def mount_writes(app: FastAPI, state: ServerState) -> None:
         if errors:
             raise _invalid(errors, batch)
         try:
-            return capture(state.ledger, lines, "http")
+            return state.writer.submit(lines, "http")
         except CaptureRefused as refused:
             raise _Refusal(_refused(refused.refusals, batch)) from None
         except ConflictPersisted as busy:

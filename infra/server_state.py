@@ -20,6 +20,7 @@ import structlog
 
 from domain.access import Operation, UserRole, may
 from infra.api_tokens import ApiToken, identify
+from infra.group_commit import GroupCommit
 from infra.ledger import Ledger
 from infra.read_side import existing_group_views, following
 from infra.settings import Settings
@@ -45,6 +46,8 @@ class ServerState:
         self.views_settings = settings if group is None else existing_group_views(settings, group)
         self.poll_seconds = poll_seconds
         self.ledger = Ledger(settings)
+        self.writer = GroupCommit(self.ledger)
+        """Where the write API records: concurrent requests share a transaction."""
         self.views_position = 0
         self.caught_up = threading.Event()
         self._local = threading.local()
@@ -76,6 +79,7 @@ class ServerState:
     def stop(self) -> None:
         self._stopping.set()
         self._nudged.set()
+        self.writer.stop()
         if self._follower is not None:
             self._follower.join(timeout=10)
         with self._stores_lock:
