@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -92,6 +92,44 @@ def requires(operation: Operation) -> Callable[[Request], ApiToken]:
     return check
 
 
+class RequestLog:
+    """Times and logs every request (a plain ASGI middleware: no task or stream per request).
+
+    The log carries the route template, the status, the time and the token's name: never the
+    query string, the headers or the token."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def sending(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            elapsed = time.perf_counter() - started
+            template = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            request_seconds.labels(method, template, str(status[0])).observe(elapsed)
+            log.info(
+                "http.request",
+                method=method,
+                route=template,
+                status=status[0],
+                ms=round(elapsed * 1000, 2),
+                token=scope.get("state", {}).get("token_name"),
+            )
+
+
 class ErasureRequest(BaseModel):
     candidate: Identifier
     reason: ErasureReason
@@ -118,25 +156,7 @@ def create_app(state: ServerState) -> FastAPI:
     app.state.rapport = state
     collector = RapportCollector(state)
 
-    @app.middleware("http")
-    async def timed(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        elapsed = time.perf_counter() - started
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        request_seconds.labels(request.method, template, str(response.status_code)).observe(elapsed)
-        log.info(
-            "http.request",
-            method=request.method,
-            route=template,
-            status=response.status_code,
-            ms=round(elapsed * 1000, 2),
-            token=getattr(request.state, "token_name", None),
-        )
-        return response
+    app.add_middleware(RequestLog)
 
     viewer_metrics = Depends(requires(Operation.READ_METRICS))
 

@@ -205,9 +205,10 @@ def main() -> None:
                     if kind == "steady"
                     else "-"
                 )
-                rows.append([what, f"{result['sent']:,}", f"{ok:,}", f"{recorded:,}", str(lost),
-                             str(doubled), f"{result['rate']:,.0f}/s", f"{result['p50']:.1f}",
-                             f"{result['p99']:.1f}", f"{result['max']:.0f}", unit, verdict])  # fmt: skip
+                figures = [result["sent"], ok, recorded, lost, doubled]
+                rows.append([what, *(f"{n:,}" for n in figures), f"{result['rate']:,.0f}/s",
+                             f"{result['p50']:.1f}", f"{result['p99']:.1f}",
+                             f"{result['max']:.0f}", unit, verdict])  # fmt: skip
         finally:
             server.terminate()
             server.wait(timeout=30)
