@@ -61,6 +61,7 @@ bench: install
 	$(BIN)/python -m infra.benchmarks.streaming $(STREAM_ARGS) || status=$$?; \
 	$(BIN)/python -m infra.benchmarks.audit $(AUDIT_ARGS) || status=$$?; \
 	$(BIN)/python -m infra.benchmarks.api $(API_ARGS) || status=$$?; \
+	$(BIN)/python -m infra.benchmarks.capture $(CAPTURE_ARGS) || status=$$?; \
 	$(KAFKA) stop; $(PG) stop; exit $$status
 
 postgres-up:
