@@ -26,12 +26,13 @@ from typing import Any
 
 import structlog
 from eventsourcing.persistence import IntegrityError, RecordConflictError
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
 from consumers.dead_letters import DeadLetters
+from consumers.rebalance import FlagOnRebalance
 from domain.touchpoints import TOUCHPOINT, Touchpoint
 from infra.importing import line_errors
 from infra.ledger import BatchRefused, ConflictPersisted, Ledger
@@ -50,19 +51,6 @@ class InboundStats:
     dead_letters: int = 0
     batches: int = 0
     moved: int = 0
-
-
-class _Rebalance(ConsumerRebalanceListener):
-    """Only notes the change: kafka-python calls this on its I/O thread."""
-
-    def __init__(self, changed: threading.Event) -> None:
-        self.changed = changed
-
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        self.changed.set()
-
-    def on_partitions_assigned(self, assigned: Any) -> None:
-        self.changed.set()
 
 
 class InboundRecorder:
@@ -96,7 +84,7 @@ class InboundRecorder:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,
         )
-        self.consumer.subscribe([self.topic], listener=_Rebalance(self.changed))
+        self.consumer.subscribe([self.topic], listener=FlagOnRebalance(self.changed))
         self._logged_at = time.monotonic()
 
     def close(self) -> None:

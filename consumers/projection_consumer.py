@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from consumers.alert_publisher import AlertDuty
 from consumers.dead_letters import DeadLetters
+from consumers.rebalance import FlagOnRebalance
 from infra.messages import Undecodable, fact_from_message
 from infra.settings import Settings
 from infra.stream_views import PartitionAdvance, PartitionMoved, PartitionProgress, StreamViews
@@ -43,22 +44,6 @@ class ConsumerStats:
     dead_letters: int = 0
     batches: int = 0
     conflicts: int = 0
-
-
-class _Rebalance(ConsumerRebalanceListener):
-    """Notes that the assignment changed; the consumer's own thread then positions every
-    partition where the group's views say (not where Kafka's committed offsets say) and forgets
-    its cached per-candidate state. kafka-python runs these callbacks on its I/O thread, which
-    must not touch the views' database connection."""
-
-    def __init__(self, changed: threading.Event) -> None:
-        self.changed = changed
-
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        self.changed.set()
-
-    def on_partitions_assigned(self, assigned: Any) -> None:
-        self.changed.set()
 
 
 class ProjectionConsumer:
@@ -104,7 +89,7 @@ class ProjectionConsumer:
         self._await_partitions(partitions)
         self._assignment_changed = threading.Event()
         self.consumer.subscribe(
-            [self.topics.touchpoints], listener=_Rebalance(self._assignment_changed)
+            [self.topics.touchpoints], listener=FlagOnRebalance(self._assignment_changed)
         )
         self.dead_letters = DeadLetters(settings, group)
         self.alerts = (

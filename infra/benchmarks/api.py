@@ -180,19 +180,7 @@ def main() -> None:
     tokens = FOLDER / "tokens.json"
     tokens.unlink(missing_ok=True)
     token = add_token(tokens, UserRole.VIEWER, "bench")
-    port = free_port()
-    env = os.environ | {
-        "RAPPORT_DB": str(settings.db),
-        "RAPPORT_DATABASE_URL": "",
-        "RAPPORT_API_TOKENS_FILE": str(tokens),
-        "RAPPORT_LOG_LEVEL": "warning",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server, port = start_server(settings, tokens)
     rows = []
     try:
         wait_ready(port, token)
@@ -240,6 +228,24 @@ def main() -> None:
         rows,
     )
     show([section], began)
+
+
+def start_server(settings: Settings, tokens: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """``rapport serve`` on a SQLite ledger, in its own process, on a free loopback port."""
+    port = free_port()
+    env = os.environ | {
+        "RAPPORT_DB": str(settings.db),
+        "RAPPORT_DATABASE_URL": "",
+        "RAPPORT_API_TOKENS_FILE": str(tokens),
+        "RAPPORT_LOG_LEVEL": "warning",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return server, port
 
 
 def wait_ready(port: int, token: str, timeout: float = 600) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import orjson
 
 from domain.access import UserRole
 from infra.api_tokens import add_token
-from infra.benchmarks.api import free_port, wait_ready
+from infra.benchmarks.api import start_server, wait_ready
 from infra.benchmarks.ingest import Section, show
 from infra.ledger import Ledger
 from infra.logging import configure as configure_logging
@@ -166,17 +165,7 @@ def main() -> None:
         Ledger(settings).close()
         tokens = Path(folder) / "tokens.json"
         token = add_token(tokens, UserRole.RECRUITER, "bench")
-        port = free_port()
-        env = os.environ | {
-            "RAPPORT_DB": str(settings.db),
-            "RAPPORT_DATABASE_URL": "",
-            "RAPPORT_API_TOKENS_FILE": str(tokens),
-            "RAPPORT_LOG_LEVEL": "warning",
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        server, port = start_server(settings, tokens)
         rows = []
         try:
             wait_ready(port, token)
