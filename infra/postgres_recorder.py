@@ -61,6 +61,17 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         ):
             self.sql_create_statements.append(self._sql(statement))
 
+    def create_table(self) -> None:
+        """Processes starting together take turns: PostgreSQL refuses concurrent ``CREATE OR
+        REPLACE FUNCTION``s of the same function ("tuple concurrently updated")."""
+        with self.datastore.get_connection() as connection:
+            key = f"rapport-ledger:{self.datastore.schema}"
+            connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            try:
+                super().create_table()
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
     def _sql(self, statement: str) -> Composed:
         return SQL(statement).format(
             events=self.events_table,
