@@ -89,7 +89,7 @@ class InboundRecorder:
 
     def close(self) -> None:
         try:
-            self.consumer.close(autocommit=False)
+            self.consumer.close(autocommit=False, timeout_ms=5_000)
         finally:
             self.dead_letters.close()
             self.ledger.close()

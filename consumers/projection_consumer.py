@@ -116,11 +116,13 @@ class ProjectionConsumer:
                 self._hint_offsets(wait=True)
             except KafkaError:
                 log.info("consumer.offsets_not_hinted")  # monitoring only: nothing is lost
-            self.consumer.close(autocommit=False)
+            # Bounded: after a broker restart, leaving the group can wait on a coordinator that
+            # is not back yet, and a stopped process must not hang on it.
+            self.consumer.close(autocommit=False, timeout_ms=5_000)
         finally:
             self.dead_letters.close()
             if self.alerts is not None:
-                self.alerts.stop()
+                self.alerts.stop(timeout=10.0)
             self.store.close()
 
     # --- partitions -------------------------------------------------------------------------
