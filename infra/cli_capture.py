@@ -99,27 +99,12 @@ def inbound_command(
     database_url: UrlOption = None,
 ) -> None:
     """Record the touchpoints other systems produce to <prefix>.inbound.v1, each exactly once."""
-    from kafka.errors import KafkaError
-
     from consumers.inbound import InboundRecorder
-    from infra.cli import _settings, err
-    from infra.cli_streaming import _stop_flag
-    from infra.read_side import check_group
-    from infra.topics import BrokerUnavailable
+    from infra.cli import _settings
+    from infra.cli_streaming import group_name, run_until_stopped
 
-    try:
-        check_group(group)
-    except ValueError as bad:
-        err.print(f"--group: {bad}", markup=False, highlight=False)
-        raise typer.Exit(EXIT_INVALID) from None
+    group = group_name(group)
     settings = _settings(db, database_url)
-    stopping = _stop_flag()
-    try:
-        recorder = InboundRecorder(settings, group, instance=instance, batch=batch)
-    except (BrokerUnavailable, KafkaError) as down:
-        err.print(f"Kafka at {settings.kafka_bootstrap}: {down}", markup=False, highlight=False)
-        raise typer.Exit(EXIT_STORE) from None
-    try:
-        recorder.run(lambda: stopping[0])
-    finally:
-        recorder.close()
+    run_until_stopped(
+        settings, lambda: InboundRecorder(settings, group, instance=instance, batch=batch)
+    )

@@ -10,8 +10,9 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated, Protocol, cast
 
 import orjson
 import typer
@@ -31,6 +32,40 @@ kafka_app = typer.Typer(
     help="The local Apache Kafka broker (development and tests) and Rapport's topics.",
     no_args_is_help=True,
 )
+
+
+class _LongRunning(Protocol):
+    def run(self, stop: Callable[[], bool]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def group_name(group: str) -> str:
+    """A ``--group`` that can name views and Kafka groups, or exit 2 saying why."""
+    from infra.cli import err
+
+    try:
+        return check_group(group)
+    except ValueError as bad:
+        err.print(f"--group: {bad}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+
+
+def run_until_stopped(settings: Settings, build: Callable[[], _LongRunning]) -> None:
+    """Build a consumer (exit 4 if the broker cannot be reached), run it until SIGTERM or
+    Ctrl-C, and close it whatever happens."""
+    from infra.cli import err
+
+    stopping = _stop_flag()
+    try:
+        process = build()
+    except (BrokerUnavailable, KafkaError) as down:
+        err.print(f"Kafka at {settings.kafka_bootstrap}: {down}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_STORE) from None
+    try:
+        process.run(lambda: stopping[0])
+    finally:
+        process.close()
 
 
 def _stop_flag() -> list[bool]:
@@ -250,30 +285,22 @@ def consume_command(
     from infra.cli import _settings, err
     from infra.views import ViewsKeptElsewhere
 
-    try:
-        check_group(group)
-    except ValueError as bad:
-        err.print(f"--group: {bad}", markup=False, highlight=False)
-        raise typer.Exit(EXIT_INVALID) from None
+    group = group_name(group)
     settings = group_views_settings(_settings(db, database_url), group)
-    stopping = _stop_flag()
-    try:
-        consumer = ProjectionConsumer(
-            settings,
-            group,
-            all_projections(),
-            instance=instance,
-            batch=batch,
-            publish_alerts=alerts,
-            alert_interval=alert_interval,
-        )
-    except ViewsKeptElsewhere as taken:
-        err.print(str(taken), markup=False, highlight=False)
-        raise typer.Exit(EXIT_INVALID) from None
-    except (BrokerUnavailable, KafkaError) as down:
-        err.print(f"Kafka at {settings.kafka_bootstrap}: {down}", markup=False, highlight=False)
-        raise typer.Exit(EXIT_STORE) from None
-    try:
-        consumer.run(lambda: stopping[0])
-    finally:
-        consumer.close()
+
+    def build() -> ProjectionConsumer:
+        try:
+            return ProjectionConsumer(
+                settings,
+                group,
+                all_projections(),
+                instance=instance,
+                batch=batch,
+                publish_alerts=alerts,
+                alert_interval=alert_interval,
+            )
+        except ViewsKeptElsewhere as taken:
+            err.print(str(taken), markup=False, highlight=False)
+            raise typer.Exit(EXIT_INVALID) from None
+
+    run_until_stopped(settings, build)
