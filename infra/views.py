@@ -84,11 +84,15 @@ class ViewStore:
         """Views are fed either straight from the ledger or by one consumer group, never both:
         each keeps its progress its own way, and two feeders would count facts twice."""
         with self.transaction() as cur:
+            # Two processes starting together may both find no owner: the first insert wins,
+            # the other's does nothing, and both then read who owns the views.
+            cur.execute(
+                self.sql("INSERT INTO view_owner VALUES ('views', ?) ON CONFLICT DO NOTHING"),
+                (owner,),
+            )
             cur.execute("SELECT owner FROM view_owner WHERE name = 'views'")
             found = cur.fetchone()
-            if found is None:
-                cur.execute(self.sql("INSERT INTO view_owner VALUES ('views', ?)"), (owner,))
-            elif found[0] != owner:
+            if found[0] != owner:
                 where = self.schema or self.path
                 raise ViewsKeptElsewhere(
                     f"the views in {where} are kept by {found[0]}, not {owner}"
