@@ -12,7 +12,8 @@ So a message is recorded exactly once. Redelivery finds the offset already past 
 that sends again is caught by the deduplication key (its ``source_id``, else its content).
 A message that is not valid JSON, breaks the import format, or that the rules refuse goes to
 the dead-letter topic with the reason; refusals are also counted in the refusal log. The
-message's value is never copied.
+message's value is never copied. Whoever may produce to the topic acts as a recruiter: an
+``erasure_requested`` goes to the dead letters unless ``RAPPORT_INBOUND_ERASURES`` is set.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ from eventsourcing.persistence import IntegrityError, RecordConflictError
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
-from pydantic import ValidationError
 
 from consumers.dead_letters import DeadLetters
 from consumers.rebalance import FlagOnRebalance
-from domain.touchpoints import TOUCHPOINT, Touchpoint
-from infra.importing import line_errors
+from domain.access import UserRole, may_record
+from domain.touchpoints import Touchpoint
+from infra.importing import parse_touchpoint
 from infra.ledger import BatchRefused, ConflictPersisted, Ledger
 from infra.persistence import InboundAdvance, InboundMoved
 from infra.settings import Settings
@@ -66,6 +67,11 @@ class InboundRecorder:
         self.group = group
         self.topic = Topics.of(settings).inbound
         self.batch = batch
+        self.roles = frozenset(
+            {UserRole.RECRUITER, UserRole.COMPLIANCE}
+            if settings.inbound_erasures
+            else {UserRole.RECRUITER}
+        )
         self.stats = InboundStats()
         ensure_topics(settings)
         self.ledger = Ledger(settings)
@@ -135,11 +141,16 @@ class InboundRecorder:
         rejected: list[tuple[Any, str]] = []
         by_offset = {m.offset: m for m in messages}
         for message in messages:
-            try:
-                lines.append((message.offset, TOUCHPOINT.validate_json(message.value or b"")))
-            except ValidationError as invalid:
-                problems = "; ".join(f"{e.field}: {e.message}" for e in line_errors(0, invalid))
+            touchpoint = parse_touchpoint(0, message.value or b"")
+            if isinstance(touchpoint, list):
+                problems = "; ".join(f"{e.field}: {e.message}" for e in touchpoint)
                 rejected.append((message, f"invalid touchpoint: {problems}"))
+                continue
+            if not may_record(self.roles, touchpoint.type):
+                why = f"not permitted: a {touchpoint.type} needs RAPPORT_INBOUND_ERASURES"
+                rejected.append((message, why))
+                continue
+            lines.append((message.offset, touchpoint))
         try:
             decision = self.ledger.decide(lines)
             while decision.refusals:

@@ -4,7 +4,10 @@ Compliance work (the audit export, the subject-access export, erasure) is kept a
 recruiting work, so that a recruiter can never erase a contact history or export a person's
 data, and a compliance officer exports and erases without recording touchpoints. The HTTP layer
 checks every request against ``may``; the command line runs with the database's own
-credentials and is for operators who already hold them.
+credentials and is for operators who already hold them, so there the operator says what they
+act as (``--allow-erasures``), and the inbound topic records erasures only when a setting says
+so. What a touchpoint amounts to is decided by its type (``operation_recording``), wherever it
+enters: an erasure needs the compliance role, whichever door it comes through.
 """
 
 from __future__ import annotations
@@ -53,3 +56,43 @@ PERMISSIONS: dict[UserRole, frozenset[Operation]] = {
 
 def may(role: UserRole, operation: Operation) -> bool:
     return operation in PERMISSIONS[role]
+
+
+ERASURE = "erasure_requested"
+"""The one touchpoint that is irreversible: recording it destroys the candidate's key."""
+
+
+def operation_recording(touchpoint_type: str) -> Operation:
+    """What recording a touchpoint of this type amounts to.
+
+    An erasure is an erasure however it arrives (its own endpoint, a touchpoint request, an
+    import line, a topic message), so it needs the compliance role everywhere; every other
+    touchpoint is recruiting work.
+    """
+    return Operation.ERASE_CANDIDATE if touchpoint_type == ERASURE else Operation.RECORD_TOUCHPOINTS
+
+
+def may_record(roles: frozenset[UserRole] | set[UserRole], touchpoint_type: str) -> bool:
+    """Whether someone acting with ``roles`` may record a touchpoint of this type."""
+    needed = operation_recording(touchpoint_type)
+    return any(may(role, needed) for role in roles)
+
+
+def records_anything(role: UserRole) -> bool:
+    """Whether the role may record some touchpoint (and so reach the capture endpoints)."""
+    return may(role, Operation.RECORD_TOUCHPOINTS) or may(role, Operation.ERASE_CANDIDATE)
+
+
+class NotPermitted(Exception):
+    """Someone tried to record what their role does not allow (nothing was recorded)."""
+
+    def __init__(self, index: int, touchpoint_type: str) -> None:
+        needed = operation_recording(touchpoint_type)
+        holders = [role.value for role in UserRole if may(role, needed)]
+        self.index = index
+        self.touchpoint_type = touchpoint_type
+        self.field = "type"
+        self.message = (
+            f"a {touchpoint_type} may be recorded only with the {' or '.join(holders)} role"
+        )
+        super().__init__(self.message)

@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     TypeAdapter,
     ValidationInfo,
@@ -50,22 +51,56 @@ from domain.vocabulary import (
     TrialPhase,
 )
 
+IDEMPOTENCY_PREFIX = "idem:"
 CANDIDATE_NAMESPACE = UUID("6f1c4b8e-3a52-4f0e-9d3c-2b7a1e5c9f40")
 
 
-def _to_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+"""Touchpoints happen in [EARLIEST, LATEST): a moment outside is a typo or a placeholder
+(``0001-01-01``, ``9999-12-31``), and the rules' arithmetic on it would overflow."""
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-"""A moment with its zone, kept in UTC so that every comparison is between like things."""
+def in_bounds(moment: datetime) -> datetime:
+    """``moment`` (with its zone) in UTC, or ``ValueError`` when it is out of bounds.
+
+    The year is checked before the zone is applied: ``0001-01-01T00:00+14:00`` in UTC would be
+    in year 0, which Python cannot represent.
+    """
+    if not EARLIEST.year - 1 <= moment.year <= LATEST.year or not (
+        EARLIEST <= (moment := moment.astimezone(UTC)) < LATEST
+    ):
+        raise ValueError(
+            f"must be from {EARLIEST:%Y-%m-%d} up to (not including) {LATEST:%Y-%m-%d}, UTC"
+        )
+    return moment
+
+
+def _day_in_bounds(day: date) -> date:
+    if not EARLIEST.date() <= day < LATEST.date():
+        raise ValueError(f"must be from {EARLIEST:%Y-%m-%d} up to {LATEST:%Y-%m-%d}")
+    return day
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(in_bounds)]
+"""A moment with its zone, within the bounds, kept in UTC so that every comparison is between
+like things."""
+Day = Annotated[date, AfterValidator(_day_in_bounds)]
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@#-]{0,63}$")]
 """An opaque id from another system (CRM candidate, recruiter, campaign, position, pool).
 
 Never a name or an address: identifiers travel on topics, personal data does not."""
 
-SourceId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+CandidateRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@#-]{0,63}$")]
+"""The CRM's reference of a candidate: an ``Identifier`` without ``/``, so that it is one
+segment of a URL (``/api/v1/journeys/{candidate}``)."""
+
+SourceId = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+"""A CRM's id of a touchpoint: any printable text (no NUL or other control characters,
+which some stores cannot hold)."""
 Text = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ().-]{5,30}$")]
 Email = Annotated[
@@ -135,9 +170,10 @@ class Touchpoint(_Model):
     """A contact we start: refused once the candidate has opted out."""
 
     type: str
-    candidate: Identifier
+    candidate: CandidateRef
     occurred_at: Instant
     source_id: SourceId | None = None
+    _idempotency_key: str | None = PrivateAttr(default=None)
 
     @field_validator("personal", check_fields=False)
     @classmethod
@@ -150,14 +186,33 @@ class Touchpoint(_Model):
     def candidate_id(self) -> UUID:
         return candidate_id(self.candidate)
 
+    def with_idempotency_key(self, key: str) -> Self:
+        """This touchpoint as sent under a client's idempotency key (HTTP, ``record``)."""
+        keyed = self.model_copy()
+        keyed._idempotency_key = key
+        return keyed
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self._idempotency_key
+
     @property
     def dedupe_key(self) -> str:
-        """What makes a re-delivered touchpoint recognisable: its CRM id, else its content.
+        """What makes a re-delivered touchpoint recognisable: its CRM id, else the client's
+        idempotency key, else its content. Each kind has its own prefix, so a client's key can
+        never match a CRM id (and swallow another touchpoint as its duplicate).
 
         The content digest leaves personal data out, so the key outlives an erasure.
         """
         if self.source_id is not None:
             return f"src:{self.source_id}"
+        if self._idempotency_key is not None:
+            return f"{IDEMPOTENCY_PREFIX}{self._idempotency_key}"
+        return self.content_digest
+
+    @property
+    def content_digest(self) -> str:
+        """What the touchpoint says, personal data left out (it is sealed, then erased)."""
         content = self.__pydantic_serializer__.to_json(self, exclude={"personal": True})
         return f"sha256:{sha256(content).hexdigest()}"
 
@@ -339,7 +394,7 @@ class OfferDeclined(Touchpoint):
 class Hired(_ByUs):
     type: Literal["hired"] = "hired"
     position: Identifier
-    start_date: date | None = None
+    start_date: Day | None = None
 
 
 class ConsentGiven(Touchpoint):

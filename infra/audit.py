@@ -27,7 +27,18 @@ from domain.touchpoints import (
     Touchpoint,
     candidate_id,
 )
-from infra.chain import LinkRow, SealedRow, Verification, digest, verify_candidate, verify_ledger
+from infra.chain import (
+    Anchor,
+    BrokenLink,
+    LinkRow,
+    SealedRow,
+    Verification,
+    digest,
+    verify_candidate,
+    verify_ledger,
+)
+from infra.chain_key import ChainKeyInvalid
+from infra.checkpoints import CheckpointInvalid, read_checkpoint
 from infra.ledger import Ledger
 from infra.sealing import is_sealed, unseal
 
@@ -173,16 +184,42 @@ def verify(
     anchor: tuple[int, bytes] | None = None,
     batch: int = 20_000,
 ) -> Verification:
-    """Check the chains: one candidate's, or the whole ledger's (both chains at once)."""
+    """Check the chains: one candidate's, or the whole ledger's (both chains at once, and the
+    ledger against its keyed checkpoint). ``ChainKeyInvalid`` when the key cannot be used."""
+    if ledger.chain_tampered:
+        return Verification(broken=BrokenLink(0, "", None, str(ledger.chain_problem)))
+    if ledger.chain_problem is not None:
+        raise ChainKeyInvalid(ledger.chain_problem)
+    key = ledger.chain_key
     recorder = ledger.ledger_recorder
     if reference is not None:
         cid = candidate_id(reference)
         rows, links = recorder.sealed_rows_of(cid), recorder.link_rows_of(cid)
         if not rows and not links:
             raise UnknownCandidate(f"candidate {reference} is not registered")
-        return verify_candidate(rows, links)
+        return verify_candidate(rows, links, key)
+    anchors = [Anchor(*anchor)] if anchor else []
+    path = ledger.settings.checkpoint_path
+    try:
+        checkpoint = read_checkpoint(path, key) if key else None
+    except CheckpointInvalid as altered:
+        return Verification(broken=BrokenLink(0, "", None, str(altered)))
+    if checkpoint is not None:
+        if key is not None and checkpoint.keyed_from != key.keyed_from:
+            problem = (
+                f"{path} says links are keyed from {checkpoint.keyed_from}, the ledger"
+                f" from {key.keyed_from}: one of them was altered"
+            )
+            return Verification(broken=BrokenLink(0, "", None, problem))
+        anchors.append(Anchor(checkpoint.position, checkpoint.head, f"the checkpoint in {path}"))
+    elif recorder.chain_head() is not None:
+        problem = (
+            f"the checkpoint kept outside the database is missing ({path}):"
+            " a tail cut off with its links could not be seen (RAPPORT_CHECKPOINT_FILE)"
+        )
+        return Verification(broken=BrokenLink(0, "", None, problem))
     return verify_ledger(
-        _paged(recorder.sealed_rows, batch), _paged(recorder.link_rows, batch), anchor
+        _paged(recorder.sealed_rows, batch), _paged(recorder.link_rows, batch), anchors, key
     )
 
 

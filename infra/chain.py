@@ -10,10 +10,16 @@ and the stored bytes, personal data still sealed), and two links in ``ledger_cha
 
 The links are written in the same transaction as the events. Because the digest covers the
 ciphertext, an erasure (which destroys the key, not the bytes) leaves every link valid.
+
+The links are keyed (HMAC-SHA-256) with a secret kept outside the database (``ChainKey``): the
+algorithm is public, so plain hashes could be recomputed by anyone who can write the tables,
+after an edit or a cut. A keyed checkpoint (position, head) kept outside the database, too,
+then shows a tail cut off together with its links (``infra.checkpoints``).
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from hashlib import sha256
@@ -42,24 +48,58 @@ class LinkRow(NamedTuple):
     ledger_link: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class ChainKey:
+    """The chain's secret, and the position from which links are keyed with it.
+
+    Links before ``keyed_from`` were made before keys existed (plain SHA-256): anyone who can
+    write the database can recompute those. The first keyed ledger link commits to the last
+    plain one, so once a keyed event exists, the plain prefix cannot be rewritten either.
+    """
+
+    secret: bytes
+    keyed_from: int
+
+    def keys(self, position: int) -> bytes | None:
+        return self.secret if position >= self.keyed_from else None
+
+    @property
+    def key_id(self) -> str:
+        """Names the secret without revealing it (to tell a wrong key from a forged link)."""
+        return hmac.digest(self.secret, b"rapport chain key id", "sha256")[:8].hex()
+
+    def seal(self, message: bytes) -> bytes:
+        """A MAC only the key's holder can make (checkpoints, the ``keyed_from`` row)."""
+        return hmac.digest(self.secret, b"rapport checkpoint|" + message, "sha256")
+
+
 def digest(row: SealedRow) -> bytes:
     """The content fingerprint of one stored event."""
     head = b"%s|%d|%s|" % (row.candidate_id.encode(), row.version, row.topic.encode())
     return sha256(head + row.state).digest()
 
 
-def candidate_link(previous: bytes, fingerprint: bytes) -> bytes:
-    return sha256(previous + fingerprint).digest()
+def _link(key: bytes | None, message: bytes) -> bytes:
+    return hmac.digest(key, message, "sha256") if key else sha256(message).digest()
 
 
-def ledger_link(previous: bytes, position: int, fingerprint: bytes) -> bytes:
-    return sha256(previous + position.to_bytes(8, "big") + fingerprint).digest()
+def candidate_link(previous: bytes, fingerprint: bytes, key: bytes | None = None) -> bytes:
+    return _link(key, previous + fingerprint)
+
+
+def ledger_link(
+    previous: bytes, position: int, fingerprint: bytes, key: bytes | None = None
+) -> bytes:
+    return _link(key, previous + position.to_bytes(8, "big") + fingerprint)
 
 
 def links_for(
-    rows: Iterable[SealedRow], previous_ledger: bytes, previous_of: dict[str, bytes]
+    rows: Iterable[SealedRow],
+    previous_ledger: bytes,
+    previous_of: dict[str, bytes],
+    chain_key: ChainKey | None = None,
 ) -> list[LinkRow]:
-    """The links of newly stored events, in position order.
+    """The links of newly stored events, in position order (keyed from ``keyed_from`` on).
 
     ``previous_of`` maps each candidate whose first new event is not version 1 to its last
     stored candidate link; it is updated as the links are made.
@@ -67,9 +107,10 @@ def links_for(
     made = []
     for row in rows:
         fingerprint = digest(row)
+        key = chain_key.keys(row.position) if chain_key else None
         previous = GENESIS if row.version == 1 else previous_of[row.candidate_id]
-        mine = candidate_link(previous, fingerprint)
-        previous_ledger = ledger_link(previous_ledger, row.position, fingerprint)
+        mine = candidate_link(previous, fingerprint, key)
+        previous_ledger = ledger_link(previous_ledger, row.position, fingerprint, key)
         previous_of[row.candidate_id] = mine
         made.append(LinkRow(row.position, row.candidate_id, row.version, mine, previous_ledger))
     return made
@@ -98,18 +139,30 @@ class Verification:
         return self.broken is None
 
 
+class Anchor(NamedTuple):
+    """A (position, ledger link) kept outside the database, and what it is called."""
+
+    position: int
+    link: bytes
+    name: str = "the anchor"
+
+
 def verify_ledger(
     events: Iterator[SealedRow],
     links: Iterator[LinkRow],
-    anchor: tuple[int, bytes] | None = None,
+    anchors: Iterable[Anchor] = (),
+    chain_key: ChainKey | None = None,
 ) -> Verification:
     """Walk the events and their links side by side, both in position order.
 
     Stops at the first broken link. ``anchor`` is a (position, ledger link) kept somewhere
-    else, for example printed by an earlier verification: it catches a ledger that was cut
-    short, or rewritten and chained anew, by someone with write access to the database.
+    else (a keyed checkpoint, or a head printed by an earlier verification): it catches a
+    ledger cut short after the anchor's position. It vouches for nothing after that position.
     """
     result = Verification()
+    at_position: dict[int, list[Anchor]] = {}
+    for anchor in anchors:
+        at_position.setdefault(anchor.position, []).append(anchor)
     last_link: dict[str, tuple[int, bytes]] = {}
     previous = GENESIS
     event, link = next(events, None), next(links, None)
@@ -120,6 +173,7 @@ def verify_ledger(
         if event is None or link.position < event.position:
             return _broken(result, link, "the event is missing: it was deleted")
         fingerprint = digest(event)
+        key = chain_key.keys(event.position) if chain_key else None
         version, before = last_link.get(event.candidate_id, (0, GENESIS))
         if (event.candidate_id, event.version) != (link.candidate_id, link.version):
             problem = (
@@ -133,31 +187,40 @@ def verify_ledger(
                 " events were removed or reordered"
             )
             return _broken(result, event, problem)
-        if candidate_link(before, fingerprint) != link.candidate_link:
+        if candidate_link(before, fingerprint, key) != link.candidate_link:
             return _broken(
-                result, event, "the stored event differs from what was chained: it was edited"
+                result,
+                event,
+                "the stored event differs from what was chained: it was edited"
+                + (" (or chained anew without the key)" if key else ""),
             )
-        previous = ledger_link(previous, event.position, fingerprint)
+        previous = ledger_link(previous, event.position, fingerprint, key)
         if previous != link.ledger_link:
             return _broken(result, event, "the ledger link does not follow from the previous one")
+        for anchor in at_position.get(event.position, ()):
+            if previous != anchor.link:
+                return _broken(result, event, f"the ledger link differs from {anchor.name}")
         last_link[event.candidate_id] = (event.version, link.candidate_link)
         result.events += 1
         result.head_position, result.head_link = event.position, previous
-        if anchor is not None and event.position == anchor[0] and previous != anchor[1]:
-            return _broken(result, event, "the ledger link differs from the anchor kept elsewhere")
         event, link = next(events, None), next(links, None)
     result.candidates = len(last_link)
-    if anchor is not None and result.head_position < anchor[0]:
+    beyond = [a for here in at_position.values() for a in here if a.position > result.head_position]
+    if beyond:
+        anchor = max(beyond, key=lambda a: a.position)
         result.broken = BrokenLink(
-            anchor[0],
+            anchor.position,
             "",
             None,
-            f"the ledger ends at position {result.head_position}, before the anchor",
+            f"the ledger ends at position {result.head_position}, before {anchor.name}"
+            f" (position {anchor.position}): its tail was cut off",
         )
     return result
 
 
-def verify_candidate(events: list[SealedRow], links: list[LinkRow]) -> Verification:
+def verify_candidate(
+    events: list[SealedRow], links: list[LinkRow], chain_key: ChainKey | None = None
+) -> Verification:
     """One candidate's chain: versions 1..n, each link following from the one before."""
     result = Verification(candidates=1 if events or links else 0)
     by_version = {link.version: link for link in links}
@@ -172,7 +235,9 @@ def verify_candidate(events: list[SealedRow], links: list[LinkRow]) -> Verificat
             return _broken(
                 result, event, "the event has no link at its position: it was inserted or moved"
             )
-        mine = candidate_link(before, digest(event))
+        mine = candidate_link(
+            before, digest(event), chain_key.keys(event.position) if chain_key else None
+        )
         if mine != link.candidate_link:
             return _broken(
                 result, event, "the stored event differs from what was chained: it was edited"

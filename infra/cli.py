@@ -1,7 +1,8 @@
 """The ``rapport`` command line: thin commands over the ledger, the importer and the generator.
 
 Exit codes: 0 done; 1 unexpected failure; 2 invalid input (nothing written); 3 refused by the
-business rules (nothing written); 4 the store kept conflicting or could not be reached.
+business rules (nothing written); 4 the store kept conflicting or could not be reached; 6 not
+permitted (an erasure without ``--allow-erasures``; nothing written).
 """
 
 from __future__ import annotations
@@ -27,7 +28,14 @@ from rich.table import Table
 
 from domain.touchpoints import import_schema
 from infra.alerts import alerts_command
-from infra.cli_capture import inbound_command, record_command
+from infra.capture import not_permitted
+from infra.cli_capture import (
+    EXIT_NOT_PERMITTED,
+    AllowErasures,
+    inbound_command,
+    operator_roles,
+    record_command,
+)
 from infra.cli_compliance import audit_app, erase_command
 from infra.cli_options import AsOfOption, DbOption, GroupOption, UrlOption, checked_group
 from infra.cli_serve import serve_command, token_app
@@ -115,6 +123,7 @@ def import_file(
     batch_size: Annotated[
         int, typer.Option(min=1, help="Touchpoints per transaction (whole candidates each).")
     ] = 20_000,
+    allow_erasures: AllowErasures = False,
     db: DbOption = None,
     database_url: UrlOption = None,
 ) -> None:
@@ -124,15 +133,37 @@ def import_file(
         raise typer.Exit(EXIT_INVALID)
     settings = _settings(db, database_url)
     with bulk_mode():
-        _import(file, fmt, dry_run=dry_run, batch_size=batch_size, settings=settings)
+        _import(
+            file,
+            fmt,
+            dry_run=dry_run,
+            batch_size=batch_size,
+            settings=settings,
+            allow_erasures=allow_erasures,
+        )
 
 
-def _import(file: Path, fmt: str, *, dry_run: bool, batch_size: int, settings: Settings) -> None:
+def _import(
+    file: Path,
+    fmt: str,
+    *,
+    dry_run: bool,
+    batch_size: int,
+    settings: Settings,
+    allow_erasures: bool = False,
+) -> None:
     started = time.perf_counter()
     lines, errors = read_touchpoints(file, fmt)  # type: ignore[arg-type]
     if errors:
         _print_errors(f"{file}: {len(errors)} error(s); nothing was written", errors)
         raise typer.Exit(EXIT_INVALID)
+    forbidden = not_permitted(lines, operator_roles(allow_erasures))
+    if forbidden:
+        _print_errors(
+            f"{file}: {len(forbidden)} erasure(s) without --allow-erasures; nothing was written",
+            [LineError(p.index, p.field, p.message) for p in forbidden],
+        )
+        raise typer.Exit(EXIT_NOT_PERMITTED)
     with _ledger(settings) as ledger:
         decision = ledger.decide(lines)
         if decision.refusals:
@@ -173,7 +204,7 @@ def _import(file: Path, fmt: str, *, dry_run: bool, batch_size: int, settings: S
     rate = report.events / elapsed if elapsed else 0.0
     out.print(
         f"{file}: recorded {report.events} touchpoint(s) for {report.candidates} candidate(s),"
-        f" {len(decision.duplicates)} duplicate(s) skipped, in {elapsed:.2f}s ({rate:,.0f}/s)"
+        f" {report.duplicates} duplicate(s) skipped, in {elapsed:.2f}s ({rate:,.0f}/s)"
     )
 
 
@@ -351,7 +382,7 @@ def demo(
     workdir.mkdir(parents=True)
     data = workdir / "touchpoints.jsonl"
     generate(out_file=data, candidates=candidates, seed=seed, until=None)
-    import_file(file=data, db=workdir / "rapport.db")
+    import_file(file=data, db=workdir / "rapport.db", allow_erasures=True)
     settings = _settings(workdir / "rapport.db")
     with _ledger(settings) as ledger:
         _print_summary(ledger)

@@ -2,7 +2,8 @@
 
 ``record`` answers as the write API does, one JSON line per touchpoint on stdout, with the
 CLI's exit codes: 0 recorded or duplicate; 2 invalid (each line and field named, nothing
-recorded); 3 refused (the reasons; counted; nothing recorded); 4 the store kept conflicting.
+recorded); 3 refused (the reasons; counted; nothing recorded); 4 the store kept conflicting;
+6 an ``erasure_requested`` without ``--allow-erasures`` (nothing recorded).
 """
 
 from __future__ import annotations
@@ -13,29 +14,40 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from domain.access import UserRole
+from infra.capture import read_body
 from infra.cli_options import DbOption, UrlOption
+from infra.importing import BOM, load_json
 
-EXIT_INVALID, EXIT_REFUSED, EXIT_STORE = 2, 3, 4
+EXIT_INVALID, EXIT_REFUSED, EXIT_STORE, EXIT_NOT_PERMITTED = 2, 3, 4, 6
+
+AllowErasures = Annotated[
+    bool,
+    typer.Option(
+        "--allow-erasures",
+        help="Record erasure_requested lines too (compliance's act: it destroys the key).",
+    ),
+]
+
+
+def operator_roles(allow_erasures: bool) -> frozenset[UserRole]:
+    """Whom the command line acts as: recruiting work, and compliance's only when asked."""
+    return frozenset({UserRole.RECRUITER, UserRole.COMPLIANCE} if allow_erasures else {
+        UserRole.RECRUITER})  # fmt: skip
 
 
 def read_items(raw: bytes) -> tuple[list[Any], list[str]]:
     """One JSON object (or an array of them), or JSON Lines; the problems, by line."""
-    try:
-        whole = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        whole = None
-    else:
-        if isinstance(whole, dict):
-            return [whole], []
-        if isinstance(whole, list):
-            return whole, []
+    whole = read_body(raw)
+    if whole is not None:
+        return whole, []
     items, problems = [], []
-    for number, line in enumerate(raw.splitlines(), start=1):
+    for number, line in enumerate(raw.removeprefix(BOM).splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            items.append(orjson.loads(line))
-        except orjson.JSONDecodeError:
+            items.append(load_json(line))
+        except (ValueError, UnicodeDecodeError):
             problems.append(f"line {number}: (line): not a JSON object")
     return items, problems
 
@@ -43,15 +55,20 @@ def read_items(raw: bytes) -> tuple[list[Any], list[str]]:
 def record_command(
     idempotency_key: Annotated[
         str | None,
-        typer.Option("--idempotency-key", help="Stands for the source_id of touchpoints without."),
+        typer.Option(
+            "--idempotency-key",
+            help="Identifies touchpoints without a source_id: sent again, a duplicate;"
+            " with other content, refused (exit 2).",
+        ),
     ] = None,
+    allow_erasures: AllowErasures = False,
     db: DbOption = None,
     database_url: UrlOption = None,
 ) -> None:
     """Record touchpoints from standard input (one JSON object, or JSON Lines) in one go."""
-    from infra.capture import CaptureRefused, capture, validate
+    from infra.capture import CaptureRefused, capture, not_permitted, validate
     from infra.cli import _ledger, _settings, err
-    from infra.ledger import ConflictPersisted
+    from infra.ledger import ConflictPersisted, IdempotencyKeyReused
 
     items, problems = read_items(sys.stdin.buffer.read())
     if not items and not problems:
@@ -65,6 +82,13 @@ def record_command(
             err.print(problem, markup=False, highlight=False)
         err.print("nothing was recorded")
         raise typer.Exit(EXIT_INVALID)
+    forbidden = not_permitted(lines, operator_roles(allow_erasures))
+    if forbidden:
+        for problem in forbidden:
+            err.print(f"line {problem.index + 1}: type: {problem.message} (--allow-erasures)",
+                      markup=False, highlight=False)  # fmt: skip
+        err.print("nothing was recorded")
+        raise typer.Exit(EXIT_NOT_PERMITTED)
     with _ledger(_settings(db, database_url)) as ledger:
         try:
             outcomes = capture(ledger, lines, "record")
@@ -77,6 +101,10 @@ def record_command(
                 )
             err.print("nothing was recorded")
             raise typer.Exit(EXIT_REFUSED) from None
+        except IdempotencyKeyReused as reused:
+            err.print(f"--idempotency-key: {reused}", markup=False, highlight=False)
+            err.print("nothing was recorded")
+            raise typer.Exit(EXIT_INVALID) from None
         except ConflictPersisted as busy:
             err.print(str(busy), markup=False, highlight=False)
             raise typer.Exit(EXIT_STORE) from None

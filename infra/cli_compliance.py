@@ -25,6 +25,7 @@ from domain.access import Operation
 from domain.refusals import Refused
 from domain.vocabulary import ErasureReason
 from infra import audit
+from infra.chain_key import ChainKeyInvalid
 from infra.cli_options import DbOption, UrlOption
 from infra.persistence import ErasureRow
 
@@ -127,13 +128,21 @@ def verify_command(
         except Refused as unknown:
             err.print(str(unknown), markup=False, highlight=False)
             raise typer.Exit(EXIT_REFUSED) from None
+        except ChainKeyInvalid as unusable:
+            err.print(f"cannot verify: {unusable}", markup=False, highlight=False)
+            raise typer.Exit(EXIT_INVALID) from None
         if result.broken is not None:
             broken = result.broken
+            if not broken.candidate_id:  # the ledger as a whole (its tail, its checkpoint)
+                where = f"BROKEN at position {broken.position}" if broken.position else "BROKEN"
+                err.print(f"{where}: {broken.problem}. {result.events} event(s) before it"
+                          " verified.", markup=False, highlight=False)  # fmt: skip
+                raise typer.Exit(EXIT_BROKEN)
             reference = audit.reference_of(ledger, broken.candidate_id) or "unknown"
             version = f", version {broken.version}" if broken.version is not None else ""
             err.print(
                 f"BROKEN at position {broken.position}: candidate {reference}"
-                f" ({broken.candidate_id or '-'}){version}: {broken.problem}."
+                f" ({broken.candidate_id}){version}: {broken.problem}."
                 f" {result.events} event(s) before it verified.",
                 markup=False,
                 highlight=False,

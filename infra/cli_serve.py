@@ -63,6 +63,8 @@ def serve_command(
         err.print(f"RAPPORT_API_TOKENS_FILE: {bad}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INVALID) from None
     with socket.socket() as probe:
+        # As uvicorn binds: connections of a killed predecessor in TIME_WAIT do not hold the port.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as taken:

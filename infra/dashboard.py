@@ -22,7 +22,8 @@ from pygal.style import Style
 
 from domain.access import Operation
 from infra.alerts import count_open_alerts, open_alerts
-from infra.http_api import TOKEN_COOKIE, AsOf, Candidate, moment, requires
+from infra.http_api import AsOf, Candidate, moment, requires
+from infra.http_guard import TOKEN_COOKIE
 from infra.journeys import NoSuchCandidate, journey, next_due_action
 from infra.metrics import candidate_experience, engagement_report, funnel
 from infra.server_state import ServerState

@@ -5,7 +5,9 @@ single-touchpoint requests a second one process can record. So a writer thread t
 request waiting in its queue, up to ``max_lines`` touchpoints, decides them together and writes
 them in one transaction. Each request still gets its own answer. A request with a refused
 touchpoint is refused as a whole and left out, as if it had never been sent, and the others are
-decided again without it. An answer is given only after the commit.
+decided again without it. A request that fails in an unexpected way (a bug, a poison input)
+fails alone: the group is then decided again one request at a time. An answer is given only
+after the commit.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import structlog
 from domain.refusals import Refused
 from domain.touchpoints import Touchpoint
 from infra.capture import CaptureRefused, Outcome, capture
-from infra.ledger import BatchRefused, Ledger
+from infra.ledger import BatchRefused, IdempotencyKeyReused, Ledger
 
 log = structlog.get_logger("rapport.group_commit")
 
@@ -80,10 +82,22 @@ class GroupCommit:
                 self._commit(group)
             except BatchRefused:  # a concurrent writer changed a candidate: one by one, then
                 self._one_by_one(group)
+            except Exception as failure:
+                if sum(not request.done.is_set() for request in group) > 1:
+                    # Which request caused it is unknown: each is decided again on its own, so
+                    # only the culprit's answer is the failure.
+                    log.warning("group_commit.failed_together", error=type(failure).__name__)
+                    self._one_by_one(group)
+                else:
+                    self._fail(group, failure)
             except BaseException as failure:
-                for request in group:
-                    if not request.done.is_set():
-                        request.answer(error=failure)
+                self._fail(group, failure)
+
+    @staticmethod
+    def _fail(group: list[_Request], failure: BaseException) -> None:
+        for request in group:
+            if not request.done.is_set():
+                request.answer(error=failure)
 
     def _commit(self, group: list[_Request]) -> None:
         live = list(group)
@@ -95,6 +109,15 @@ class GroupCommit:
                     owner.append((which, index))
                     numbered.append((len(numbered), touchpoint))
             decision = self.ledger.decide(numbered)
+            if decision.reused_keys:
+                reused: dict[int, list[tuple[int, str]]] = {}
+                for number, key in decision.reused_keys:
+                    which, index = owner[number]
+                    reused.setdefault(which, []).append((index, key))
+                for which, keys in reused.items():
+                    live[which].answer(error=IdempotencyKeyReused(keys))
+                live = [r for which, r in enumerate(live) if which not in reused]
+                continue
             if decision.refusals:
                 refused: dict[int, list[tuple[int, Refused]]] = {}
                 for number, refusal in decision.refusals:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,15 +23,16 @@ import orjson
 import structlog
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict
 
-from domain.access import Operation
+from domain.access import Operation, records_anything
 from domain.refusals import Refused
-from domain.touchpoints import Identifier
+from domain.touchpoints import CandidateRef
 from domain.vocabulary import ErasureReason
 from infra import audit
 from infra.alerts import count_open_alerts, open_alerts
 from infra.api_tokens import ApiToken
+from infra.http_guard import BodyGuard, presented_token
 from infra.journeys import NoSuchCandidate, journey, next_due_action
 from infra.metrics import candidate_experience, engagement_report, funnel, parse_dimensions
 from infra.persistence import ErasureRow
@@ -40,10 +42,12 @@ from infra.server_state import ServerState, now_minute
 from projections.alert_rules import load_rules
 
 log = structlog.get_logger("rapport.http")
-TOKEN_COOKIE = "rapport_token"
 API = "/api/v1"
+MAX_OFFSET = 1_000_000_000
+"""Past any real count of alerts, and far inside the stores' 64-bit integers."""
 
-Candidate = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@#-]{0,63}$")]
+IDENTIFIER_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:/@#-]{0,63}"
+Candidate = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@#-]{0,63}$")]
 AsOf = Annotated[
     str | None,
     Query(
@@ -69,27 +73,42 @@ def moment(as_of: str | None) -> float:
         raise invalid("as_of", str(bad)) from None
 
 
-def presented_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip() or None
-    return request.cookies.get(TOKEN_COOKIE)
+def authenticated(request: Request) -> ApiToken:
+    """The caller's token, or 401 (a browser is sent to the login page instead)."""
+    state: ServerState = request.app.state.rapport
+    token = state.token_of(presented_token(request))
+    if token is None:
+        raise HTTPException(
+            401, "a valid API token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    request.state.token_name = token.name
+    return token
 
 
 def requires(operation: Operation) -> Callable[[Request], ApiToken]:
     def check(request: Request) -> ApiToken:
-        state: ServerState = request.app.state.rapport
-        token = state.token_of(presented_token(request))
-        if token is None:
-            raise HTTPException(
-                401, "a valid API token is required", headers={"WWW-Authenticate": "Bearer"}
-            )
-        request.state.token_name = token.name
-        if not state.allowed(token, operation):
+        token = authenticated(request)
+        if not ServerState.allowed(token, operation):
             raise HTTPException(403, f"the {token.role.value} role may not {operation.value}")
         return token
 
     return check
+
+
+def records_touchpoints(request: Request) -> ApiToken:
+    """A role that may record some touchpoints; each one is then checked by its type."""
+    token = authenticated(request)
+    if not records_anything(token.role):
+        raise HTTPException(403, f"the {token.role.value} role may not record touchpoints")
+    return token
+
+
+def requester(token: ApiToken) -> str:
+    """Who an act is recorded as done by: the token's name, or an id derived from the token
+    when the name is not shaped like an identifier."""
+    if re.fullmatch(IDENTIFIER_PATTERN, token.name):
+        return token.name
+    return f"token-{token.digest[:12]}"
 
 
 class RequestLog:
@@ -131,11 +150,12 @@ class RequestLog:
 
 
 class ErasureRequest(BaseModel):
-    candidate: Identifier
+    """Who asked is the token's holder: the body does not say (it could say anyone)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidate: CandidateRef
     reason: ErasureReason
-    requested_by: Identifier | None = Field(
-        default=None, description="Defaults to the token's name."
-    )
 
 
 def create_app(state: ServerState) -> FastAPI:
@@ -156,7 +176,8 @@ def create_app(state: ServerState) -> FastAPI:
     app.state.rapport = state
     collector = RapportCollector(state)
 
-    app.add_middleware(RequestLog)
+    app.add_middleware(BodyGuard, state=state, max_bytes=state.settings.max_body_bytes)
+    app.add_middleware(RequestLog)  # the outermost: it logs the guard's answers too
 
     viewer_metrics = Depends(requires(Operation.READ_METRICS))
 
@@ -259,7 +280,7 @@ def create_app(state: ServerState) -> FastAPI:
         rule: Annotated[str | None, Query(description="Only this rule.")] = None,
         recruiter: Annotated[str | None, Query(description="Only this recruiter's.")] = None,
         limit: Annotated[int, Query(ge=1, le=1000, description="Alerts per page.")] = 100,
-        offset: Annotated[int, Query(ge=0, description="Alerts to skip.")] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Alerts to skip.")] = 0,
     ) -> Response:
         """Open stale-contact alerts, most overdue first, a page at a time (``count`` is all)."""
         rules = load_rules()
@@ -334,9 +355,7 @@ def create_app(state: ServerState) -> FastAPI:
     ) -> JSONResponse:
         """Erase the candidate's personal data by destroying their key (role: compliance)."""
         try:
-            done = state.ledger.erase(
-                request.candidate, request.reason, request.requested_by or _identifier(token.name)
-            )
+            done = state.ledger.erase(request.candidate, request.reason, requester(token))
         except Refused as refused:
             raise HTTPException(
                 409 if refused.code != "unknown_candidate" else 404, refused.message
@@ -383,9 +402,3 @@ def answer(state: ServerState, key: tuple[Any, ...], compute: Callable[[], Any])
 def _iso(moment_: float) -> str:
     return datetime.fromtimestamp(moment_, UTC).isoformat()
 
-
-def _identifier(name: str) -> str | None:
-    """A token's name as the officer's id, when it is shaped like one."""
-    import re
-
-    return name if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:/@#-]{0,63}", name) else None

@@ -1,9 +1,12 @@
 """The write API: touchpoints recorded the moment a recruiter, the email platform or the CRM
-reports them (role: recruiter).
+reports them (role: recruiter; an ``erasure_requested`` needs the compliance role, and is recorded
+as requested by the token's holder whatever the body says).
 
 Answers: 201 recorded (with the ledger position); 200 duplicate (nothing recorded); 422 invalid
-(each field named, nothing recorded); 409 refused by the rules (the reason; counted in the
-refusal log; nothing recorded); 413 a batch over ``MAX_BATCH``. ``wait=true`` holds the answer
+(each field named, nothing recorded); 403 an item the role may not record (nothing recorded);
+409 refused by the rules (the reason; counted in the refusal log; nothing recorded), or an
+``Idempotency-Key`` sent before with other content (``idempotency_key_reused``; nothing
+recorded); 413 a batch over ``MAX_BATCH``. ``wait=true`` holds the answer
 until the views have applied the write (read your writes), at most ``timeout`` seconds.
 """
 
@@ -12,40 +15,71 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
-from domain.access import Operation
+from domain.access import NotPermitted
 from domain.refusals import Refused
 from domain.touchpoints import import_schema
-from infra.capture import MAX_BATCH, CaptureRefused, Outcome, validate
-from infra.http_api import API, requires
+from infra.api_tokens import ApiToken
+from infra.capture import (
+    MAX_BATCH,
+    CaptureRefused,
+    Outcome,
+    not_permitted,
+    read_body,
+    requested_by,
+    validate,
+)
+from infra.http_api import API, records_touchpoints, requester
 from infra.importing import LineError
-from infra.ledger import ConflictPersisted
+from infra.ledger import ConflictPersisted, IdempotencyKeyReused
 from infra.server_state import ServerState
 
 Wait = Annotated[bool, Query(description="Answer once the views show the write.")]
 Timeout = Annotated[float, Query(gt=0, le=60, description="Seconds to wait at most.")]
+async def _raw_body(request: Request) -> bytes:
+    """The body as sent, parsed by ``infra.capture.read_body`` (strict JSON), not by FastAPI."""
+    return await request.body()
+
+
+Caller = Annotated[ApiToken, Depends(records_touchpoints)]
+RawBody = Annotated[bytes, Depends(_raw_body)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
         min_length=1,
         max_length=100,
-        description="Stands for the source_id of touchpoints that have none.",
+        description="Identifies touchpoints that have no source_id (item i of a batch:"
+        " KEY:i). Sent again with the same content: a duplicate; with other content: 409.",
     ),
 ]
+
+
+def _path(field: str) -> list[str]:
+    """A field's place in the body; ``(body)``, ``(line)``: the item as a whole."""
+    return [] if field.startswith("(") else field.split(".")
 
 
 def _invalid(errors: list[LineError], batch: bool) -> HTTPException:
     detail = [
         {
-            "loc": ["body", *([e.line] if batch else []), *e.field.split(".")],
+            "loc": ["body", *([e.line] if batch else []), *_path(e.field)],
             "msg": e.message,
             "type": "value_error",
         }
         for e in errors
     ]
     return HTTPException(422, detail=detail)
+
+
+def _forbidden(problems: list[NotPermitted], batch: bool) -> HTTPException:
+    detail = [
+        {"loc": ["body", *([p.index] if batch else []), "type"], "msg": p.message,
+         "type": "not_permitted"}
+        for p in problems
+    ]  # fmt: skip
+    return HTTPException(403, detail=detail)
 
 
 def _refused(refusals: list[tuple[int, Refused]], batch: bool) -> JSONResponse:
@@ -71,7 +105,6 @@ def _seen(state: ServerState, position: int | None, wait: bool, timeout: float) 
 
 
 def mount_writes(app: FastAPI, state: ServerState) -> None:
-    recruiter = requires(Operation.RECORD_TOUCHPOINTS)
     one_schema = {"content": {"application/json": {"schema": import_schema()}}, "required": True}
     many_schema = {
         "content": {
@@ -82,14 +115,22 @@ def mount_writes(app: FastAPI, state: ServerState) -> None:
         "required": True,
     }
 
-    def record(items: list[Any], key: str | None, batch: bool) -> list[Outcome]:
+    def record(items: list[Any], key: str | None, batch: bool, token: ApiToken) -> list[Outcome]:
         lines, errors = validate(items, key)
         if errors:
             raise _invalid(errors, batch)
+        forbidden = not_permitted(lines, frozenset({token.role}))
+        if forbidden:
+            raise _forbidden(forbidden, batch)
+        lines = requested_by(lines, requester(token))
         try:
             return state.writer.submit(lines, "http")
         except CaptureRefused as refused:
             raise _Refusal(_refused(refused.refusals, batch)) from None
+        except IdempotencyKeyReused as reused:
+            body = {"status": "conflict", "recorded": 0, "code": "idempotency_key_reused",
+                    "field": "Idempotency-Key", "message": str(reused)}  # fmt: skip
+            raise _Refusal(JSONResponse(body, status_code=409)) from None
         except ConflictPersisted as busy:
             raise HTTPException(503, str(busy), headers={"Retry-After": "1"}) from None
 
@@ -98,17 +139,20 @@ def mount_writes(app: FastAPI, state: ServerState) -> None:
         tags=["capture"],
         status_code=201,
         openapi_extra={"requestBody": one_schema},
-        dependencies=[Depends(recruiter)],
     )
     def record_one(
-        payload: Annotated[Any, Body()],
+        token: Caller,
+        raw: RawBody,
         idempotency_key: IdempotencyKey = None,
         wait: Wait = False,
         timeout: Timeout = 5.0,
     ) -> JSONResponse:
         """Record one touchpoint (the import format)."""
+        payload = read_body(raw)
+        if payload is None or len(payload) != 1 or not isinstance(payload[0], dict):
+            raise _invalid([LineError(0, "(body)", "expected one JSON object")], False)
         try:
-            (outcome,) = record([payload], idempotency_key, batch=False)
+            (outcome,) = record(payload, idempotency_key, False, token)
         except _Refusal as refusal:
             return refusal.response
         if outcome.status == "duplicate":
@@ -121,22 +165,25 @@ def mount_writes(app: FastAPI, state: ServerState) -> None:
         tags=["capture"],
         status_code=201,
         openapi_extra={"requestBody": many_schema},
-        dependencies=[Depends(recruiter)],
     )
     def record_batch(
-        payload: Annotated[list[Any], Body()],
+        token: Caller,
+        raw: RawBody,
         idempotency_key: IdempotencyKey = None,
         wait: Wait = False,
         timeout: Timeout = 5.0,
     ) -> JSONResponse:
         """Record up to MAX_BATCH touchpoints in one transaction: all of them, or none."""
+        payload = read_body(raw)
+        if payload is None or raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] != b"[":
+            raise _invalid([LineError(0, "(body)", "expected a JSON array of objects")], False)
         if not payload or len(payload) > MAX_BATCH:
             raise HTTPException(
                 413 if payload else 422,
                 f"a batch holds 1 to {MAX_BATCH} touchpoints, not {len(payload)}",
             )
         try:
-            outcomes = record(payload, idempotency_key, batch=True)
+            outcomes = record(payload, idempotency_key, True, token)
         except _Refusal as refusal:
             return refusal.response
         positions = [o.position for o in outcomes if o.position is not None]

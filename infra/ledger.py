@@ -11,6 +11,7 @@ nothing is counted twice.
 from __future__ import annotations
 
 import gc
+import hmac
 import random
 import threading
 import time
@@ -23,15 +24,19 @@ from typing import Any, cast
 from uuid import UUID
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, RecordConflictError
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.persistence import IntegrityError, RecordConflictError, StoredEvent
 
 from domain.candidate import Candidate
 from domain.refusals import Refused, UnknownCandidate
 from domain.touchpoints import CandidateRegistered, ErasureRequested, Touchpoint, candidate_id
 from domain.vocabulary import ErasureReason
+from infra.chain import ChainKey
+from infra.chain_key import ChainKeyInvalid, ChainTampered, load_secret
+from infra.checkpoints import write_checkpoint
 from infra.persistence import ErasureRow, InboundAdvance, KeyRow, PydanticMapper, RefusalRow
 from infra.postgres_recorder import PostgresLedgerRecorder
+from infra.private_files import private_sqlite_file
 from infra.sealing import new_key
 from infra.settings import Settings
 from infra.sqlite_recorder import SQLiteLedgerRecorder
@@ -80,6 +85,8 @@ class Decision:
     """(line, candidate id, version) of every touchpoint to record, in ``keys`` order."""
     inbound: list[InboundAdvance] = field(default_factory=list)
     """Inbound-topic offsets to advance in the same transaction (see ``consumers.inbound``)."""
+    reused_keys: list[tuple[int, str]] = field(default_factory=list)
+    """(line, idempotency key) of touchpoints whose key was recorded with other content."""
 
     @property
     def event_count(self) -> int:
@@ -95,6 +102,16 @@ class BatchRefused(Exception):
         self.refusals = refusals
 
 
+class IdempotencyKeyReused(Exception):
+    """A client's idempotency key came back with other content: nothing of the batch was
+    written (answering "duplicate" would silently lose the new touchpoint)."""
+
+    def __init__(self, reused: list[tuple[int, str]]) -> None:
+        self.reused = reused
+        keys = ", ".join(repr(key) for _, key in reused)
+        super().__init__(f"idempotency key {keys} was used before for another touchpoint")
+
+
 class ConflictPersisted(Exception):
     """Concurrent writers kept conflicting with us: nothing was written; try again later."""
 
@@ -108,6 +125,9 @@ class WriteReport:
     positions: list[int] = field(default_factory=list)
     positions_by_line: dict[int, int] = field(default_factory=dict)
     """The ledger position each recorded line got."""
+    duplicates: int = 0
+    """Touchpoints found already recorded: when decided, or when decided again after another
+    writer recorded them meanwhile."""
 
 
 class Ledger(Application[UUID]):
@@ -122,9 +142,67 @@ class Ledger(Application[UUID]):
         self.settings = settings or Settings()
         self.policy = self.settings.policy
         self.clock = clock
+        if not self.settings.database_url:
+            private_sqlite_file(self.settings.db)
         super().__init__(env=self.settings.event_store_environment())
         self._writing = threading.Lock()
+        self.chain_key: ChainKey | None = None
+        self.chain_problem: str | None = None
+        """Why links cannot be made or checked (the key is missing or wrong), else None."""
+        self.chain_tampered = False
+        self._open_chain()
         self.scrub_pending()
+
+    def _open_chain(self) -> None:
+        """The chain's key: loaded, or created for a ledger whose links are not keyed yet.
+
+        Without the key of a keyed ledger nothing can be written (plain links after keyed ones
+        would be forgeable); reading still works, and ``audit verify`` says what is wrong.
+        """
+        recorder = self.ledger_recorder
+        try:
+            keyed = recorder.chain_keyed()
+            secret = load_secret(self.settings, create=keyed is None)
+            assert secret is not None or keyed is not None
+            if keyed is None:
+                assert secret is not None
+                key_id = ChainKey(secret, 0).key_id
+                keyed = recorder.key_chain(key_id, lambda n: _keyed_seal(secret, n, key_id))
+                self.chain_key = ChainKey(secret, keyed.keyed_from)
+                head = recorder.chain_head()
+                if head is not None:  # an older ledger: its plain head is sealed at once
+                    self._checkpoint(*head)
+            elif secret is None:
+                raise ChainKeyInvalid(
+                    f"the ledger's links are keyed, and its chain key is missing"
+                    f" ({self.settings.chain_key_path}; RAPPORT_CHAIN_KEY_FILE)"
+                )
+            else:
+                self.chain_key = ChainKey(secret, keyed.keyed_from)
+            if self.chain_key.key_id != keyed.key_id:
+                raise ChainKeyInvalid(
+                    f"the chain key ({self.chain_key.key_id}) is not the ledger's"
+                    f" ({keyed.key_id}); RAPPORT_CHAIN_KEY_FILE names another ledger's key"
+                )
+            if not hmac.compare_digest(
+                keyed.seal, _keyed_seal(secret, keyed.keyed_from, keyed.key_id)
+            ):
+                raise ChainTampered(
+                    "the record of where keyed links begin was altered in the database:"
+                    " its seal does not match"
+                )
+        except ChainKeyInvalid as problem:
+            self.chain_key, self.chain_problem = None, str(problem)
+            self.chain_tampered = isinstance(problem, ChainTampered)
+            log.warning("ledger.chain_key_unusable", problem=str(problem))
+        recorder.chain_key, recorder.refusal = self.chain_key, self.chain_problem
+
+    def _checkpoint(self, position: int, head: bytes) -> None:
+        assert self.chain_key is not None
+        write_checkpoint(
+            self.settings.checkpoint_path, self.chain_key, position, head,
+            self.clock().isoformat(),
+        )  # fmt: skip
 
     # --- one touchpoint -----------------------------------------------------------------------
 
@@ -138,6 +216,8 @@ class Ledger(Application[UUID]):
             if decision.refusals:
                 self.note_refusals([(0, touchpoint)], decision.refusals, source)
                 raise decision.refusals[0][1]
+            if decision.reused_keys:
+                raise IdempotencyKeyReused(decision.reused_keys)
             if decision.duplicates:
                 return Duplicate(touchpoint.dedupe_key)
             try:
@@ -167,16 +247,22 @@ class Ledger(Application[UUID]):
         for line in lines:
             by_candidate[line[1].candidate_id].append(line)
         keys = {number: touchpoint.dedupe_key for number, touchpoint in lines}
-        seen, known, sealing = self.ledger_recorder.lookup(keys.values(), by_candidate)
+        seen, histories, sealing, keyed = self.ledger_recorder.lookup(keys.values(), by_candidate)
+        contents = {key: self._content(event) for key, event in keyed.items()}
         recorded_at = self.clock()
         for cid, group in by_candidate.items():
             group.sort(key=_chronology)
             decision.lines_by_candidate[cid] = group
-            candidate = self.repository.get(cid) if cid in known else None
+            candidate = self._rebuilt(histories[cid]) if cid in histories else None
             for number, touchpoint in group:
                 key = keys[number]
                 if key in seen:
-                    decision.duplicates.append(number)
+                    if touchpoint.idempotency_key is not None and contents.get(
+                        key, touchpoint.content_digest
+                    ) != touchpoint.content_digest:
+                        decision.reused_keys.append((number, touchpoint.idempotency_key))
+                    else:
+                        decision.duplicates.append(number)
                     continue
                 try:
                     candidate = self._decide_one(candidate, touchpoint, recorded_at)
@@ -184,6 +270,8 @@ class Ledger(Application[UUID]):
                     decision.refusals.append((number, refusal))
                     break
                 seen.add(key)
+                if touchpoint.idempotency_key is not None:
+                    contents[key] = touchpoint.content_digest
                 decision.keys.append((key, cid, candidate.version))
                 decision.recorded.append((number, cid, candidate.version))
                 if isinstance(touchpoint, ErasureRequested):
@@ -197,7 +285,11 @@ class Ledger(Application[UUID]):
                 else:  # a new candidate (or one recorded before keys existed)
                     decision.sealing_keys[cid] = decision.new_sealing_keys[cid] = new_key()
         decision.refusals.sort(key=lambda refusal: refusal[0])
+        decision.reused_keys.sort()
         return decision
+
+    def _content(self, stored: StoredEvent) -> str:
+        return cast(str, self.mapper.to_domain_event(stored).touchpoint.content_digest)
 
     def write(
         self,
@@ -214,17 +306,20 @@ class Ledger(Application[UUID]):
         """
         if decision.refusals:
             raise BatchRefused(decision.refusals)
+        if decision.reused_keys:
+            raise IdempotencyKeyReused(decision.reused_keys)
         if decision.inbound and not decision.candidates:  # nothing new: only the offsets move
             self.ledger_recorder.advance_inbound(decision.inbound)
         if self.settings.database_url:
             # The library's PostgreSQL insert is one pipelined statement per transaction; with
             # psycopg 3.3 it hung here at 20,000 events, while 10,000 never did.
             batch_events = min(batch_events, POSTGRES_MAX_BATCH)
-        report = WriteReport()
+        report = WriteReport(duplicates=len(decision.duplicates))
         for part in _split(decision, batch_events):
             written = self._store_with_retry(part)
             report.events += written.events
             report.candidates += written.candidates
+            report.duplicates += written.duplicates
             report.positions_by_line.update(written.positions_by_line)
             if written.first_position is not None:
                 if report.first_position is None:
@@ -236,27 +331,41 @@ class Ledger(Application[UUID]):
             "ledger.batch_written",
             events=report.events,
             candidates=report.candidates,
-            duplicates=len(decision.duplicates),
+            duplicates=report.duplicates,
             first_position=report.first_position,
             last_position=report.last_position,
         )
         return report
 
     def _store_with_retry(self, part: Decision) -> WriteReport:
+        """Store a part; if another writer got in first, decide its lines again (keys and
+        histories read together) and store what is still new. A line recorded meanwhile is
+        then a duplicate, never a refusal."""
+        duplicates = 0
         for _attempt in range(self.max_attempts):
             try:
-                return self._store(part)
+                written = self._store(part)
             except (IntegrityError, RecordConflictError):
                 lines = [line for group in part.lines_by_candidate.values() for line in group]
                 log.info("ledger.conflict_retried", touchpoints=len(lines))
                 _back_off(_attempt)
+                inbound = part.inbound
                 part = self.decide(lines)
+                part.inbound = inbound
+                duplicates = len(part.duplicates)
                 if part.refusals:
                     raise BatchRefused(part.refusals) from None
+                if part.reused_keys:
+                    raise IdempotencyKeyReused(part.reused_keys) from None
+                continue
+            written.duplicates = duplicates
+            return written
         raise ConflictPersisted("too many concurrent writers on the same candidates")
 
     def _store(self, decision: Decision) -> WriteReport:
-        if not decision.candidates:
+        if not decision.candidates:  # decided again, everything was recorded meanwhile
+            if decision.inbound:
+                self.ledger_recorder.advance_inbound(decision.inbound)
             return WriteReport()
         # The event store's ``put`` is what ``Application.save`` calls; going to it directly skips
         # save's per-object runtime-protocol checks (~50 µs each on Python 3.11), which a bulk
@@ -277,11 +386,11 @@ class Ledger(Application[UUID]):
                 )
             finally:
                 mapper.sealing_keys = {}
+            head = self.ledger_recorder.head
+        if head is not None:  # committed: the new head is sealed outside the database
+            self._checkpoint(*head)
         if decision.erasures:
             self.scrub(list(decision.erasures))
-        if self.repository.cache is not None:
-            for candidate in decision.candidates:
-                self.repository.cache.put(candidate.id, candidate)
         positions = [r.notification.id for r in recordings]
         by_event = {
             (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
@@ -359,6 +468,12 @@ class Ledger(Application[UUID]):
         if pending:
             self.scrub(pending)
 
+    def _rebuilt(self, stored: list[StoredEvent]) -> Candidate:
+        """A candidate as of the decision's snapshot (never from a cache a writer in this
+        process may have moved past that snapshot)."""
+        events = [self.mapper.to_domain_event(event) for event in stored]
+        return cast(Candidate, project_aggregate(None, events))
+
     def _decide_one(
         self, candidate: Candidate | None, touchpoint: Touchpoint, recorded_at: datetime
     ) -> Candidate:
@@ -397,6 +512,10 @@ class Ledger(Application[UUID]):
 
     def position(self) -> int:
         return self.recorder.max_notification_id() or 0
+
+
+def _keyed_seal(secret: bytes, keyed_from: int, key_id: str) -> bytes:
+    return ChainKey(secret, keyed_from).seal(b"keyed_from|%d|%s" % (keyed_from, key_id.encode()))
 
 
 def _back_off(attempt: int) -> None:

@@ -12,7 +12,7 @@ The ``eventsourcing`` library does the event storage. Added here:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, NamedTuple, cast
@@ -23,9 +23,15 @@ from eventsourcing.persistence import Mapper, StoredEvent, Transcoder, Transcodi
 from eventsourcing.utils import get_topic, resolve_topic
 from pydantic import BaseModel
 
-from domain.touchpoints import STORED, WITHHELD, Withheld
-from infra.chain import SealedRow
+from domain.touchpoints import IDEMPOTENCY_PREFIX, STORED, WITHHELD, Withheld
+from infra.chain import ChainKey, SealedRow
+from infra.chain_key import ChainKeyInvalid
 from infra.sealing import is_sealed, seal
+
+
+def idempotency_keys(keys: Iterable[str]) -> list[str]:
+    return [key for key in keys if key.startswith(IDEMPOTENCY_PREFIX)]
+
 
 KeyRow = tuple[str, UUID, int]
 """(deduplication key, candidate id, version of the event that carries it)."""
@@ -39,10 +45,17 @@ class StoredRow(NamedTuple):
 
 
 class Lookup(NamedTuple):
+    """What a decision needs, read in one snapshot: a touchpoint that is in a history is then
+    always among the recorded keys too (read apart, a concurrent writer could land in between
+    and make a duplicate look like a broken rule)."""
+
     recorded_keys: set[str]
-    registered_candidates: set[UUID]
+    histories: dict[UUID, list[StoredEvent]]
+    """The stored events of every registered candidate asked about, in version order."""
     candidate_keys: dict[UUID, bytes]
     """The keys of those registered candidates that still have one (not erased)."""
+    keyed_events: dict[str, StoredEvent]
+    """The event each recorded idempotency key was recorded with (its content is compared)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +80,53 @@ class InboundAdvance:
     partition: int
     expected: int
     next_offset: int
+
+
+class KeyedFrom(NamedTuple):
+    """Where the ledger's keyed links begin, as recorded beside them, sealed with the key."""
+
+    keyed_from: int
+    key_id: str
+    seal: bytes
+
+
+class UnsupportedEvent(ValueError):
+    """An event the ledger's recorders do not store: the library allows more than they do."""
+
+
+class LedgerRecorderMixin:
+    """What both ledger recorders add to the library's: the rules of what they store, and the
+    chain's key while they write (set by the ledger).
+
+    Events belong to candidates: UUID originator ids, versions from 1 (the chain starts each
+    candidate's links at version 1). Anything else is refused with ``UnsupportedEvent``, before
+    anything is written. A ledger whose links are keyed, opened without its key, must not write
+    plain links after keyed ones: ``refusal`` then says why, and every write is refused with it.
+    """
+
+    chain_key: ChainKey | None = None
+    refusal: str | None = None
+    head: tuple[int, bytes] | None = None
+    """The position and ledger link of the last event this recorder chained."""
+
+    def keyed(self) -> ChainKey | None:
+        if self.refusal is not None:
+            raise ChainKeyInvalid(self.refusal)
+        return self.chain_key
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        for event in stored_events:
+            if not isinstance(event.originator_id, UUID):
+                raise UnsupportedEvent(
+                    f"originator id {event.originator_id!r}: the ledger stores candidates'"
+                    " events, identified by UUIDs"
+                )
+            if event.originator_version < 1:
+                raise UnsupportedEvent(
+                    f"version {event.originator_version} of {event.originator_id}: a"
+                    " candidate's events are numbered from 1"
+                )
+        return super().insert_events(stored_events, **kwargs)  # type: ignore[misc]
 
 
 class InboundMoved(Exception):

@@ -6,7 +6,7 @@ previous ledger link is read and extended inside that lock, in the same transact
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -19,16 +19,19 @@ from infra.persistence import (
     ErasureRow,
     InboundAdvance,
     InboundMoved,
+    KeyedFrom,
     KeyRow,
+    LedgerRecorderMixin,
     Lookup,
     RefusalCount,
     RefusalRow,
     StoredRow,
     first_versions,
+    idempotency_keys,
 )
 
 
-class PostgresLedgerRecorder(PostgresApplicationRecorder):
+class PostgresLedgerRecorder(LedgerRecorderMixin, PostgresApplicationRecorder):
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         schema, events = self.datastore.schema, self.events_table_name
@@ -39,6 +42,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self.erasures_table = Identifier(schema, f"{events}_erasures")
         self.refusals_table = Identifier(schema, f"{events}_refusals")
         self.inbound_table = Identifier(schema, f"{events}_inbound_offsets")
+        self.keyed_table = Identifier(schema, f"{events}_chain_keyed")
         for statement in (
             "CREATE TABLE IF NOT EXISTS {keys} (key text PRIMARY KEY, "
             "originator_id uuid NOT NULL, originator_version bigint NOT NULL)",
@@ -58,6 +62,8 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "PRIMARY KEY (dedupe_key, code))",
             "CREATE TABLE IF NOT EXISTS {inbound} (topic text NOT NULL, partition int NOT NULL,"
             " next_offset bigint NOT NULL, PRIMARY KEY (topic, partition))",
+            "CREATE TABLE IF NOT EXISTS {keyed} (id int PRIMARY KEY CHECK (id = 1),"
+            " keyed_from bigint NOT NULL, key_id text NOT NULL, seal bytea NOT NULL)",
         ):
             self.sql_create_statements.append(self._sql(statement))
 
@@ -72,6 +78,42 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             finally:
                 connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
+    # --- the chain's key ------------------------------------------------------------------------
+
+    def chain_keyed(self) -> KeyedFrom | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._sql("SELECT keyed_from, key_id, seal FROM {keyed}"))
+            found = curs.fetchone()
+        if not found:
+            return None
+        return KeyedFrom(found["keyed_from"], found["key_id"], bytes(found["seal"]))
+
+    def key_chain(self, key_id: str, seal: Callable[[int], bytes]) -> KeyedFrom:
+        """Links are keyed from the next position on (unless another process did it first).
+
+        Inside the events table's lock, as writers take it: no event is chained meanwhile."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._sql("LOCK TABLE {events} IN EXCLUSIVE MODE"))
+            curs.execute(self._sql("SELECT COALESCE(MAX(position), 0) + 1 AS next FROM {chain}"))
+            keyed_from = int(curs.fetchone()["next"])
+            curs.execute(
+                self._sql("INSERT INTO {keyed} VALUES (1, %s, %s, %s) ON CONFLICT DO NOTHING"),
+                (keyed_from, key_id, seal(keyed_from)),
+            )
+        found = self.chain_keyed()
+        assert found is not None
+        return found
+
+    def chain_head(self) -> tuple[int, bytes] | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                self._sql(
+                    "SELECT position, ledger_link FROM {chain} ORDER BY position DESC LIMIT 1"
+                )
+            )
+            found = curs.fetchone()
+        return (int(found["position"]), bytes(found["ledger_link"])) if found else None
+
     def _sql(self, statement: str) -> Composed:
         return SQL(statement).format(
             events=self.events_table,
@@ -81,6 +123,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             erasures=self.erasures_table,
             refusals=self.refusals_table,
             inbound=self.inbound_table,
+            keyed=self.keyed_table,
         )
 
     # --- writing ------------------------------------------------------------------------------
@@ -147,7 +190,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 previous_of[found["originator_id"].hex] = bytes(found["candidate_link"])
         curs.execute(self._sql("SELECT ledger_link FROM {chain} ORDER BY position DESC LIMIT 1"))
         found = curs.fetchone()
-        links = links_for(rows, bytes(found["ledger_link"]) if found else GENESIS, previous_of)
+        links = links_for(
+            rows, bytes(found["ledger_link"]) if found else GENESIS, previous_of, self.keyed()
+        )
         curs.execute(
             self._sql(
                 "INSERT INTO {chain} SELECT * FROM unnest(%s::bigint[], %s::uuid[],"
@@ -161,6 +206,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 [link.ledger_link for link in links],
             ),
         )
+        self.head = (links[-1].position, links[-1].ledger_link)
         return positions
 
     def _advance(self, curs: Any, advances: Sequence[InboundAdvance]) -> None:
@@ -227,25 +273,51 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         ]
 
     def lookup(self, keys: Iterable[str], candidates: Iterable[UUID]) -> Lookup:
-        """Which keys are already recorded, which candidates are registered, and their keys."""
+        """Which keys are recorded, the candidates' histories and keys, read in one
+        repeatable-read transaction: every statement sees the same snapshot."""
         wanted = list(candidates)
         with self.datastore.transaction(commit=False) as curs:
+            curs.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             curs.execute(self._sql("SELECT key FROM {keys} WHERE key = ANY(%s)"), (list(keys),))
             found_keys = {row["key"] for row in curs.fetchall()}
             curs.execute(
                 self._sql(
-                    "SELECT originator_id FROM {events}"
-                    " WHERE originator_version = 1 AND originator_id = ANY(%s)"
+                    "SELECT originator_id, originator_version, topic, state FROM {events}"
+                    " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
                 ),
                 (wanted,),
             )
-            registered = {row["originator_id"] for row in curs.fetchall()}
+            histories: dict[UUID, list[StoredEvent]] = {}
+            for row in curs.fetchall():
+                histories.setdefault(row["originator_id"], []).append(
+                    StoredEvent(
+                        row["originator_id"],
+                        row["originator_version"],
+                        row["topic"],
+                        bytes(row["state"]),
+                    )
+                )
             curs.execute(
                 self._sql("SELECT originator_id, key FROM {sealing} WHERE originator_id = ANY(%s)"),
                 (wanted,),
             )
             sealing = {row["originator_id"]: bytes(row["key"]) for row in curs.fetchall()}
-        return Lookup(found_keys, registered, sealing)
+            curs.execute(
+                self._sql(
+                    "SELECT k.key, e.originator_id, e.originator_version, e.topic, e.state"
+                    " FROM {keys} k JOIN {events} e ON e.originator_id = k.originator_id"
+                    " AND e.originator_version = k.originator_version WHERE k.key = ANY(%s)"
+                ),
+                (idempotency_keys(found_keys),),
+            )
+            keyed = {
+                row["key"]: StoredEvent(
+                    row["originator_id"], row["originator_version"], row["topic"],
+                    bytes(row["state"]),
+                )
+                for row in curs.fetchall()
+            }  # fmt: skip
+        return Lookup(found_keys, histories, sealing, keyed)
 
     def candidate_key(self, candidate: UUID) -> bytes | None:
         with self.datastore.transaction(commit=False) as curs:

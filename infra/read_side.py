@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from typing import cast
 
+from domain.touchpoints import in_bounds
 from infra.follower import Follower
 from infra.ledger import Ledger, LedgerRecorder
 from infra.settings import Settings
@@ -101,17 +102,24 @@ def current_views(settings: Settings, group: str | None = None) -> Iterator[View
 
 
 def parse_as_of(text: str) -> float:
-    """``YYYY-MM-DD`` means the end of that day (UTC); otherwise an ISO instant with its zone."""
+    """``YYYY-MM-DD`` means the end of that day (UTC); otherwise an ISO instant with its zone.
+
+    Within the touchpoints' bounds (``domain.touchpoints.EARLIEST`` .. ``LATEST``): any other
+    moment is a ``ValueError``, never an overflow further down."""
     try:
         if len(text) == 10:
             day = datetime.strptime(text, "%Y-%m-%d").date()
-            return datetime.combine(day + timedelta(days=1), time(), UTC).timestamp() - 1e-6
-        moment = datetime.fromisoformat(text)
+            moment = datetime.combine(day, time(23, 59, 59, 999_999), UTC)
+        else:
+            moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text!r} is not a date (YYYY-MM-DD) or an ISO instant") from None
     if moment.tzinfo is None:
         raise ValueError(f"{text!r} needs a zone (e.g. Z or +02:00)")
-    return moment.timestamp()
+    try:
+        return in_bounds(moment).timestamp()
+    except ValueError as outside:
+        raise ValueError(f"{text!r} {outside}") from None
 
 
 def group_positions(settings: Settings) -> dict[str, int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.policy import ContactPolicy
@@ -39,6 +39,21 @@ class Settings(BaseSettings):
     api_tokens_file: Path | None = None
     """The API tokens of ``rapport serve`` (default: ``<ledger>.tokens.json`` beside the SQLite
     ledger, ``rapport-tokens.json`` here with PostgreSQL)."""
+    chain_key: SecretStr | None = None
+    """The secret of the keyed hash chain, 64 hex digits (else ``chain_key_file``)."""
+    chain_key_file: Path | None = None
+    """Where the chain's secret is kept, created 0600 with a ledger's first events (default:
+    ``<ledger>.chain.key`` beside the SQLite ledger, ``rapport-<schema>.chain.key`` here with
+    PostgreSQL). Keep it where the database's users cannot read it."""
+    checkpoint_file: Path | None = None
+    """The ledger's latest keyed checkpoint (position, head link), rewritten with every write
+    (default: ``<ledger>.checkpoint.json`` beside the SQLite ledger,
+    ``rapport-<schema>.checkpoint.json`` here with PostgreSQL)."""
+    inbound_erasures: bool = False
+    """Whether ``rapport inbound`` records ``erasure_requested`` messages (else dead letters):
+    whoever can produce to the inbound topic could otherwise erase anyone."""
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024**3)
+    """The largest request body ``rapport serve`` reads (413 beyond it)."""
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -72,6 +87,22 @@ class Settings(BaseSettings):
         if self.database_url:
             return Path("rapport-tokens.json")
         return self.db.with_name(f"{self.db.stem}.tokens.json")
+
+    @property
+    def chain_key_path(self) -> Path:
+        if self.chain_key_file is not None:
+            return self.chain_key_file
+        if self.database_url:
+            return Path(f"rapport-{self.database_schema}.chain.key")
+        return self.db.with_name(f"{self.db.stem}.chain.key")
+
+    @property
+    def checkpoint_path(self) -> Path:
+        if self.checkpoint_file is not None:
+            return self.checkpoint_file
+        if self.database_url:
+            return Path(f"rapport-{self.database_schema}.checkpoint.json")
+        return self.db.with_name(f"{self.db.stem}.checkpoint.json")
 
     @property
     def store_description(self) -> str:

@@ -7,7 +7,7 @@ candidates' sealing keys, the hash-chain links, and each erasure (which deletes 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 from uuid import UUID
 
@@ -19,19 +19,22 @@ from infra.persistence import (
     ErasureRow,
     InboundAdvance,
     InboundMoved,
+    KeyedFrom,
     KeyRow,
+    LedgerRecorderMixin,
     Lookup,
     RefusalCount,
     RefusalRow,
     StoredRow,
     dashed,
     first_versions,
+    idempotency_keys,
 )
 
 _CHUNK = 500
 
 
-class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
+class SQLiteLedgerRecorder(LedgerRecorderMixin, SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
@@ -56,7 +59,39 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             "CREATE TABLE IF NOT EXISTS inbound_offsets (topic TEXT NOT NULL,"
             " partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,"
             " PRIMARY KEY (topic, partition)) WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS ledger_chain_keyed (id INTEGER PRIMARY KEY"
+            " CHECK (id = 1), keyed_from INTEGER NOT NULL, key_id TEXT NOT NULL,"
+            " seal BLOB NOT NULL)",
         ]
+
+    # --- the chain's key ------------------------------------------------------------------------
+
+    def chain_keyed(self) -> KeyedFrom | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT keyed_from, key_id, seal FROM ledger_chain_keyed")
+            found = c.fetchone()
+        return KeyedFrom(found[0], found[1], bytes(found[2])) if found else None
+
+    def key_chain(self, key_id: str, seal: Callable[[int], bytes]) -> KeyedFrom:
+        """Links are keyed from the next position on (unless another process did it first)."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM ledger_chain")
+            keyed_from = int(c.fetchone()[0])
+            c.execute(
+                "INSERT OR IGNORE INTO ledger_chain_keyed VALUES (1, ?, ?, ?)",
+                (keyed_from, key_id, seal(keyed_from)),
+            )
+        found = self.chain_keyed()
+        assert found is not None
+        return found
+
+    def chain_head(self) -> tuple[int, bytes] | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT position, ledger_link FROM ledger_chain ORDER BY position DESC LIMIT 1"
+            )
+            found = c.fetchone()
+        return (int(found[0]), bytes(found[1])) if found else None
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -71,6 +106,9 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         inbound: Sequence[InboundAdvance] = (),
         **_: Any,
     ) -> Sequence[int] | None:
+        if not stored_events:  # nothing to store or chain (and no maximum id yet to count from)
+            _advance(c, inbound)
+            return []
         c.executemany(
             self.insert_events_statement,
             [
@@ -137,8 +175,9 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 previous_of[cid] = found[0] if found else GENESIS
         c.execute("SELECT ledger_link FROM ledger_chain ORDER BY position DESC LIMIT 1")
         found = c.fetchone()
-        links = links_for(rows, found[0] if found else GENESIS, previous_of)
+        links = links_for(rows, found[0] if found else GENESIS, previous_of, self.keyed())
         c.executemany("INSERT INTO ledger_chain VALUES (?, ?, ?, ?, ?)", links)
+        self.head = (links[-1].position, links[-1].ledger_link)
 
     def note_refusals(self, refusals: Sequence[RefusalRow], at: str) -> None:
         """Count each refused touchpoint once per reason, however often it is sent again."""
@@ -178,7 +217,8 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             return [StoredRow(r[0], dashed(r[1]), r[2], r[3]) for r in c.fetchall()]
 
     def lookup(self, keys: Iterable[str], candidates: Iterable[UUID]) -> Lookup:
-        """Which keys are already recorded, which candidates are registered, and their keys."""
+        """Which keys are recorded, the candidates' histories and keys: one read transaction,
+        so one snapshot of the write-ahead log."""
         wanted = [i.hex for i in candidates]
         with self.datastore.transaction(commit=False) as c:
             found_keys = {
@@ -187,17 +227,30 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             }
             rows = _select_in(
                 c,
-                f"SELECT originator_id FROM {self.events_table_name}"
-                " WHERE originator_version = 1 AND originator_id IN",
+                "SELECT originator_id, originator_version, topic, state"
+                f" FROM {self.events_table_name} WHERE originator_id IN",
                 wanted,
             )
             sealing = _select_in(
                 c, "SELECT originator_id, key FROM candidate_keys WHERE originator_id IN", wanted
             )
+            keyed = _select_in(
+                c,
+                "SELECT k.key, e.originator_id, e.originator_version, e.topic, e.state"
+                f" FROM touchpoint_keys k JOIN {self.events_table_name} e"
+                " ON e.originator_id = k.originator_id"
+                " AND e.originator_version = k.originator_version WHERE k.key IN",
+                idempotency_keys(found_keys),
+            )
+        histories: dict[UUID, list[StoredEvent]] = {}
+        for row in sorted(rows, key=lambda r: (r[0], r[1])):
+            cid = UUID(row[0])
+            histories.setdefault(cid, []).append(StoredEvent(cid, row[1], row[2], row[3]))
         return Lookup(
             found_keys,
-            {UUID(row[0]) for row in rows},
+            histories,
             {UUID(row[0]): row[1] for row in sealing},
+            {row[0]: StoredEvent(UUID(row[1]), row[2], row[3], row[4]) for row in keyed},
         )
 
     def candidate_key(self, candidate: UUID) -> bytes | None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from infra.private_files import private_sqlite_file
 from infra.settings import Settings
 from projections.base import Fact, Projection, State, Table, Upsert
 
@@ -68,6 +69,7 @@ class ViewStore:
             self.schema = schema
         else:
             self.path = settings.views_db or views_path(settings.db)
+            private_sqlite_file(self.path)
             self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
             # Views can always be re-derived from the ledger, and WAL keeps them consistent after

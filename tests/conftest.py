@@ -16,6 +16,8 @@ from domain.touchpoints import TOUCHPOINT, Touchpoint
 from infra.ledger import Ledger
 from infra.settings import Settings
 
+pytest_plugins = ["tests.capture"]  # the served write API's fixture
+
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 POSTGRES_URL = os.environ.get("RAPPORT_TEST_DATABASE_URL")
 KAFKA_BOOTSTRAP = os.environ.get("RAPPORT_TEST_KAFKA_BOOTSTRAP")
@@ -75,7 +77,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setting
 
 
 @pytest.fixture
-def postgres_settings() -> Iterator[Settings]:
+def postgres_settings(tmp_path: Path) -> Iterator[Settings]:
     """A fresh schema on the test server (fails under CI when there is none)."""
     if not POSTGRES_URL:
         if os.environ.get("CI"):
@@ -85,7 +87,13 @@ def postgres_settings() -> Iterator[Settings]:
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     try:
-        yield Settings(database_url=POSTGRES_URL, database_schema=schema)
+        # The chain's key and checkpoint live outside the database: in the test's folder.
+        yield Settings(
+            database_url=POSTGRES_URL,
+            database_schema=schema,
+            chain_key_file=tmp_path / f"{schema}.chain.key",
+            checkpoint_file=tmp_path / f"{schema}.checkpoint.json",
+        )
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             # The test's own schema, and those of consumer groups' views (``<schema>_<group>``).

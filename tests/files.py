@@ -51,13 +51,17 @@ def write_jsonl(path: Path, records: list[dict[str, Any]] | list[bytes]) -> Path
 
 def store_env(settings: Settings) -> dict[str, str]:
     """The environment that points the CLI at the same store as ``settings``."""
+    outside = {  # the chain's key and checkpoint, where the settings put them
+        "RAPPORT_CHAIN_KEY_FILE": str(settings.chain_key_path),
+        "RAPPORT_CHECKPOINT_FILE": str(settings.checkpoint_path),
+    }
     if settings.database_url:
-        return {
+        return outside | {
             "RAPPORT_DATABASE_URL": settings.database_url,
             "RAPPORT_DATABASE_SCHEMA": settings.database_schema,
             "RAPPORT_DB": "",
         }
-    return {"RAPPORT_DB": str(settings.db), "RAPPORT_DATABASE_URL": ""}
+    return outside | {"RAPPORT_DB": str(settings.db), "RAPPORT_DATABASE_URL": ""}
 
 
 def history(candidates: int, seed: int, folder: Path) -> list[Line]:

@@ -32,6 +32,7 @@ def stream_env(settings: Settings) -> dict[str, str]:
             "RAPPORT_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
             "RAPPORT_KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
             "RAPPORT_KAFKA_PARTITIONS": str(settings.kafka_partitions),
+            "RAPPORT_INBOUND_ERASURES": str(settings.inbound_erasures).lower(),
             "RAPPORT_LOG_FORMAT": "json",
         }
     )

@@ -42,7 +42,10 @@ def events_per_candidate(settings: Settings) -> Counter[str]:
 
 def start_import(settings: Settings, data: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "import", str(data), "--batch-size", "250"],
+        [
+            *(sys.executable, "-m", "infra.cli", "import", "--allow-erasures"),
+            *(str(data), "--batch-size", "250"),
+        ],
         env=os.environ | store_env(settings) | {"RAPPORT_LOG_FORMAT": "json"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -80,7 +83,7 @@ def test_kill_9_mid_import_then_resume(settings: Settings, tmp_path: Path) -> No
     assert interrupted >= 1, "the import always finished before the kill; the test proved nothing"
 
     finish = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "import", str(data)],
+        [sys.executable, "-m", "infra.cli", "import", "--allow-erasures", str(data)],
         env=os.environ | store_env(settings) | {"RAPPORT_LOG_FORMAT": "json"},
         capture_output=True,
         check=False,
@@ -90,7 +93,7 @@ def test_kill_9_mid_import_then_resume(settings: Settings, tmp_path: Path) -> No
     assert len(counts) == CANDIDATES
     assert set(counts.values()) == {PER_CANDIDATE}
     again = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "import", str(data)],
+        [sys.executable, "-m", "infra.cli", "import", "--allow-erasures", str(data)],
         env=os.environ | store_env(settings),
         capture_output=True,
         check=False,

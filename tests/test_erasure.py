@@ -94,7 +94,7 @@ def test_an_erased_candidate_can_no_longer_be_found_anywhere(
     settings = stream_settings
     log = tmp_path / "everything.log"
     data = write_jsonl(tmp_path / "export.jsonl", person() + story("C-1") + story("C-2"))
-    run(settings, "import", str(data), log=log)
+    run(settings, "import", "--allow-erasures", str(data), log=log)
     run(settings, "relay", "--until-caught-up", log=log)
     metrics_before = run(settings, "metrics", "--format", "json", "--as-of", "2026-11-30", log=log)
     journey_before = orjson.loads(run(settings, "journey", "C-9", "--format", "json", log=log))

@@ -3,60 +3,20 @@ refused, too many, not allowed) on both stores, and read-your-writes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import orjson
-import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from domain.access import UserRole
-from infra.api_tokens import add_token, load_tokens
 from infra.capture import MAX_BATCH
 from infra.cli import app as cli
-from infra.http_api import create_app
-from infra.ledger import Ledger
-from infra.server_state import ServerState
 from infra.settings import Settings
+from tests.capture import position, post, reply
 from tests.conftest import at
 from tests.files import store_env, story, write_jsonl
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def served(settings: Settings, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    code = runner.invoke(cli, ["import", str(write_jsonl(tmp_path / "a.jsonl", story("C-1")))],
-                         env=store_env(settings)).exit_code  # fmt: skip
-    assert code == 0
-    tokens_file = tmp_path / "tokens.json"
-    tokens = {role.value: add_token(tokens_file, role, f"{role.value}-1") for role in UserRole}
-    state = ServerState(settings, load_tokens(tokens_file))
-    with TestClient(create_app(state)) as client:
-        yield client, tokens
-
-
-def reply(source_id: str | None = "live-1", candidate: str = "C-1", **fields: Any) -> dict:
-    touchpoint = {"type": "reply_received", "candidate": candidate, "occurred_at": at(10),
-                  "channel": "email", "sentiment": "interested"}  # fmt: skip
-    if source_id:
-        touchpoint["source_id"] = source_id
-    return touchpoint | fields
-
-
-def position(settings: Settings) -> int:
-    ledger = Ledger(settings)
-    try:
-        return ledger.position()
-    finally:
-        ledger.close()
-
-
-def post(client: TestClient, token: str, path: str, body: Any, **kwargs: Any) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} | kwargs.pop("headers", {})
-    return client.post(f"/api/v1/touchpoints{path}", json=body, headers=headers, params=kwargs)
 
 
 def test_one_touchpoint_is_recorded_once_and_read_back_at_once(
@@ -175,3 +135,40 @@ def test_record_reads_standard_input_and_answers_the_same(
     second = runner.invoke(cli, ["record", "--idempotency-key", "k-1"], input=keyed, env=env)
     assert '"recorded"' in first.stdout and '"duplicate"' in second.stdout
     assert position(settings) == 8
+
+
+def test_an_idempotency_key_never_swallows_another_touchpoint(
+    served: tuple[TestClient, dict[str, str]], settings: Settings
+) -> None:
+    client, tokens = served
+    recruiter = tokens["recruiter"]
+    assert post(client, recruiter, "/batch", story("C-42")[:1]).status_code == 201
+    before = position(settings)
+    opt_out = {"type": "opted_out", "candidate": "C-42", "occurred_at": at(8)}
+    # The key equals C-1's CRM id (source_id "crm-C-1-2"): it is a key, not that touchpoint.
+    first = post(client, recruiter, "", opt_out, headers={"Idempotency-Key": "crm-C-1-2"})
+    assert first.status_code == 201, first.text
+    again = post(client, recruiter, "", opt_out, headers={"Idempotency-Key": "crm-C-1-2"})
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    other = post(client, recruiter, "", opt_out | {"scope": "do_not_contact"},
+                 headers={"Idempotency-Key": "crm-C-1-2"})  # fmt: skip
+    assert other.status_code == 409, other.text
+    assert other.json()["code"] == "idempotency_key_reused"
+    assert other.json()["field"] == "Idempotency-Key" and "crm-C-1-2" in other.json()["message"]
+    assert position(settings) == before + 1
+    batch = [reply(None, candidate="C-42", occurred_at=at(5)), opt_out | {"occurred_at": at(9)}]
+    assert post(client, recruiter, "/batch", batch, headers={"Idempotency-Key": "b-1"}
+                ).status_code == 201  # fmt: skip
+    batch[1] = batch[1] | {"scope": "do_not_contact"}
+    changed = post(client, recruiter, "/batch", batch, headers={"Idempotency-Key": "b-1"})
+    assert changed.status_code == 409 and "b-1:1" in changed.json()["message"]
+    assert position(settings) == before + 3
+    env = store_env(settings)
+    cli_opt_out = orjson.dumps(opt_out | {"scope": "do_not_contact", "occurred_at": at(10)})
+    first_cli = runner.invoke(cli, ["record", "--idempotency-key", "cli-1"],
+                              input=cli_opt_out.decode(), env=env)  # fmt: skip
+    assert first_cli.exit_code == 0, first_cli.output
+    changed_cli = runner.invoke(cli, ["record", "--idempotency-key", "cli-1"],
+                                input=orjson.dumps(opt_out).decode(), env=env)  # fmt: skip
+    assert changed_cli.exit_code == 2 and "--idempotency-key:" in changed_cli.stderr
+    assert position(settings) == before + 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from eventsourcing.persistence import IntegrityError
@@ -127,3 +128,34 @@ def test_a_batch_is_decided_candidate_by_candidate_in_the_order_things_happened(
     assert report.events == 4 and report.candidates == 2
     history = [e.touchpoint.type for e in ledger.candidate_events("C-1")]
     assert history == ["candidate_registered", "outreach_sent", "reply_received"]
+
+
+def test_a_touchpoint_recorded_meanwhile_is_a_duplicate_never_a_refusal(
+    open_ledger: Callable[[], Ledger],
+) -> None:
+    """Another writer records the same touchpoints right after this one read the ledger: the
+    decision, made on one snapshot, still holds; the write conflicts, the lines are decided
+    again, and they are duplicates. Nothing goes into the refusal log."""
+    importer, server = open_ledger(), open_ledger()
+    importer.record(tp("candidate_registered"))
+    outreach = [
+        (n, tp("outreach_sent", when=at(days=n), source_id=f"crm-out-{n}")) for n in (1, 2, 3)
+    ]
+    application = [(4, tp("application_submitted", when=at(days=4), source_id="crm-app"))]
+    lines = outreach + application
+    real = importer.ledger_recorder.lookup
+
+    def lookup_then_race(*args: Any) -> Any:
+        found = real(*args)
+        if importer.position() == 1:  # the first decision only: the server records them all
+            for _, touchpoint in lines:
+                server.record(touchpoint, source="http")
+        return found
+
+    importer.ledger_recorder.lookup = lookup_then_race  # type: ignore[method-assign]
+    decision = importer.decide(lines)
+    assert decision.refusals == [] and decision.event_count == 4
+    report = importer.write(decision)
+    assert (report.events, report.duplicates) == (0, 4)
+    assert importer.position() == 5
+    assert importer.ledger_recorder.refusals() == []

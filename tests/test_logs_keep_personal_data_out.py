@@ -22,7 +22,7 @@ def test_an_import_logs_json_without_names_emails_or_message_text(
     lines.append({"type": "opted_out", "candidate": "C-1", "occurred_at": lines[-1]["occurred_at"]})
     data = write_jsonl(tmp_path / "export.jsonl", lines)
     run = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "import", str(data)],
+        [sys.executable, "-m", "infra.cli", "import", "--allow-erasures", str(data)],
         env=os.environ | store_env(settings) | {"RAPPORT_LOG_FORMAT": "auto"},
         capture_output=True,
         check=False,

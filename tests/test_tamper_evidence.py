@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
+import orjson
 import psycopg
 import pytest
 from typer.testing import CliRunner
@@ -165,7 +167,9 @@ def test_swapped_versions_are_detected(recorded: Settings) -> None:
     assert "BROKEN" in broken(recorded, "C-1")
 
 
-def test_a_ledger_cut_short_with_its_links_is_caught_by_an_anchor(recorded: Settings) -> None:
+def test_a_ledger_cut_short_with_its_links_is_caught_by_the_checkpoint(
+    recorded: Settings,
+) -> None:
     code, out, _ = rapport(recorded, "audit", "verify")
     assert code == 0
     head = out.split("head ")[1].strip()
@@ -174,10 +178,129 @@ def test_a_ledger_cut_short_with_its_links_is_caught_by_an_anchor(recorded: Sett
     with tables.sql() as run:
         run(f"DELETE FROM {tables.events} WHERE {tables.position} >= ?", 14)
         run(f"DELETE FROM {tables.chain} WHERE position >= ?", 14)
-    assert rapport(recorded, "audit", "verify")[0] == 0  # a chain alone cannot see a cut tail
-    err = broken(recorded, "--anchor", head)
-    assert "BROKEN at position 15" in err and "ends at position 13, before the anchor" in err
+    err = broken(recorded)  # by itself: the keyed checkpoint outside the database
+    assert "BROKEN at position 15: the ledger ends at position 13, before the checkpoint" in err
+    assert "13 event(s) before it verified" in err
+    err = broken(recorded, "--anchor", head)  # an anchor kept by hand says the same
+    assert "ends at position 13, before" in err
     assert rapport(recorded, "audit", "verify", "--anchor", "15:zz")[0] == 2
+
+
+def test_an_anchor_names_the_break_at_its_own_position(recorded: Settings) -> None:
+    _, out, _ = rapport(recorded, "audit", "verify")
+    position = out.split("head ")[1].strip().split(":")[0]
+    wrong = f"{position}:{'0' * 64}"
+    err = broken(recorded, "--anchor", wrong)
+    assert "BROKEN at position 15" in err and "differs from the anchor" in err
+    assert "14 event(s) before it verified" in err  # the 15th is the one that broke
+
+
+def rechain(tables: Tables, key: bytes | None = None) -> None:
+    """What a tamperer who knows the (public) algorithm does after an edit: every link anew."""
+    from infra.chain import GENESIS, ChainKey, SealedRow, links_for
+
+    with tables.sql() as run:
+        rows = run(f"SELECT {tables.position}, originator_id, originator_version, topic, state"
+                   f" FROM {tables.events} ORDER BY {tables.position}")  # fmt: skip
+        sealed = [
+            SealedRow(r[0], r[1].hex if isinstance(r[1], UUID) else r[1], r[2], r[3], bytes(r[4]))
+            for r in rows
+        ]
+        links = links_for(sealed, GENESIS, {}, ChainKey(key, 1) if key else None)
+        run(f"DELETE FROM {tables.chain}")
+        for link in links:
+            cid = link.candidate_id if not tables.postgres else str(UUID(link.candidate_id))
+            run(f"INSERT INTO {tables.chain} VALUES (?, ?, ?, ?, ?)", link.position, cid,
+                link.version, link.candidate_link, link.ledger_link)  # fmt: skip
+
+
+@pytest.mark.parametrize("key", [None, bytes(32)], ids=["plain", "wrong-key"])
+def test_an_edit_chained_anew_is_caught_without_an_anchor(
+    recorded: Settings, key: bytes | None
+) -> None:
+    tables = Tables(recorded)
+    state = tables.event(8)[3]
+    with tables.sql() as run:
+        run(f"UPDATE {tables.events} SET state = ? WHERE {tables.position} = ?",
+            state.replace(b'"interested"', b'"not_now"'), 8)  # fmt: skip
+    rechain(tables, key)
+    err = broken(recorded)
+    assert "BROKEN at position 1: candidate C-1" in err and "chained anew without the key" in err
+    assert "BROKEN" in broken(recorded, "C-2")
+
+
+def test_a_cut_tail_chained_anew_is_caught(recorded: Settings) -> None:
+    tables = Tables(recorded)
+    with tables.sql() as run:
+        run(f"DELETE FROM {tables.events} WHERE {tables.position} >= ?", 11)
+    rechain(tables)
+    assert "BROKEN at position 1" in broken(recorded)
+
+
+def test_what_lies_outside_the_database_is_sealed(recorded: Settings) -> None:
+    checkpoint = recorded.checkpoint_path
+    document = orjson.loads(checkpoint.read_bytes())
+    assert document["position"] == 15 and oct(checkpoint.stat().st_mode & 0o777) == "0o600"
+    assert oct(recorded.chain_key_path.stat().st_mode & 0o777) == "0o600"
+    if not recorded.database_url:
+        assert oct(recorded.db.stat().st_mode & 0o777) == "0o600"  # it holds the keys
+    checkpoint.write_bytes(orjson.dumps(document | {"position": 13}))
+    assert "its seal does not match" in broken(recorded)
+    checkpoint.unlink()
+    assert "the checkpoint kept outside the database is missing" in broken(recorded)
+
+
+def test_where_keyed_links_begin_cannot_be_moved_in_the_database(recorded: Settings) -> None:
+    tables = Tables(recorded)
+    keyed = f"{recorded.database_schema}.ledger_events_chain_keyed" if tables.postgres \
+        else "ledger_chain_keyed"  # fmt: skip
+    with tables.sql() as run:
+        run(f"UPDATE {keyed} SET keyed_from = 99")
+    assert "where keyed links begin was altered" in broken(recorded)
+
+
+def test_without_its_key_a_keyed_ledger_refuses_writes_and_says_why(
+    recorded: Settings, tmp_path: Path
+) -> None:
+    recorded.chain_key_path.rename(tmp_path / "elsewhere.key")
+    code, _, err = rapport(recorded, "audit", "verify")
+    assert code == 2 and "chain key is missing" in err
+    line = write_jsonl(tmp_path / "more.jsonl", story("C-4"))
+    code, _, err = rapport(recorded, "import", str(line))
+    assert code != 0 and "chain key is missing" in err
+    assert not recorded.chain_key_path.exists()  # not replaced by a new key behind its back
+
+
+def test_an_older_ledger_keeps_its_plain_links_and_is_keyed_from_then_on(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A ledger written before keys existed: plain links, no key, no checkpoint."""
+    lines = story("C-1") + story("C-2")
+    assert rapport(settings, "import", str(write_jsonl(tmp_path / "a.jsonl", lines)))[0] == 0
+    tables = Tables(settings)
+    keyed = f"{settings.database_schema}.ledger_events_chain_keyed" if tables.postgres \
+        else "ledger_chain_keyed"  # fmt: skip
+    with tables.sql() as run:
+        run(f"DELETE FROM {keyed}")
+    rechain(tables)  # the plain links an older Rapport wrote
+    settings.chain_key_path.unlink()
+    settings.checkpoint_path.unlink()
+    code, out, _ = rapport(settings, "audit", "verify")  # opening it keys it from position 11
+    assert code == 0 and "ledger intact: 10 event(s)" in out
+    assert orjson.loads(settings.checkpoint_path.read_bytes())["keyed_from"] == 11
+    assert rapport(settings, "import", str(write_jsonl(tmp_path / "b.jsonl", story("C-3"))))[0] == 0
+    assert rapport(settings, "audit", "verify")[0] == 0
+    # The plain prefix can no longer be chained anew: the first keyed link commits to it.
+    state = tables.event(3)[3]
+    with tables.sql() as run:
+        run(f"UPDATE {tables.events} SET state = ? WHERE {tables.position} = ?",
+            state.replace(b'"interested"', b'"not_now"'), 3)  # fmt: skip
+    with tables.sql() as run:
+        rows = run(f"SELECT position, candidate_link, ledger_link FROM {tables.chain}"
+                   " WHERE position > 10 ORDER BY position")  # fmt: skip
+    rechain(tables)  # plain everywhere: the keyed links are gone
+    assert "BROKEN" in broken(settings)
+    assert rows  # the keyed links existed before the tamperer replaced them
 
 
 def test_an_erasure_keeps_the_chains_intact(recorded: Settings) -> None:

@@ -1,0 +1,56 @@
+"""Helpers for the write API's tests: a served ledger with a token per role, and requests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from domain.access import UserRole
+from infra.api_tokens import add_token, load_tokens
+from infra.cli import app as cli
+from infra.http_api import create_app
+from infra.ledger import Ledger
+from infra.server_state import ServerState
+from infra.settings import Settings
+from tests.conftest import at
+from tests.files import store_env, story, write_jsonl
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def served(settings: Settings, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    code = runner.invoke(cli, ["import", str(write_jsonl(tmp_path / "a.jsonl", story("C-1")))],
+                         env=store_env(settings)).exit_code  # fmt: skip
+    assert code == 0
+    tokens_file = tmp_path / "tokens.json"
+    tokens = {role.value: add_token(tokens_file, role, f"{role.value}-1") for role in UserRole}
+    state = ServerState(settings, load_tokens(tokens_file))
+    with TestClient(create_app(state)) as client:
+        yield client, tokens
+
+
+def reply(source_id: str | None = "live-1", candidate: str = "C-1", **fields: Any) -> dict:
+    touchpoint = {"type": "reply_received", "candidate": candidate, "occurred_at": at(10),
+                  "channel": "email", "sentiment": "interested"}  # fmt: skip
+    if source_id:
+        touchpoint["source_id"] = source_id
+    return touchpoint | fields
+
+
+def position(settings: Settings) -> int:
+    ledger = Ledger(settings)
+    try:
+        return ledger.position()
+    finally:
+        ledger.close()
+
+
+def post(client: TestClient, token: str, path: str, body: Any, **kwargs: Any) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} | kwargs.pop("headers", {})
+    return client.post(f"/api/v1/touchpoints{path}", json=body, headers=headers, params=kwargs)

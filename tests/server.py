@@ -1,0 +1,72 @@
+"""A real ``rapport serve`` process for the tests that need its sockets, not an in-process app."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from infra.settings import Settings
+from tests.files import store_env
+from tests.streaming import kill, tails
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Server:
+    """``rapport serve`` on a loopback port, its output in ``log``; started, killed, restarted."""
+
+    def __init__(self, settings: Settings, tokens_file: Path, log: Path, port: int = 0) -> None:
+        self.settings = settings
+        self.port = port or free_port()
+        self.log = log
+        self.env = os.environ | store_env(settings) | {
+            "RAPPORT_API_TOKENS_FILE": str(tokens_file), "RAPPORT_LOG_FORMAT": "json"}  # fmt: skip
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 90) -> None:
+        with self.log.open("ab") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "infra.cli", "serve", "--port", str(self.port)],
+                env=self.env, stdout=sink, stderr=sink)  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.url}/api/v1/health", timeout=5)
+            except urllib.error.HTTPError:
+                return  # it answers (401 without a token)
+            except OSError:
+                code = self.process.poll()
+                if code is not None or time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"rapport serve did not answer (exit {code})" + tails((self.log,), 30)
+                    ) from None
+                time.sleep(0.2)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            kill(self.process)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def logs(self) -> str:
+        return tails((self.log,), 30)
