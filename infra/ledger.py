@@ -314,12 +314,11 @@ class Ledger(Application[UUID]):
             # The library's PostgreSQL insert is one pipelined statement per transaction; with
             # psycopg 3.3 it hung here at 20,000 events, while 10,000 never did.
             batch_events = min(batch_events, POSTGRES_MAX_BATCH)
-        report = WriteReport(duplicates=len(decision.duplicates))
+        report = WriteReport()
         for part in _split(decision, batch_events):
             written = self._store_with_retry(part)
             report.events += written.events
             report.candidates += written.candidates
-            report.duplicates += written.duplicates
             report.positions_by_line.update(written.positions_by_line)
             if written.first_position is not None:
                 if report.first_position is None:
@@ -327,6 +326,10 @@ class Ledger(Application[UUID]):
                 report.last_position = written.last_position
             if on_progress:
                 on_progress(part.event_count)
+        # Every line not recorded was found recorded: when decided, or decided again after
+        # another writer recorded it meanwhile.
+        lines = sum(len(group) for group in decision.lines_by_candidate.values())
+        report.duplicates = lines - len(report.positions_by_line)
         log.info(
             "ledger.batch_written",
             events=report.events,
@@ -341,10 +344,9 @@ class Ledger(Application[UUID]):
         """Store a part; if another writer got in first, decide its lines again (keys and
         histories read together) and store what is still new. A line recorded meanwhile is
         then a duplicate, never a refusal."""
-        duplicates = 0
         for _attempt in range(self.max_attempts):
             try:
-                written = self._store(part)
+                return self._store(part)
             except (IntegrityError, RecordConflictError):
                 lines = [line for group in part.lines_by_candidate.values() for line in group]
                 log.info("ledger.conflict_retried", touchpoints=len(lines))
@@ -352,14 +354,10 @@ class Ledger(Application[UUID]):
                 inbound = part.inbound
                 part = self.decide(lines)
                 part.inbound = inbound
-                duplicates = len(part.duplicates)
                 if part.refusals:
                     raise BatchRefused(part.refusals) from None
                 if part.reused_keys:
                     raise IdempotencyKeyReused(part.reused_keys) from None
-                continue
-            written.duplicates = duplicates
-            return written
         raise ConflictPersisted("too many concurrent writers on the same candidates")
 
     def _store(self, decision: Decision) -> WriteReport:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
@@ -139,29 +139,46 @@ class PostgresLedgerRecorder(LedgerRecorderMixin, PostgresApplicationRecorder):
         inbound: Sequence[InboundAdvance] = (),
         **_: Any,
     ) -> None:
+        # These run in the library's pipeline, before its events insert: a statement that fails
+        # there aborts the pipeline, and the error surfaces as "pipeline aborted" rather than as
+        # the conflict it is. So a key another writer recorded meanwhile is counted, not failed
+        # on, and reported as the conflict (``IntegrityError``) the ledger decides again on.
         if touchpoint_keys:
             keys, candidates, versions = zip(*touchpoint_keys, strict=True)
             curs.execute(
                 self._sql(
                     "INSERT INTO {keys} SELECT * FROM unnest(%s::text[], %s::uuid[], %s::bigint[])"
+                    " ON CONFLICT DO NOTHING RETURNING 1"
                 ),
                 (list(keys), list(candidates), list(versions)),
             )
+            if len(curs.fetchall()) != len(keys):
+                raise IntegrityError("a touchpoint key was recorded meanwhile by another writer")
         if candidate_keys:
             ids, secrets = zip(*candidate_keys, strict=True)
             curs.execute(
-                self._sql("INSERT INTO {sealing} SELECT * FROM unnest(%s::uuid[], %s::bytea[])"),
+                self._sql(
+                    "INSERT INTO {sealing} SELECT * FROM unnest(%s::uuid[], %s::bytea[])"
+                    " ON CONFLICT DO NOTHING RETURNING 1"
+                ),
                 (list(ids), list(secrets)),
             )
+            if len(curs.fetchall()) != len(ids):
+                raise IntegrityError("a candidate was registered meanwhile by another writer")
         for erasure in erasures:
             curs.execute(
                 self._sql("DELETE FROM {sealing} WHERE originator_id = %s"),
                 (erasure.candidate_id,),
             )
             curs.execute(
-                self._sql("INSERT INTO {erasures} VALUES (%s, %s, %s, %s, NULL)"),
+                self._sql(
+                    "INSERT INTO {erasures} VALUES (%s, %s, %s, %s, NULL)"
+                    " ON CONFLICT DO NOTHING RETURNING 1"
+                ),
                 (erasure.candidate_id, erasure.version, erasure.reason, erasure.erased_at),
             )
+            if not curs.fetchall():
+                raise IntegrityError("the candidate was erased meanwhile by another writer")
         self._advance(curs, inbound)
 
     def _fetch_ids_after_insert_events(

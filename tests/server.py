@@ -29,9 +29,13 @@ class Server:
         self.settings = settings
         self.port = port or free_port()
         self.log = log
-        self.env = os.environ | store_env(settings) | {
-            "RAPPORT_API_TOKENS_FILE": str(tokens_file), "RAPPORT_LOG_FORMAT": "json"}  # fmt: skip
+        self.env = self.environment(settings) | {"RAPPORT_API_TOKENS_FILE": str(tokens_file)}
         self.process: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def environment(settings: Settings) -> dict[str, str]:
+        """The environment of a Rapport process on the same store as ``settings``."""
+        return os.environ | store_env(settings) | {"RAPPORT_LOG_FORMAT": "json"}
 
     @property
     def url(self) -> str:

@@ -1,0 +1,101 @@
+"""Writers racing on the same touchpoints, as processes: an import against `rapport serve`
+recording the same history over HTTP, and two imports of one file. Whoever loses a race sees
+duplicates, never refusals, and says so. Both stores."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from domain.access import UserRole
+from infra.api_tokens import add_token
+from infra.generator import write_jsonl
+from infra.ledger import Ledger
+from infra.settings import Settings
+from tests.server import Server
+
+PRODUCER = """
+import sys, urllib.request
+url, token, path = sys.argv[1:4]
+lines = open(path, "rb").read().splitlines()
+for i in range(0, len(lines), 20):
+    body = b"[" + b",".join(lines[i:i + 20]) + b"]"
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as answer:
+        assert answer.status in (200, 201), answer.status
+"""
+
+
+def history(folder: Path, candidates: int) -> tuple[Path, int]:
+    """A generated history without erasures (a recruiter sends it), and its line count."""
+    whole = folder / "whole.jsonl"
+    write_jsonl(whole, candidates=candidates, seed=12)
+    lines = [line for line in whole.read_bytes().splitlines() if b"erasure_requested" not in line]
+    data = folder / "history.jsonl"
+    data.write_bytes(b"\n".join(lines) + b"\n")
+    return data, len(lines)
+
+
+def ledger_state(settings: Settings) -> tuple[int, list[object]]:
+    ledger = Ledger(settings)
+    try:
+        return ledger.position(), list(ledger.ledger_recorder.refusals())
+    finally:
+        ledger.close()
+
+
+def import_process(settings: Settings, data: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", "import", str(data), "--batch-size", "40"],
+            env=Server.environment(settings), stdout=sink, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def counts(log: Path) -> tuple[int, int]:
+    text = log.read_text()
+    found = re.search(r"recorded (\d+) touchpoint\(s\).*?, (\d+) duplicate\(s\) skipped", text)
+    assert found, text[-3000:]
+    return int(found[1]), int(found[2])
+
+
+def test_an_import_racing_serve_on_the_same_touchpoints_reports_duplicates_not_refusals(
+    settings: Settings, tmp_path: Path
+) -> None:
+    data, lines = history(tmp_path, 120)
+    tokens_file = tmp_path / "tokens.json"
+    token = add_token(tokens_file, UserRole.RECRUITER, "crm")
+    server = Server(settings, tokens_file, tmp_path / "serve.log")
+    server.start()
+    try:
+        producer = subprocess.Popen(
+            [sys.executable, "-c", PRODUCER, f"{server.url}/api/v1/touchpoints/batch", token,
+             str(data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        importer = import_process(settings, data, tmp_path / "import.log")
+        assert importer.wait(timeout=600) == 0, (tmp_path / "import.log").read_text()[-3000:]
+        _, problems = producer.communicate(timeout=600)
+        assert producer.returncode == 0, problems.decode()[-3000:] + server.logs()
+    finally:
+        server.stop()
+    recorded, duplicates = counts(tmp_path / "import.log")
+    assert recorded + duplicates == lines
+    position, refusals = ledger_state(settings)
+    assert position == lines  # every touchpoint once: none lost, none doubled
+    assert refusals == []  # nothing that was recorded is named a refusal
+
+
+def test_two_imports_of_one_file_say_what_each_really_did(
+    settings: Settings, tmp_path: Path
+) -> None:
+    data, lines = history(tmp_path, 120)
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    imports = [import_process(settings, data, log) for log in logs]
+    for process, log in zip(imports, logs, strict=True):
+        assert process.wait(timeout=600) == 0, log.read_text()[-3000:]
+    (recorded_a, duplicates_a), (recorded_b, duplicates_b) = counts(logs[0]), counts(logs[1])
+    assert recorded_a + duplicates_a == lines and recorded_b + duplicates_b == lines
+    assert recorded_a + recorded_b == lines
+    position, refusals = ledger_state(settings)
+    assert position == lines and refusals == []
