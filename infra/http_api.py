@@ -23,16 +23,15 @@ import orjson
 import structlog
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict
 
 from domain.access import Operation, records_anything
 from domain.refusals import Refused
-from domain.touchpoints import CandidateRef
-from domain.vocabulary import ErasureReason
 from infra import audit
 from infra.alerts import count_open_alerts, open_alerts
 from infra.api_tokens import ApiToken
+from infra.http_bodies import ErasureRequest, RawBody, strict_body
 from infra.http_guard import BodyGuard, presented_token
+from infra.http_openapi import document
 from infra.journeys import NoSuchCandidate, journey, next_due_action
 from infra.metrics import candidate_experience, engagement_report, funnel, parse_dimensions
 from infra.persistence import ErasureRow
@@ -47,7 +46,9 @@ MAX_OFFSET = 1_000_000_000
 """Past any real count of alerts, and far inside the stores' 64-bit integers."""
 
 IDENTIFIER_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:/@#-]{0,63}"
-Candidate = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@#-]{0,63}$")]
+Candidate = Annotated[
+    str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@#-]{0,63}$", examples=["C-000001"])
+]
 AsOf = Annotated[
     str | None,
     Query(
@@ -147,15 +148,6 @@ class RequestLog:
                 ms=round(elapsed * 1000, 2),
                 token=scope.get("state", {}).get("token_name"),
             )
-
-
-class ErasureRequest(BaseModel):
-    """Who asked is the token's holder: the body does not say (it could say anyone)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    candidate: CandidateRef
-    reason: ErasureReason
 
 
 def create_app(state: ServerState) -> FastAPI:
@@ -350,10 +342,11 @@ def create_app(state: ServerState) -> FastAPI:
 
     @app.post(f"{API}/erasures", tags=["compliance"], status_code=201)
     def erase(
-        request: ErasureRequest,
         token: Annotated[ApiToken, Depends(requires(Operation.ERASE_CANDIDATE))],
+        raw: RawBody,
     ) -> JSONResponse:
         """Erase the candidate's personal data by destroying their key (role: compliance)."""
+        request = strict_body(raw, ErasureRequest)
         try:
             done = state.ledger.erase(request.candidate, request.reason, requester(token))
         except Refused as refused:
@@ -390,6 +383,7 @@ def create_app(state: ServerState) -> FastAPI:
     mount_writes(app, state)
 
     mount_dashboard(app, state)
+    app.openapi = lambda: document(app)  # type: ignore[method-assign]
     return app
 
 

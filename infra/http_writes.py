@@ -15,12 +15,11 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query
 from fastapi.responses import JSONResponse
 
 from domain.access import NotPermitted
 from domain.refusals import Refused
-from domain.touchpoints import import_schema
 from infra.api_tokens import ApiToken
 from infra.capture import (
     MAX_BATCH,
@@ -32,19 +31,14 @@ from infra.capture import (
     validate,
 )
 from infra.http_api import API, records_touchpoints, requester
+from infra.http_bodies import RawBody
 from infra.importing import LineError
 from infra.ledger import ConflictPersisted, IdempotencyKeyReused
 from infra.server_state import ServerState
 
 Wait = Annotated[bool, Query(description="Answer once the views show the write.")]
 Timeout = Annotated[float, Query(gt=0, le=60, description="Seconds to wait at most.")]
-async def _raw_body(request: Request) -> bytes:
-    """The body as sent, parsed by ``infra.capture.read_body`` (strict JSON), not by FastAPI."""
-    return await request.body()
-
-
 Caller = Annotated[ApiToken, Depends(records_touchpoints)]
-RawBody = Annotated[bytes, Depends(_raw_body)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -105,16 +99,6 @@ def _seen(state: ServerState, position: int | None, wait: bool, timeout: float) 
 
 
 def mount_writes(app: FastAPI, state: ServerState) -> None:
-    one_schema = {"content": {"application/json": {"schema": import_schema()}}, "required": True}
-    many_schema = {
-        "content": {
-            "application/json": {
-                "schema": {"type": "array", "maxItems": MAX_BATCH, "items": import_schema()}
-            }
-        },
-        "required": True,
-    }
-
     def record(items: list[Any], key: str | None, batch: bool, token: ApiToken) -> list[Outcome]:
         lines, errors = validate(items, key)
         if errors:
@@ -138,7 +122,6 @@ def mount_writes(app: FastAPI, state: ServerState) -> None:
         f"{API}/touchpoints",
         tags=["capture"],
         status_code=201,
-        openapi_extra={"requestBody": one_schema},
     )
     def record_one(
         token: Caller,
@@ -164,7 +147,6 @@ def mount_writes(app: FastAPI, state: ServerState) -> None:
         f"{API}/touchpoints/batch",
         tags=["capture"],
         status_code=201,
-        openapi_extra={"requestBody": many_schema},
     )
     def record_batch(
         token: Caller,
