@@ -9,7 +9,7 @@ KAFKA := infra/scripts/kafka.sh
 # The test broker has a port of its own, so a developer's broker (59092) is left alone.
 TEST_KAFKA_PORT ?= 59192
 
-.PHONY: install demo demo-serve test lint bench tools postgres-up postgres-down kafka-up kafka-down clean
+.PHONY: install demo demo-serve test lint bench soak tools postgres-up postgres-down kafka-up kafka-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,16 @@ bench: install
 	$(BIN)/python -m infra.benchmarks.api $(API_ARGS) || status=$$?; \
 	$(BIN)/python -m infra.benchmarks.capture $(CAPTURE_ARGS) || status=$$?; \
 	$(KAFKA) stop; $(PG) stop; exit $$status
+
+# Writers over HTTP while rapport serve is killed with kill -9, an overlapping import and poison
+# requests; fails unless nothing is lost or doubled (SQLite, then PostgreSQL).
+soak: install
+	@$(PG) start
+	@status=0; \
+	$(BIN)/python -m infra.benchmarks.soak $(SOAK_ARGS) || status=$$?; \
+	$(BIN)/python -m infra.benchmarks.soak --database-url $$($(PG) url rapport_test) $(SOAK_ARGS) \
+	  || status=$$?; \
+	$(PG) stop; exit $$status
 
 postgres-up:
 	@$(PG) start

@@ -42,7 +42,10 @@ def history(folder: Path, candidates: int) -> tuple[Path, int]:
 def ledger_state(settings: Settings) -> tuple[int, list[object]]:
     ledger = Ledger(settings)
     try:
-        return ledger.position(), list(ledger.ledger_recorder.refusals())
+        # Counted: PostgreSQL's positions come from a sequence, so a rolled-back write (a
+        # conflict) leaves a gap.
+        events = sum(1 for _ in ledger.history())
+        return events, list(ledger.ledger_recorder.refusals())
     finally:
         ledger.close()
 
@@ -81,8 +84,8 @@ def test_an_import_racing_serve_on_the_same_touchpoints_reports_duplicates_not_r
         server.stop()
     recorded, duplicates = counts(tmp_path / "import.log")
     assert recorded + duplicates == lines
-    position, refusals = ledger_state(settings)
-    assert position == lines  # every touchpoint once: none lost, none doubled
+    events, refusals = ledger_state(settings)
+    assert events == lines  # every touchpoint once: none lost, none doubled
     assert refusals == []  # nothing that was recorded is named a refusal
 
 
@@ -97,5 +100,5 @@ def test_two_imports_of_one_file_say_what_each_really_did(
     (recorded_a, duplicates_a), (recorded_b, duplicates_b) = counts(logs[0]), counts(logs[1])
     assert recorded_a + duplicates_a == lines and recorded_b + duplicates_b == lines
     assert recorded_a + recorded_b == lines
-    position, refusals = ledger_state(settings)
-    assert position == lines and refusals == []
+    events, refusals = ledger_state(settings)
+    assert events == lines and refusals == []
