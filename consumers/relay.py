@@ -23,10 +23,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import orjson
 import structlog
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from infra.checkpoints import ledger_name
 from infra.ledger import LedgerRecorder
 from infra.messages import Header, touchpoint_message
 from infra.relay_progress import RelayProgress
@@ -97,6 +99,9 @@ class Relay:
         self._mine = frozenset(self.partitions)
         self._last_log = time.monotonic()
         self._logged_published = 0
+        self._checkpoints = Topics.of(settings).checkpoints if 0 in self.partitions else None
+        """The first relay also carries the ledger's checkpoint to its topic."""
+        self._checkpoint_sent = 0
 
     @property
     def position(self) -> int:
@@ -177,6 +182,7 @@ class Relay:
         batch, self._next = self._next or self._prepare(self.position + 1), None
         if batch is None:
             return 0
+        checkpoint = None
         if batch.messages:
             producer = self._connect()
             producer.begin_transaction()
@@ -185,6 +191,9 @@ class Relay:
                     producer.send(
                         self.topic, value=value, key=key, headers=headers, partition=partition
                     )
+                checkpoint = self._checkpoint()
+                if checkpoint is not None:
+                    producer.send(self._checkpoints, value=checkpoint[1], key=self._ledger_name)
                 # While the producer's thread ships this batch, read and encode the next one.
                 self._next = self._prepare(batch.last + 1)
                 # flush() waits with a timeout; commit_transaction() alone could wait for ever.
@@ -194,11 +203,29 @@ class Relay:
                 self._next = None
                 self._drop_producer()
                 raise
+        if checkpoint is not None:
+            self._checkpoint_sent = checkpoint[0]
         self.progress.save(self.partitions, batch.last)
         self.published = dict.fromkeys(self.partitions, batch.last)
         self.stats.published += len(batch.messages)
         self.stats.batches += 1
         return len(batch.messages)
+
+    @property
+    def _ledger_name(self) -> bytes:
+        return ledger_name(self.settings.store_description)
+
+    def _checkpoint(self) -> tuple[int, bytes] | None:
+        """The checkpoint file's document, if newer than the one last published (it is sealed
+        by the ledger; the relay only carries it, and never needs the chain's key)."""
+        if self._checkpoints is None:
+            return None
+        try:
+            raw = self.settings.checkpoint_path.read_bytes()
+            position = int(orjson.loads(raw)["position"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return (position, raw.strip()) if position > self._checkpoint_sent else None
 
     def run(
         self,

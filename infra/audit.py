@@ -38,7 +38,7 @@ from infra.chain import (
     verify_ledger,
 )
 from infra.chain_key import ChainKeyInvalid
-from infra.checkpoints import CheckpointInvalid, read_checkpoint
+from infra.checkpoints import Checkpoint, CheckpointInvalid, read_checkpoint
 from infra.ledger import Ledger
 from infra.sealing import is_sealed, unseal
 
@@ -182,6 +182,7 @@ def verify(
     reference: str | None = None,
     *,
     anchor: tuple[int, bytes] | None = None,
+    published: Checkpoint | None = None,
     batch: int = 20_000,
 ) -> Verification:
     """Check the chains: one candidate's, or the whole ledger's (both chains at once, and the
@@ -212,7 +213,15 @@ def verify(
             )
             return Verification(broken=BrokenLink(0, "", None, problem))
         anchors.append(Anchor(checkpoint.position, checkpoint.head, f"the checkpoint in {path}"))
-    elif recorder.chain_head() is not None:
+    if published is not None:  # the copy the relay carried to the checkpoints topic
+        if key is not None and published.keyed_from != key.keyed_from:
+            problem = (
+                f"the checkpoint on Kafka says links are keyed from {published.keyed_from},"
+                f" the ledger from {key.keyed_from}: the ledger's record was altered"
+            )
+            return Verification(broken=BrokenLink(0, "", None, problem))
+        anchors.append(Anchor(published.position, published.head, "the checkpoint on Kafka"))
+    if checkpoint is None and recorder.chain_head() is not None:
         problem = (
             f"the checkpoint kept outside the database is missing ({path}):"
             " a tail cut off with its links could not be seen (RAPPORT_CHECKPOINT_FILE)"

@@ -5,6 +5,8 @@ valid as the longer one. So after every write the ledger leaves its head in a ch
 (``RAPPORT_CHECKPOINT_FILE``), sealed with the chain's secret, and ``rapport audit verify``
 checks the ledger against it: the link at the checkpoint's position must be the one sealed.
 The file only ever moves forward; a checkpoint vouches for the events up to its position.
+The relay also publishes it to the compacted ``<prefix>.checkpoints.v1`` topic, a copy that
+whoever can write the ledger's host cannot roll back (``rapport audit verify --kafka``).
 """
 
 from __future__ import annotations
@@ -14,17 +16,26 @@ import fcntl
 import hmac
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from hashlib import sha256
 from pathlib import Path
 
 import orjson
+from kafka import KafkaConsumer, TopicPartition
 
 from infra.chain import ChainKey
+from infra.settings import Settings
+from infra.topics import Topics
 
 
 class CheckpointInvalid(Exception):
     """The checkpoint file is unreadable, or its seal does not match (it was altered)."""
+
+
+class CheckpointMissing(CheckpointInvalid):
+    """The checkpoints topic holds none of this ledger's checkpoints (yet)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +80,23 @@ def write_checkpoint(path: Path, key: ChainKey, position: int, head: bytes, at: 
 def read_checkpoint(path: Path, key: ChainKey) -> Checkpoint | None:
     """The checkpoint in the file, its seal checked; None when there is no file."""
     try:
-        document = orjson.loads(path.read_bytes())
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as unreadable:
+        raise CheckpointInvalid(f"{path}: cannot read the checkpoint ({unreadable})") from None
+    return parse_checkpoint(raw, key, str(path))
+
+
+def ledger_name(description: str) -> bytes:
+    """A ledger's key on the checkpoints topic: names it without saying where it lives."""
+    return b"ledger-" + sha256(description.encode()).hexdigest()[:16].encode()
+
+
+def parse_checkpoint(raw: bytes, key: ChainKey, where: str) -> Checkpoint:
+    """A checkpoint document (a file's, or a topic message's), its seal checked."""
+    try:
+        document = orjson.loads(raw)
         checkpoint = Checkpoint(
             int(document["position"]),
             bytes.fromhex(document["head"]),
@@ -78,14 +105,12 @@ def read_checkpoint(path: Path, key: ChainKey) -> Checkpoint | None:
             str(document["written_at"]),
         )
         seal = bytes.fromhex(document["seal"])
-    except FileNotFoundError:
-        return None
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as bad:
-        raise CheckpointInvalid(f"{path}: not a checkpoint ({type(bad).__name__})") from None
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as bad:
+        raise CheckpointInvalid(f"{where}: not a checkpoint ({type(bad).__name__})") from None
     if checkpoint.key_id != key.key_id:
-        raise CheckpointInvalid(f"{path}: sealed with another chain key ({checkpoint.key_id})")
+        raise CheckpointInvalid(f"{where}: sealed with another chain key ({checkpoint.key_id})")
     if not hmac.compare_digest(seal, key.seal(checkpoint.message())):
-        raise CheckpointInvalid(f"{path}: its seal does not match: the checkpoint was altered")
+        raise CheckpointInvalid(f"{where}: its seal does not match: the checkpoint was altered")
     return checkpoint
 
 
@@ -97,3 +122,42 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def published_checkpoint(settings: Settings, key: ChainKey, timeout: float = 30.0) -> Checkpoint:
+    """The latest checkpoint of this ledger on the checkpoints topic, its seal checked.
+
+    ``CheckpointInvalid`` if the topic holds none for this ledger (the relay has not run since
+    the ledger was keyed) or one whose seal does not match; ``KafkaError`` if no broker answers.
+    """
+    topic = Topics.of(settings).checkpoints
+    name = ledger_name(settings.store_description)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap.split(","),
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        request_timeout_ms=int(timeout * 1000),
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            raise CheckpointMissing(f"{topic}: no such topic (the relay creates it)")
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        latest: Checkpoint | None = None
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(p) < ends[p] for p in partitions):
+            if time.monotonic() > deadline:
+                raise CheckpointMissing(f"{topic}: could not be read to its end in {timeout:.0f}s")
+            for messages in consumer.poll(timeout_ms=200).values():
+                for message in messages:
+                    if message.key == name and message.value:
+                        found = parse_checkpoint(message.value, key, topic)
+                        if latest is None or found.position > latest.position:
+                            latest = found
+    finally:
+        consumer.close()
+    if latest is None:
+        raise CheckpointMissing(f"{topic}: holds no checkpoint of this ledger (run the relay)")
+    return latest

@@ -19,6 +19,7 @@ from typing import Annotated
 
 import orjson
 import typer
+from kafka.errors import KafkaError
 from rich.table import Table
 
 from domain.access import Operation
@@ -26,10 +27,11 @@ from domain.refusals import Refused
 from domain.vocabulary import ErasureReason
 from infra import audit
 from infra.chain_key import ChainKeyInvalid
+from infra.checkpoints import CheckpointInvalid, CheckpointMissing, published_checkpoint
 from infra.cli_options import DbOption, UrlOption
 from infra.persistence import ErasureRow
 
-EXIT_INVALID, EXIT_REFUSED, EXIT_BROKEN = 2, 3, 5
+EXIT_INVALID, EXIT_REFUSED, EXIT_STORE, EXIT_BROKEN = 2, 3, 4, 5
 
 audit_app = typer.Typer(
     help="Compliance (role: compliance): contact-history and subject-access exports, the"
@@ -115,6 +117,14 @@ def verify_command(
             " ledger must still hold exactly that link there.",
         ),
     ] = None,
+    kafka: Annotated[
+        bool,
+        typer.Option(
+            "--kafka",
+            help="Also check the ledger against the checkpoint the relay published to"
+            " <prefix>.checkpoints.v1 (a copy the ledger's host cannot roll back).",
+        ),
+    ] = False,
     db: DbOption = None,
     database_url: UrlOption = None,
 ) -> None:
@@ -123,8 +133,22 @@ def verify_command(
 
     anchored = _anchor(anchor) if anchor else None
     with _ledger(_settings(db, database_url)) as ledger:
+        published = None
+        if kafka and ledger.chain_key is not None:
+            try:
+                published = published_checkpoint(ledger.settings, ledger.chain_key)
+            except CheckpointMissing as missing:
+                err.print(f"--kafka: {missing}", markup=False, highlight=False)
+                raise typer.Exit(EXIT_INVALID) from None
+            except CheckpointInvalid as altered:
+                err.print(f"BROKEN: {altered}.", markup=False, highlight=False)
+                raise typer.Exit(EXIT_BROKEN) from None
+            except KafkaError as down:
+                err.print(f"--kafka: no broker answers at {ledger.settings.kafka_bootstrap}"
+                          f" ({type(down).__name__})", markup=False, highlight=False)  # fmt: skip
+                raise typer.Exit(EXIT_STORE) from None
         try:
-            result = audit.verify(ledger, candidate, anchor=anchored)
+            result = audit.verify(ledger, candidate, anchor=anchored, published=published)
         except Refused as unknown:
             err.print(str(unknown), markup=False, highlight=False)
             raise typer.Exit(EXIT_REFUSED) from None

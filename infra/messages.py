@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 from hashlib import sha1, sha256
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
@@ -128,6 +128,20 @@ class DeadLetterMessage(_Message):
     reason: str
     failed_at: AwareDatetime
     source: DeadLetterSource
+
+
+class CheckpointMessage(_Message):
+    """The ledger's latest keyed checkpoint, on ``<prefix>.checkpoints.v1`` (key: the ledger's
+    name), exactly the checkpoint file's document: positions, links and the seal, nothing
+    about anyone. Only the chain key's holder can check the seal (``rapport audit verify
+    --kafka``)."""
+
+    position: Annotated[int, Field(ge=1)]
+    head: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    keyed_from: Annotated[int, Field(ge=1)]
+    key_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+    written_at: str
+    seal: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -258,7 +272,11 @@ def message_schemas() -> dict[str, dict[str, Any]]:
         "title": "Any message on the touchpoints topic (choose the schema by `type`)",
         "oneOf": union,
     }
-    for name, model in (("alerts.v1", AlertMessage), ("deadletter.v1", DeadLetterMessage)):
+    for name, model in (
+        ("alerts.v1", AlertMessage),
+        ("deadletter.v1", DeadLetterMessage),
+        ("checkpoints.v1", CheckpointMessage),
+    ):
         schema = model.model_json_schema()
         schema["$schema"] = dialect
         schemas[f"{name}.schema.json"] = schema

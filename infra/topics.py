@@ -37,6 +37,8 @@ class Topics:
     deadletter: str
     inbound: str
     """Touchpoints other systems send in (the import format: ``consumers.inbound``)."""
+    checkpoints: str
+    """The ledger's keyed checkpoints, a copy outside its host (``infra.checkpoints``)."""
 
     @classmethod
     def of(cls, settings: Settings) -> Topics:
@@ -46,10 +48,11 @@ class Topics:
             f"{prefix}.alerts.v1",
             f"{prefix}.deadletter.v1",
             f"{prefix}.inbound.v1",
+            f"{prefix}.checkpoints.v1",
         )
 
-    def all(self) -> tuple[str, str, str, str]:
-        return (self.touchpoints, self.alerts, self.deadletter, self.inbound)
+    def all(self) -> tuple[str, ...]:
+        return (self.touchpoints, self.alerts, self.deadletter, self.inbound, self.checkpoints)
 
 
 def kafka_group_id(settings: Settings, group: str) -> str:
@@ -94,6 +97,13 @@ def topic_specs(settings: Settings) -> dict[str, dict[str, Any]]:
             "num_partitions": partitions,
             "replication_factor": replicas,
             "configs": common | {"retention.ms": str(DAY_MS)},
+        },
+        # The latest checkpoint of each ledger, kept for ever: compacted by ledger, one
+        # partition. Sealed positions and links only, nothing about anyone.
+        topics.checkpoints: {
+            "num_partitions": 1,
+            "replication_factor": replicas,
+            "configs": common | {"cleanup.policy": "compact", "retention.ms": "-1"},
         },
     }
 

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from infra.cli import app
 from infra.settings import Settings
 from tests.files import store_env, story, write_jsonl
+from tests.streaming import read_topic, stream_env
 
 runner = CliRunner()
 
@@ -308,3 +309,50 @@ def test_an_erasure_keeps_the_chains_intact(recorded: Settings) -> None:
     code, out, _ = rapport(recorded, "audit", "verify")
     assert code == 0 and "ledger intact: 16 event(s), 3 candidate(s)" in out
     assert rapport(recorded, "audit", "verify", "C-2")[0] == 0
+
+
+def test_a_checkpoint_file_rolled_back_with_a_cut_tail_is_caught_by_the_topic_copy(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    """Whoever can write the ledger's host can put back an older (validly sealed) checkpoint
+    file after cutting the tail; the copy the relay published to Kafka still says otherwise."""
+    from consumers.relay import Relay
+    from infra.ledger import Ledger
+
+    settings = stream_settings
+    env = stream_env(settings)
+    first = write_jsonl(tmp_path / "a.jsonl", story("C-1") + story("C-2"))
+    assert runner.invoke(app, ["import", str(first)], env=env).exit_code == 0
+    older = settings.checkpoint_path.read_bytes()  # position 10, kept by the tamperer
+    more = write_jsonl(tmp_path / "b.jsonl", story("C-3"))
+    assert runner.invoke(app, ["import", str(more)], env=env).exit_code == 0
+
+    def relay_caught_up() -> None:
+        ledger = Ledger(settings)
+        try:
+            with Relay(settings, ledger.ledger_recorder) as relay:
+                relay.run(until_caught_up=True)
+        finally:
+            ledger.close()
+
+    relay_caught_up()
+    verified = runner.invoke(app, ["audit", "verify", "--kafka"], env=env)
+    assert verified.exit_code == 0, verified.output
+    from jsonschema import Draft202012Validator
+
+    from infra.messages import message_schemas
+    from infra.topics import Topics
+
+    (published,) = read_topic(settings, Topics.of(settings).checkpoints)  # compacted: the last
+    document = orjson.loads(published.value)
+    assert document["position"] == 15 and published.key.startswith(b"ledger-")
+    Draft202012Validator(message_schemas()["checkpoints.v1.schema.json"]).validate(document)
+    tables = Tables(settings)
+    with tables.sql() as run:
+        run(f"DELETE FROM {tables.events} WHERE {tables.position} >= ?", 11)
+        run(f"DELETE FROM {tables.chain} WHERE position >= ?", 11)
+    settings.checkpoint_path.write_bytes(older)
+    assert runner.invoke(app, ["audit", "verify"], env=env).exit_code == 0  # the file is fooled
+    caught = runner.invoke(app, ["audit", "verify", "--kafka"], env=env)
+    assert caught.exit_code == 5, caught.output
+    assert "before the checkpoint on Kafka (position 15): its tail was cut off" in caught.stderr

@@ -165,6 +165,7 @@ def test_rapport_schemas_writes_one_schema_per_message_type(tmp_path: Path) -> N
         "touchpoints.v1.schema.json",
         "alerts.v1.schema.json",
         "deadletter.v1.schema.json",
+        "checkpoints.v1.schema.json",
     }
     assert written == expected
     for name in written:
