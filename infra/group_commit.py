@@ -15,15 +15,16 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import structlog
 
-from domain.refusals import Refused
 from domain.touchpoints import Touchpoint
 from infra.capture import CaptureRefused, Outcome, capture
 from infra.ledger import BatchRefused, IdempotencyKeyReused, Ledger
 
 log = structlog.get_logger("rapport.group_commit")
+T = TypeVar("T")
 
 
 @dataclass
@@ -110,24 +111,18 @@ class GroupCommit:
                     numbered.append((len(numbered), touchpoint))
             decision = self.ledger.decide(numbered)
             if decision.reused_keys:
-                reused: dict[int, list[tuple[int, str]]] = {}
-                for number, key in decision.reused_keys:
-                    which, index = owner[number]
-                    reused.setdefault(which, []).append((index, key))
+                reused = _by_request(decision.reused_keys, owner)
                 for which, keys in reused.items():
                     live[which].answer(error=IdempotencyKeyReused(keys))
-                live = [r for which, r in enumerate(live) if which not in reused]
+                live = _without(live, reused)
                 continue
             if decision.refusals:
-                refused: dict[int, list[tuple[int, Refused]]] = {}
-                for number, refusal in decision.refusals:
-                    which, index = owner[number]
-                    refused.setdefault(which, []).append((index, refusal))
+                refused = _by_request(decision.refusals, owner)
                 for which, refusals in refused.items():
                     request = live[which]
                     self.ledger.note_refusals(request.lines, refusals, request.source)
                     request.answer(error=CaptureRefused(refusals))
-                live = [r for which, r in enumerate(live) if which not in refused]
+                live = _without(live, refused)
                 continue
             report = self.ledger.write(decision)
             number = 0
@@ -154,3 +149,18 @@ class GroupCommit:
                 request.answer(capture(self.ledger, request.lines, request.source))
             except BaseException as failure:
                 request.answer(error=failure)
+
+
+def _by_request(
+    found: list[tuple[int, T]], owner: list[tuple[int, int]]
+) -> dict[int, list[tuple[int, T]]]:
+    """What was found about the group's lines, by request (and the line's index in it)."""
+    mine: dict[int, list[tuple[int, T]]] = {}
+    for number, thing in found:
+        which, index = owner[number]
+        mine.setdefault(which, []).append((index, thing))
+    return mine
+
+
+def _without(live: list[_Request], answered: dict[int, Any]) -> list[_Request]:
+    return [request for which, request in enumerate(live) if which not in answered]

@@ -15,6 +15,26 @@ from infra.settings import Settings
 from tests.files import store_env
 from tests.streaming import kill, tails
 
+PRODUCER = """
+import sys, time, urllib.request
+url, token, path = sys.argv[1:4]
+batch, pause = int(sys.argv[4]), float(sys.argv[5])
+lines = open(path, "rb").read().splitlines()
+for i in range(0, len(lines), batch):
+    body = b"[" + b",".join(lines[i:i + batch]) + b"]"
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as answer:
+        assert answer.status in (200, 201), answer.status
+    print(i + batch, flush=True)
+    time.sleep(pause)
+"""
+
+
+def producer(url: str, token: str, data: Path, batch: int = 25, pause: float = 0) -> list[str]:
+    """The command of a CRM that posts a JSON Lines file to the batch endpoint, in order."""
+    return [sys.executable, "-c", PRODUCER, url, token, str(data), str(batch), str(pause)]
+
 
 def free_port() -> int:
     with socket.socket() as probe:

@@ -4,14 +4,11 @@ Every count is checked against what was sent; the server and the broker are real
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import orjson
@@ -22,23 +19,8 @@ from infra.api_tokens import add_token
 from infra.ledger import Ledger
 from infra.settings import Settings
 from infra.topics import Topics, ensure_topics
-from tests.files import store_env
+from tests.server import Server, producer
 from tests.streaming import kill, read_topic, start, stop, stream_env, tails, values, wait_for
-from tests.test_dashboard_browser import free_port
-
-PRODUCER = """
-import sys, time, urllib.request
-url, token, path = sys.argv[1:4]
-lines = open(path, "rb").read().splitlines()
-for i in range(0, len(lines), 25):
-    body = b"[" + b",".join(lines[i:i + 25]) + b"]"
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Authorization": "Bearer " + token, "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        assert answer.status in (200, 201), answer.status
-    print(i + 25, flush=True)
-    time.sleep(0.05)  # a CRM sending as it goes, so the kill lands mid-run
-"""
 
 
 def history_lines(folder: Path, candidates: int, seed: int) -> list[bytes]:
@@ -71,47 +53,24 @@ def test_a_producer_killed_mid_batch_and_sending_again_records_each_touchpoint_o
     data.write_bytes(b"\n".join(lines))
     tokens_file = tmp_path / "tokens.json"
     token = add_token(tokens_file, UserRole.RECRUITER, "crm")
-    port = free_port()
-    log = (tmp_path / "serve.log").open("wb")
-    env = os.environ | store_env(settings) | {"RAPPORT_API_TOKENS_FILE": str(tokens_file)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}/api/v1/touchpoints/batch"
+    server = Server(settings, tokens_file, tmp_path / "serve.log")
+    server.start()
+    url = f"{server.url}/api/v1/touchpoints/batch"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=2)
-            except urllib.error.HTTPError:
-                break  # it answers (401 without a token)
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None
-                time.sleep(0.2)
-        producer = subprocess.Popen(
-            [sys.executable, "-c", PRODUCER, url, token, str(data)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        wait_for(lambda: recorded(settings) > len(lines) // 3, 60, "the producer to get going")
-        producer.send_signal(signal.SIGKILL)  # mid-run: a batch may be in flight
-        producer.wait()
+        # A CRM sending as it goes, so the kill lands mid-run.
+        sending = subprocess.Popen(producer(url, token, data, pause=0.05),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        wait_for(lambda: recorded(settings) > len(lines) // 3, 60, "the producer to get going",
+                 (server.log,))  # fmt: skip
+        sending.send_signal(signal.SIGKILL)  # mid-run: a batch may be in flight
+        sending.wait()
         assert 0 < recorded(settings) < len(lines)
-        again = subprocess.run(
-            [sys.executable, "-c", PRODUCER, url, token, str(data)],
-            capture_output=True,
-            check=False,
-            timeout=300,
-        )
-        assert again.returncode == 0, again.stderr.decode()[-2000:]
+        again = subprocess.run(producer(url, token, data), capture_output=True, check=False,
+                               timeout=300)  # fmt: skip
+        assert again.returncode == 0, again.stderr.decode()[-2000:] + server.logs()
         assert recorded(settings) == len(lines)  # sent = recorded: none lost, none doubled
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+        server.stop()
 
 
 def test_inbound_consumers_killed_at_random_points_lose_and_double_nothing(

@@ -15,18 +15,7 @@ from infra.generator import write_jsonl
 from infra.ledger import Ledger
 from infra.settings import Settings
 from tests.server import Server
-
-PRODUCER = """
-import sys, urllib.request
-url, token, path = sys.argv[1:4]
-lines = open(path, "rb").read().splitlines()
-for i in range(0, len(lines), 20):
-    body = b"[" + b",".join(lines[i:i + 20]) + b"]"
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Authorization": "Bearer " + token, "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=120) as answer:
-        assert answer.status in (200, 201), answer.status
-"""
+from tests.server import producer as producer_command
 
 
 def history(folder: Path, candidates: int) -> tuple[Path, int]:
@@ -74,8 +63,8 @@ def test_an_import_racing_serve_on_the_same_touchpoints_reports_duplicates_not_r
     server.start()
     try:
         producer = subprocess.Popen(
-            [sys.executable, "-c", PRODUCER, f"{server.url}/api/v1/touchpoints/batch", token,
-             str(data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+            producer_command(f"{server.url}/api/v1/touchpoints/batch", token, data, batch=20),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
         importer = import_process(settings, data, tmp_path / "import.log")
         assert importer.wait(timeout=600) == 0, (tmp_path / "import.log").read_text()[-3000:]
         _, problems = producer.communicate(timeout=600)
