@@ -90,19 +90,20 @@ class Settings(BaseSettings):
 
     @property
     def chain_key_path(self) -> Path:
-        if self.chain_key_file is not None:
-            return self.chain_key_file
-        if self.database_url:
-            return Path(f"rapport-{self.database_schema}.chain.key")
-        return self.db.with_name(f"{self.db.stem}.chain.key")
+        return self._outside_the_database(self.chain_key_file, "chain.key")
 
     @property
     def checkpoint_path(self) -> Path:
-        if self.checkpoint_file is not None:
-            return self.checkpoint_file
+        return self._outside_the_database(self.checkpoint_file, "checkpoint.json")
+
+    def _outside_the_database(self, configured: Path | None, name: str) -> Path:
+        """A ledger's file kept outside its database: where configured, else beside the SQLite
+        ledger, else ``rapport-<schema>.<name>`` here."""
+        if configured is not None:
+            return configured
         if self.database_url:
-            return Path(f"rapport-{self.database_schema}.checkpoint.json")
-        return self.db.with_name(f"{self.db.stem}.checkpoint.json")
+            return Path(f"rapport-{self.database_schema}.{name}")
+        return self.db.with_name(f"{self.db.stem}.{name}")
 
     @property
     def store_description(self) -> str:

@@ -66,6 +66,14 @@ class Tables:
             finally:
                 conn.close()
 
+    def edit_reply(self, position: int) -> None:
+        """Turn the reply stored at ``position`` from interested into not_now, in place."""
+        state = self.event(position)[3]
+        assert b'"interested"' in state
+        with self.sql() as run:
+            run(f"UPDATE {self.events} SET state = ? WHERE {self.position} = ?",
+                state.replace(b'"interested"', b'"not_now"'), position)  # fmt: skip
+
     def event(self, position: int) -> tuple[Any, int, str, bytes]:
         with self.sql() as run:
             (row,) = run(
@@ -87,12 +95,7 @@ def broken(settings: Settings, *args: str) -> str:
 
 
 def test_an_edited_event_is_detected(recorded: Settings) -> None:
-    tables = Tables(recorded)
-    state = tables.event(8)[3]  # C-2's reply
-    assert b'"interested"' in state
-    with tables.sql() as run:
-        run(f"UPDATE {tables.events} SET state = ? WHERE {tables.position} = ?",
-            state.replace(b'"interested"', b'"not_now"'), 8)  # fmt: skip
+    Tables(recorded).edit_reply(8)  # C-2's reply
     err = broken(recorded)
     assert "BROKEN at position 8: candidate C-2" in err and "version 3" in err
     assert "it was edited" in err and "7 event(s) before it verified" in err
@@ -220,10 +223,7 @@ def test_an_edit_chained_anew_is_caught_without_an_anchor(
     recorded: Settings, key: bytes | None
 ) -> None:
     tables = Tables(recorded)
-    state = tables.event(8)[3]
-    with tables.sql() as run:
-        run(f"UPDATE {tables.events} SET state = ? WHERE {tables.position} = ?",
-            state.replace(b'"interested"', b'"not_now"'), 8)  # fmt: skip
+    tables.edit_reply(8)
     rechain(tables, key)
     err = broken(recorded)
     assert "BROKEN at position 1: candidate C-1" in err and "chained anew without the key" in err
@@ -292,10 +292,7 @@ def test_an_older_ledger_keeps_its_plain_links_and_is_keyed_from_then_on(
     assert rapport(settings, "import", str(write_jsonl(tmp_path / "b.jsonl", story("C-3"))))[0] == 0
     assert rapport(settings, "audit", "verify")[0] == 0
     # The plain prefix can no longer be chained anew: the first keyed link commits to it.
-    state = tables.event(3)[3]
-    with tables.sql() as run:
-        run(f"UPDATE {tables.events} SET state = ? WHERE {tables.position} = ?",
-            state.replace(b'"interested"', b'"not_now"'), 3)  # fmt: skip
+    tables.edit_reply(3)
     with tables.sql() as run:
         rows = run(f"SELECT position, candidate_link, ledger_link FROM {tables.chain}"
                    " WHERE position > 10 ORDER BY position")  # fmt: skip
