@@ -48,18 +48,10 @@ of a file, a standard input or a request body, and nowhere else."""
 
 
 class JsonObject(dict[str, Any]):
-    """A JSON object that remembers the keys it was given more than once (JSON parsers keep
-    the last silently; a touchpoint that says two things is refused)."""
+    """A JSON object that was given a key more than once (JSON parsers keep the last silently;
+    a touchpoint that says two things is refused). Objects without are plain dicts."""
 
     repeated: tuple[str, ...] = ()
-
-
-def _object(pairs: list[tuple[str, Any]]) -> JsonObject:
-    found = JsonObject(pairs)
-    if len(found) != len(pairs):
-        counts = Counter(key for key, _ in pairs)
-        found.repeated = tuple(key for key, count in counts.items() if count > 1)
-    return found
 
 
 def _no_constant(name: str) -> Any:
@@ -68,7 +60,27 @@ def _no_constant(name: str) -> Any:
 
 def load_json(raw: bytes) -> Any:
     """Strict JSON: ``NaN`` and ``Infinity`` refused, repeated keys remembered (``repeated``)."""
-    return json.loads(raw, object_pairs_hook=_object, parse_constant=_no_constant)
+    return _load(raw)[0]
+
+
+def _load(raw: bytes) -> tuple[Any, bool]:
+    """The value, and whether any object in it repeats a key (then ``repeated_keys`` says
+    where; a bulk import needs to walk nothing when no object does)."""
+    repeats = False
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal repeats
+        found = dict(pairs)
+        if len(found) == len(pairs):
+            return found
+        repeats = True
+        marked = JsonObject(found)
+        counts = Counter(key for key, _ in pairs)
+        marked.repeated = tuple(key for key, count in counts.items() if count > 1)
+        return marked
+
+    value = json.loads(raw, object_pairs_hook=pairs_hook, parse_constant=_no_constant)
+    return value, repeats
 
 
 def repeated_keys(value: Any, path: str = "") -> list[str]:
@@ -88,11 +100,11 @@ def parse_touchpoint(number: int, raw: bytes) -> Touchpoint | list[LineError]:
     """One touchpoint from its JSON, validated strictly as the published schema says: no key
     twice, no ``"yes"`` for ``true``, no ``"5"`` for ``5``."""
     try:
-        repeated = repeated_keys(load_json(raw))
+        value, repeats = _load(raw)
     except (ValueError, UnicodeDecodeError) as invalid:
         repeated, not_json = [], str(invalid)
     else:
-        not_json = ""
+        repeated, not_json = (repeated_keys(value) if repeats else []), ""
     if repeated:
         return [LineError(number, key, "given more than once") for key in repeated]
     try:

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from infra.cli import app
 from infra.settings import Settings
+from infra.views import ViewStore
 from tests.files import store_env, story, write_jsonl
 from tests.streaming import read_topic, stream_env
 
@@ -245,6 +246,9 @@ def test_what_lies_outside_the_database_is_sealed(recorded: Settings) -> None:
     assert oct(recorded.chain_key_path.stat().st_mode & 0o777) == "0o600"
     if not recorded.database_url:
         assert oct(recorded.db.stat().st_mode & 0o777) == "0o600"  # it holds the keys
+        with ViewStore(recorded) as views:
+            assert views.path is not None
+            assert oct(views.path.stat().st_mode & 0o777) == "0o600"
     checkpoint.write_bytes(orjson.dumps(document | {"position": 13}))
     assert "its seal does not match" in broken(recorded)
     checkpoint.unlink()
