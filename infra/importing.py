@@ -86,8 +86,8 @@ def _load(raw: bytes) -> tuple[Any, bool]:
 def repeated_keys(value: Any, path: str = "") -> list[str]:
     """Where a parsed JSON value was given a key twice, as field paths (``personal.name``)."""
     found: list[str] = []
-    if isinstance(value, JsonObject):
-        found += [f"{path}{key}" for key in value.repeated]
+    if isinstance(value, dict):
+        found += [f"{path}{key}" for key in getattr(value, "repeated", ())]
         for key, item in value.items():
             found += repeated_keys(item, f"{path}{key}.")
     elif isinstance(value, list):
