@@ -6,6 +6,7 @@ exit 2 naming the parameter). Both stores."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,21 @@ def test_the_bounds_themselves_are_accepted(ledger: Ledger) -> None:
         tp("hired", start_date="0001-01-01")
 
 
+class Gate:
+    """A lock that says when someone waits for it (the writer, inside a commit)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.waiting = threading.Event()
+
+    def __enter__(self) -> None:
+        self.waiting.set()
+        self.lock.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self.lock.release()
+
+
 def test_an_unexpected_failure_in_a_group_commit_fails_only_its_own_request(
     settings: Settings,
 ) -> None:
@@ -94,19 +110,25 @@ def test_an_unexpected_failure_in_a_group_commit_fails_only_its_own_request(
             answers[source_id] = failure
 
     names = [f"ok-{n}" for n in range(15)] + ["poison"] + [f"ok-{n}" for n in range(15, 30)]
+    gate = Gate()
+    ledger._writing = gate  # type: ignore[assignment]
     try:
         # The writer is held inside the first request's commit, so the other 30 queue up and
         # are decided together, the poisoned one among them.
-        with ledger._writing:
+        with gate.lock:
             first = threading.Thread(target=send, args=(names[0],))
             first.start()
+            assert gate.waiting.wait(60), "the first commit never reached the store"
             others = [threading.Thread(target=send, args=(n,)) for n in names[1:]]
             for thread in others:
                 thread.start()
+            deadline = time.monotonic() + 60
             while writer._queue.qsize() < len(others):
-                threading.Event().wait(0.01)
+                assert time.monotonic() < deadline, f"{writer._queue.qsize()} queued"
+                time.sleep(0.01)
         for thread in [first, *others]:
             thread.join(timeout=60)
+            assert not thread.is_alive(), "a request was never answered"
     finally:
         writer.stop()
     assert isinstance(answers.pop("poison"), RuntimeError)
