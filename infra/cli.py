@@ -93,6 +93,15 @@ def _ledger(settings: Settings) -> Iterator[Ledger]:
         ledger.close()
 
 
+def _writable(ledger: Ledger) -> None:
+    """Exit 4 when the ledger cannot be written: its links are keyed and the key is unusable
+    (writing plain links after keyed ones would be forgeable)."""
+    if ledger.chain_problem is not None:
+        err.print(f"cannot write to the ledger: {ledger.chain_problem}", markup=False,
+                  highlight=False)  # fmt: skip
+        raise typer.Exit(EXIT_STORE)
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -165,6 +174,8 @@ def _import(
         )
         raise typer.Exit(EXIT_NOT_PERMITTED)
     with _ledger(settings) as ledger:
+        if not dry_run:
+            _writable(ledger)
         decision = ledger.decide(lines)
         if decision.refusals:
             if not dry_run:

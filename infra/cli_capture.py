@@ -67,7 +67,7 @@ def record_command(
 ) -> None:
     """Record touchpoints from standard input (one JSON object, or JSON Lines) in one go."""
     from infra.capture import CaptureRefused, capture, not_permitted, validate
-    from infra.cli import _ledger, _settings, err
+    from infra.cli import _ledger, _settings, _writable, err
     from infra.ledger import ConflictPersisted, IdempotencyKeyReused
 
     items, problems = read_items(sys.stdin.buffer.read())
@@ -90,6 +90,7 @@ def record_command(
         err.print("nothing was recorded")
         raise typer.Exit(EXIT_NOT_PERMITTED)
     with _ledger(_settings(db, database_url)) as ledger:
+        _writable(ledger)
         try:
             outcomes = capture(ledger, lines, "record")
         except CaptureRefused as refused:

@@ -258,9 +258,10 @@ def erase_command(
     """Erase a candidate's personal data (GDPR Art. 17): their key is destroyed (compliance)."""
     from pydantic import ValidationError
 
-    from infra.cli import _ledger, _settings, err, out
+    from infra.cli import _ledger, _settings, _writable, err, out
 
     with _ledger(_settings(db, database_url)) as ledger:
+        _writable(ledger)
         try:
             recorded = ledger.erase(candidate, reason, requested_by=by)
         except Refused as refused:

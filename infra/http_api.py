@@ -347,6 +347,8 @@ def create_app(state: ServerState) -> FastAPI:
     ) -> JSONResponse:
         """Erase the candidate's personal data by destroying their key (role: compliance)."""
         request = strict_body(raw, ErasureRequest)
+        if state.ledger.chain_problem is not None:
+            raise HTTPException(503, f"the ledger cannot be written: {state.ledger.chain_problem}")
         try:
             done = state.ledger.erase(request.candidate, request.reason, requester(token))
         except Refused as refused:

@@ -125,7 +125,7 @@ def document(app: FastAPI) -> dict[str, Any]:
                 statuses.append("404")
             if method == "post":
                 statuses += ["409", "413"]
-            if path.startswith("/api/v1/touchpoints") or path == "/api/v1/ready":
+            if method == "post" or path == "/api/v1/ready":
                 statuses.append("503")
             for status in statuses:
                 answers[status] = _problem(status)

@@ -107,6 +107,8 @@ def mount_writes(app: FastAPI, state: ServerState) -> None:
         if forbidden:
             raise _forbidden(forbidden, batch)
         lines = requested_by(lines, requester(token))
+        if state.ledger.chain_problem is not None:
+            raise HTTPException(503, f"the ledger cannot be written: {state.ledger.chain_problem}")
         try:
             return state.writer.submit(lines, "http")
         except CaptureRefused as refused:

@@ -272,7 +272,9 @@ def test_without_its_key_a_keyed_ledger_refuses_writes_and_says_why(
     assert code == 2 and "chain key is missing" in err
     line = write_jsonl(tmp_path / "more.jsonl", story("C-4"))
     code, _, err = rapport(recorded, "import", str(line))
-    assert code != 0 and "chain key is missing" in err
+    assert code == 4 and "cannot write to the ledger" in err and "chain key is missing" in err
+    code, _, err = rapport(recorded, "erase", "C-1", "--reason", "data_subject_request")
+    assert code == 4 and "chain key is missing" in err
     assert not recorded.chain_key_path.exists()  # not replaced by a new key behind its back
 
 
