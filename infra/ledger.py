@@ -163,26 +163,20 @@ class Ledger(Application[UUID]):
         try:
             keyed = recorder.chain_keyed()
             secret = load_secret(self.settings, create=keyed is None)
-            assert secret is not None or keyed is not None
-            if keyed is None:
-                assert secret is not None
-                key_id = ChainKey(secret, 0).key_id
-                keyed = recorder.key_chain(key_id, lambda n: _keyed_seal(secret, n, key_id))
-                self.chain_key = ChainKey(secret, keyed.keyed_from)
-                head = recorder.chain_head()
-                if head is not None:  # an older ledger: its plain head is sealed at once
-                    self._checkpoint(*head)
-            elif secret is None:
+            if secret is None:  # keyed before, and the key is gone: never a new one
                 raise ChainKeyInvalid(
                     f"the ledger's links are keyed, and its chain key is missing"
                     f" ({self.settings.chain_key_path}; RAPPORT_CHAIN_KEY_FILE)"
                 )
-            else:
-                self.chain_key = ChainKey(secret, keyed.keyed_from)
-            if self.chain_key.key_id != keyed.key_id:
+            newly_keyed = keyed is None
+            if keyed is None:
+                key_id = ChainKey(secret, 0).key_id
+                keyed = recorder.key_chain(key_id, lambda n: _keyed_seal(secret, n, key_id))
+            key = ChainKey(secret, keyed.keyed_from)
+            if key.key_id != keyed.key_id:
                 raise ChainKeyInvalid(
-                    f"the chain key ({self.chain_key.key_id}) is not the ledger's"
-                    f" ({keyed.key_id}); RAPPORT_CHAIN_KEY_FILE names another ledger's key"
+                    f"the chain key ({key.key_id}) is not the ledger's ({keyed.key_id});"
+                    " RAPPORT_CHAIN_KEY_FILE names another ledger's key"
                 )
             if not hmac.compare_digest(
                 keyed.seal, _keyed_seal(secret, keyed.keyed_from, keyed.key_id)
@@ -191,6 +185,10 @@ class Ledger(Application[UUID]):
                     "the record of where keyed links begin was altered in the database:"
                     " its seal does not match"
                 )
+            self.chain_key = key
+            head = recorder.chain_head() if newly_keyed else None
+            if head is not None:  # an older ledger: its plain head is sealed at once
+                self._checkpoint(*head)
         except ChainKeyInvalid as problem:
             self.chain_key, self.chain_problem = None, str(problem)
             self.chain_tampered = isinstance(problem, ChainTampered)
