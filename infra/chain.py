@@ -172,6 +172,15 @@ def verify_ledger(
             return _broken(result, event, "the event has no link: it was inserted after the fact")
         if event is None or link.position < event.position:
             return _broken(result, link, "the event is missing: it was deleted")
+        skipped = [a for p, here in at_position.items() if p < event.position for a in here]
+        if skipped:  # positions can have gaps (PostgreSQL's sequence), an anchor's never
+            anchor = min(skipped, key=lambda a: a.position)
+            result.broken = BrokenLink(
+                anchor.position, "", None,
+                f"the ledger has no event at position {anchor.position}, which {anchor.name}"
+                " vouches for: events were removed (and the ledger written on since)",
+            )  # fmt: skip
+            return result
         fingerprint = digest(event)
         key = chain_key.keys(event.position) if chain_key else None
         version, before = last_link.get(event.candidate_id, (0, GENESIS))
@@ -197,7 +206,7 @@ def verify_ledger(
         previous = ledger_link(previous, event.position, fingerprint, key)
         if previous != link.ledger_link:
             return _broken(result, event, "the ledger link does not follow from the previous one")
-        for anchor in at_position.get(event.position, ()):
+        for anchor in at_position.pop(event.position, ()):
             if previous != anchor.link:
                 return _broken(result, event, f"the ledger link differs from {anchor.name}")
         last_link[event.candidate_id] = (event.version, link.candidate_link)
@@ -205,7 +214,7 @@ def verify_ledger(
         result.head_position, result.head_link = event.position, previous
         event, link = next(events, None), next(links, None)
     result.candidates = len(last_link)
-    beyond = [a for here in at_position.values() for a in here if a.position > result.head_position]
+    beyond = [a for here in at_position.values() for a in here]  # all left are past the end
     if beyond:
         anchor = max(beyond, key=lambda a: a.position)
         result.broken = BrokenLink(

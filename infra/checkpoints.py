@@ -17,17 +17,20 @@ import hmac
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
 
 import orjson
+import structlog
 from kafka import KafkaConsumer, TopicPartition
 
 from infra.chain import ChainKey
 from infra.settings import Settings
 from infra.topics import Topics
+
+log = structlog.get_logger("rapport.checkpoints")
 
 
 class CheckpointInvalid(Exception):
@@ -53,15 +56,39 @@ class Checkpoint:
         )  # fmt: skip
 
 
-def write_checkpoint(path: Path, key: ChainKey, position: int, head: bytes, at: str) -> None:
-    """Leave (position, head) in the file, unless it already holds a later checkpoint."""
+def write_checkpoint(
+    path: Path,
+    key: ChainKey,
+    position: int,
+    head: bytes,
+    at: str,
+    link_at: Callable[[int], bytes | None],
+) -> bool:
+    """Move the checkpoint forward to (position, head); whether it moved.
+
+    It never moves past evidence: an unreadable or altered file stays as it is, and so does a
+    checkpoint whose position no longer holds the sealed link (``link_at`` reads the ledger's
+    link at a position): the ledger lost events there, and ``audit verify`` must see it.
+    """
     checkpoint = Checkpoint(position, head, key.keyed_from, key.key_id, at)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path):
-        with contextlib.suppress(CheckpointInvalid):
+        try:
             current = read_checkpoint(path, key)
-            if current is not None and current.position >= position:
-                return
+        except CheckpointInvalid:
+            log.error("checkpoint.kept_as_evidence", path=str(path), why="altered or unreadable")
+            return False
+        if current is not None:
+            if current.position >= position:
+                return False
+            if link_at(current.position) != current.head:
+                log.error(
+                    "checkpoint.kept_as_evidence",
+                    path=str(path),
+                    why="the ledger no longer holds its link",
+                    position=current.position,
+                )
+                return False
         document = {
             "position": position,
             "head": head.hex(),
@@ -75,6 +102,7 @@ def write_checkpoint(path: Path, key: ChainKey, position: int, head: bytes, at: 
             file.write(orjson.dumps(document) + b"\n")
         os.chmod(temporary, 0o600)
         os.replace(temporary, path)
+    return True
 
 
 def read_checkpoint(path: Path, key: ChainKey) -> Checkpoint | None:

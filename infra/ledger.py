@@ -199,7 +199,7 @@ class Ledger(Application[UUID]):
         assert self.chain_key is not None
         write_checkpoint(
             self.settings.checkpoint_path, self.chain_key, position, head,
-            self.clock().isoformat(),
+            self.clock().isoformat(), self.ledger_recorder.ledger_link_at,
         )  # fmt: skip
 
     # --- one touchpoint -----------------------------------------------------------------------

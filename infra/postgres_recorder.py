@@ -104,6 +104,14 @@ class PostgresLedgerRecorder(LedgerRecorderMixin, PostgresApplicationRecorder):
         assert found is not None
         return found
 
+    def ledger_link_at(self, position: int) -> bytes | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                self._sql("SELECT ledger_link FROM {chain} WHERE position = %s"), (position,)
+            )
+            found = curs.fetchone()
+        return bytes(found["ledger_link"]) if found else None
+
     def chain_head(self) -> tuple[int, bytes] | None:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(

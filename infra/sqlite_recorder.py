@@ -85,6 +85,12 @@ class SQLiteLedgerRecorder(LedgerRecorderMixin, SQLiteApplicationRecorder):
         assert found is not None
         return found
 
+    def ledger_link_at(self, position: int) -> bytes | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT ledger_link FROM ledger_chain WHERE position = ?", (position,))
+            found = c.fetchone()
+        return bytes(found[0]) if found else None
+
     def chain_head(self) -> tuple[int, bytes] | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute(

@@ -359,3 +359,19 @@ def test_a_checkpoint_file_rolled_back_with_a_cut_tail_is_caught_by_the_topic_co
     caught = runner.invoke(app, ["audit", "verify", "--kafka"], env=env)
     assert caught.exit_code == 5, caught.output
     assert "before the checkpoint on Kafka (position 15): its tail was cut off" in caught.stderr
+
+
+def test_a_cut_tail_is_caught_even_after_the_ledger_was_written_on(
+    recorded: Settings, tmp_path: Path
+) -> None:
+    """Cut, then a new import: the checkpoint does not move past what it vouched for (on
+    PostgreSQL the positions go on from the sequence, leaving the cut as a gap)."""
+    tables = Tables(recorded)
+    with tables.sql() as run:
+        run(f"DELETE FROM {tables.events} WHERE {tables.position} >= ?", 11)
+        run(f"DELETE FROM {tables.chain} WHERE position >= ?", 11)
+    more = write_jsonl(tmp_path / "more.jsonl", story("C-4") + story("C-5"))
+    assert rapport(recorded, "import", str(more))[0] == 0
+    assert orjson.loads(recorded.checkpoint_path.read_bytes())["position"] == 15  # kept
+    err = broken(recorded)
+    assert "the checkpoint in" in err and ("no event at position 15" in err or "differs" in err)
