@@ -12,22 +12,19 @@ from typer.testing import CliRunner
 
 from domain.access import UserRole
 from infra.api_tokens import add_token, load_tokens
-from infra.cli import app as cli
 from infra.http_api import create_app
 from infra.ledger import Ledger
 from infra.server_state import ServerState
 from infra.settings import Settings
 from tests.conftest import at
-from tests.files import store_env, story, write_jsonl
+from tests.files import import_story
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def served(settings: Settings, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    code = runner.invoke(cli, ["import", str(write_jsonl(tmp_path / "a.jsonl", story("C-1")))],
-                         env=store_env(settings)).exit_code  # fmt: skip
-    assert code == 0
+    import_story(settings, tmp_path)
     tokens_file = tmp_path / "tokens.json"
     tokens = {role.value: add_token(tokens_file, role, f"{role.value}-1") for role in UserRole}
     state = ServerState(settings, load_tokens(tokens_file))

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from typer.testing import CliRunner
 
+from infra.cli import app
 from infra.generator import DEFAULT_UNTIL
 from infra.generator import write_jsonl as write_history
 from infra.importing import read_touchpoints
@@ -40,6 +42,13 @@ def story(candidate: str, start: float = 0, prefix: str = "crm") -> list[dict[st
          "occurred_at": at(start + 4, hours=1), "source_id": f"{prefix}-{candidate}-5",
          "position": "REQ-1", "automated": True},
     ]  # fmt: skip
+
+
+def import_story(settings: Settings, folder: Path, candidate: str = "C-1") -> None:
+    """``rapport import`` of one candidate's story (five touchpoints, positions 1-5)."""
+    data = write_jsonl(folder / f"{candidate}.jsonl", story(candidate))
+    result = CliRunner().invoke(app, ["import", str(data)], env=store_env(settings))
+    assert result.exit_code == 0, result.output
 
 
 def write_jsonl(path: Path, records: list[dict[str, Any]] | list[bytes]) -> Path:

@@ -22,7 +22,7 @@ from infra.settings import Settings
 from infra.topics import Topics, ensure_topics
 from tests.capture import position, post, reply
 from tests.conftest import at
-from tests.files import store_env, story, write_jsonl
+from tests.files import import_story, store_env, story, write_jsonl
 from tests.streaming import read_topic, values
 
 runner = CliRunner()
@@ -102,8 +102,7 @@ def test_the_command_line_erases_only_when_told_to(settings: Settings, tmp_path:
         refused.stderr
     )
     assert position(settings) == 0  # nothing at all, not the five lines before it
-    assert runner.invoke(cli, ["import", str(write_jsonl(tmp_path / "b.jsonl", story("C-1")))],
-                         env=env).exit_code == 0  # fmt: skip
+    import_story(settings, tmp_path)
     line = orjson.dumps(erasure()).decode()
     record = runner.invoke(cli, ["record"], input=line, env=env)
     assert record.exit_code == 6 and "--allow-erasures" in record.stderr
@@ -121,8 +120,7 @@ def test_inbound_erasures_go_to_the_dead_letters_unless_the_setting_allows_them(
     stream_settings: Settings, tmp_path: Path
 ) -> None:
     settings = stream_settings
-    assert runner.invoke(cli, ["import", str(write_jsonl(tmp_path / "a.jsonl", story("C-1")))],
-                         env=store_env(settings)).exit_code == 0  # fmt: skip
+    import_story(settings, tmp_path)
     ensure_topics(settings)
     topics = Topics.of(settings)
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")

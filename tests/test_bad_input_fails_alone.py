@@ -21,7 +21,7 @@ from infra.ledger import Ledger
 from infra.settings import Settings
 from tests.capture import position, post, reply
 from tests.conftest import NOW, tp
-from tests.files import store_env, story, write_jsonl
+from tests.files import import_story, store_env, story, write_jsonl
 
 runner = CliRunner()
 OUT_OF_BOUNDS = [
@@ -172,8 +172,7 @@ def test_out_of_range_as_of_on_the_command_line_exits_2(
     settings: Settings, tmp_path: Path
 ) -> None:
     env = store_env(settings)
-    assert runner.invoke(cli, ["import", str(write_jsonl(tmp_path / "a.jsonl", story("C-1")))],
-                         env=env).exit_code == 0  # fmt: skip
+    import_story(settings, tmp_path)
     for command in (["metrics"], ["alerts"], ["journey", "C-1"]):
         for as_of in BAD_AS_OF:
             result = runner.invoke(cli, [*command, "--as-of", as_of], env=env)

@@ -14,7 +14,7 @@ from infra.cli import app as cli
 from infra.settings import Settings
 from tests.capture import position, post, reply
 from tests.conftest import at
-from tests.files import store_env, story, write_jsonl
+from tests.files import import_story, store_env, story
 
 runner = CliRunner()
 
@@ -110,8 +110,7 @@ def test_record_reads_standard_input_and_answers_the_same(
     settings: Settings, tmp_path: Path
 ) -> None:
     env = store_env(settings)
-    assert runner.invoke(cli, ["import", str(write_jsonl(tmp_path / "a.jsonl", story("C-1")))],
-                         env=env).exit_code == 0  # fmt: skip
+    import_story(settings, tmp_path)
     one = runner.invoke(cli, ["record"], input=orjson.dumps(reply()).decode(), env=env)
     assert one.exit_code == 0 and orjson.loads(one.stdout) == {"status": "recorded",
                                                               "position": 6, "line": 1}  # fmt: skip

@@ -67,6 +67,13 @@ class Tables:
             finally:
                 conn.close()
 
+    def cut_tail(self, position: int, *, links: bool = True) -> None:
+        """Delete the events from ``position`` on (and their links): a tail cut off."""
+        with self.sql() as run:
+            run(f"DELETE FROM {self.events} WHERE {self.position} >= ?", position)
+            if links:
+                run(f"DELETE FROM {self.chain} WHERE position >= ?", position)
+
     def edit_reply(self, position: int) -> None:
         """Turn the reply stored at ``position`` from interested into not_now, in place."""
         state = self.event(position)[3]
@@ -180,9 +187,7 @@ def test_a_ledger_cut_short_with_its_links_is_caught_by_the_checkpoint(
     head = out.split("head ")[1].strip()
     assert head.startswith("15:")
     tables = Tables(recorded)
-    with tables.sql() as run:
-        run(f"DELETE FROM {tables.events} WHERE {tables.position} >= ?", 14)
-        run(f"DELETE FROM {tables.chain} WHERE position >= ?", 14)
+    tables.cut_tail(14)
     err = broken(recorded)  # by itself: the keyed checkpoint outside the database
     assert "BROKEN at position 15: the ledger ends at position 13, before the checkpoint" in err
     assert "13 event(s) before it verified" in err
@@ -233,8 +238,7 @@ def test_an_edit_chained_anew_is_caught_without_an_anchor(
 
 def test_a_cut_tail_chained_anew_is_caught(recorded: Settings) -> None:
     tables = Tables(recorded)
-    with tables.sql() as run:
-        run(f"DELETE FROM {tables.events} WHERE {tables.position} >= ?", 11)
+    tables.cut_tail(11, links=False)
     rechain(tables)
     assert "BROKEN at position 1" in broken(recorded)
 
@@ -351,9 +355,7 @@ def test_a_checkpoint_file_rolled_back_with_a_cut_tail_is_caught_by_the_topic_co
     assert document["position"] == 15 and published.key.startswith(b"ledger-")
     Draft202012Validator(message_schemas()["checkpoints.v1.schema.json"]).validate(document)
     tables = Tables(settings)
-    with tables.sql() as run:
-        run(f"DELETE FROM {tables.events} WHERE {tables.position} >= ?", 11)
-        run(f"DELETE FROM {tables.chain} WHERE position >= ?", 11)
+    tables.cut_tail(11)
     settings.checkpoint_path.write_bytes(older)
     assert runner.invoke(app, ["audit", "verify"], env=env).exit_code == 0  # the file is fooled
     caught = runner.invoke(app, ["audit", "verify", "--kafka"], env=env)
@@ -367,9 +369,7 @@ def test_a_cut_tail_is_caught_even_after_the_ledger_was_written_on(
     """Cut, then a new import: the checkpoint does not move past what it vouched for (on
     PostgreSQL the positions go on from the sequence, leaving the cut as a gap)."""
     tables = Tables(recorded)
-    with tables.sql() as run:
-        run(f"DELETE FROM {tables.events} WHERE {tables.position} >= ?", 11)
-        run(f"DELETE FROM {tables.chain} WHERE position >= ?", 11)
+    tables.cut_tail(11)
     more = write_jsonl(tmp_path / "more.jsonl", story("C-4") + story("C-5"))
     assert rapport(recorded, "import", str(more))[0] == 0
     assert orjson.loads(recorded.checkpoint_path.read_bytes())["position"] == 15  # kept
