@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from infra.settings import Settings
@@ -40,16 +41,27 @@ def load_secret(settings: Settings, *, create: bool) -> bytes | None:
 
 
 def _create(path: Path) -> bytes:
+    """Written whole aside and linked in: a process opening the ledger at the same moment
+    reads either no key file or the complete key, never a half-written one."""
     secret = secrets.token_bytes(SECRET_BYTES)
     path.parent.mkdir(parents=True, exist_ok=True)
+    fd, aside = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:  # another process made it first: theirs is the key
-        return _parse(path.read_text(encoding="ascii"), str(path))
-    with os.fdopen(fd, "w", encoding="ascii") as file:
-        file.write(secret.hex() + "\n")
-        file.flush()
-        os.fsync(file.fileno())
+        with os.fdopen(fd, "w", encoding="ascii") as file:
+            file.write(secret.hex() + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(aside, path)
+        except FileExistsError:  # another process made it first: theirs is the key
+            return _parse(path.read_text(encoding="ascii"), str(path))
+    finally:
+        os.unlink(aside)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
     return secret
 
 

@@ -7,12 +7,19 @@ candidates' sealing keys, the hash-chain links, and each erasure (which deletes 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, cast
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.persistence import OperationalError, StoredEvent
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteCursor,
+    SQLiteTransaction,
+)
 
 from infra.chain import GENESIS, LinkRow, SealedRow, links_for
 from infra.persistence import (
@@ -34,7 +41,42 @@ from infra.persistence import (
 _CHUNK = 500
 
 
+class _ImmediateTransaction(SQLiteTransaction):
+    """A write transaction that holds SQLite's write lock from ``BEGIN``.
+
+    The library's ``BEGIN`` is deferred: a transaction that reads before it writes cannot
+    wait for the lock when another process wrote in between (its snapshot is stale), and
+    fails at once with "database is locked". Two processes opening one new ledger did.
+    """
+
+    def __init__(self, connection: SQLiteConnection) -> None:
+        super().__init__(connection, commit=True)
+
+    def __enter__(self) -> SQLiteCursor:
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")  # waits up to SQLITE_LOCK_TIMEOUT for the lock
+        except sqlite3.OperationalError as busy:
+            raise OperationalError(busy) from busy
+        return cursor
+
+
 class SQLiteLedgerRecorder(LedgerRecorderMixin, SQLiteApplicationRecorder):
+    @contextmanager
+    def _reading_then_writing(self) -> Iterator[SQLiteCursor]:
+        with (
+            self.datastore.get_connection(commit=True) as connection,
+            _ImmediateTransaction(connection) as cursor,
+            cursor,
+        ):
+            yield cursor
+
+    def create_table(self) -> None:
+        """Create what is missing under the write lock (a ledger from an older version gains
+        tables while another process may be opening it too)."""
+        with self._reading_then_writing() as c:
+            self._create_table(c)
+
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
@@ -74,7 +116,7 @@ class SQLiteLedgerRecorder(LedgerRecorderMixin, SQLiteApplicationRecorder):
 
     def key_chain(self, key_id: str, seal: Callable[[int], bytes]) -> KeyedFrom:
         """Links are keyed from the next position on (unless another process did it first)."""
-        with self.datastore.transaction(commit=True) as c:
+        with self._reading_then_writing() as c:
             c.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM ledger_chain")
             keyed_from = int(c.fetchone()[0])
             c.execute(

@@ -5,12 +5,15 @@ duplicates, never refusals, and says so. Both stores."""
 from __future__ import annotations
 
 import re
+import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from domain.access import UserRole
 from infra.api_tokens import add_token
+from infra.chain_key import ChainKeyInvalid, load_secret
 from infra.generator import write_jsonl
 from infra.ledger import Ledger
 from infra.settings import Settings
@@ -91,3 +94,71 @@ def test_two_imports_of_one_file_say_what_each_really_did(
     assert recorded_a + recorded_b == lines
     events, refusals = ledger_state(settings)
     assert events == lines and refusals == []
+
+
+def test_a_ledger_opened_while_another_process_writes_waits_for_it(tmp_path: Path) -> None:
+    """SQLite: a transaction that reads before it writes used to fail at once ("database is
+    locked") when another process wrote in between; the CI run above hit it once. Here the
+    other process keys an older ledger's chain while this one is doing the same."""
+    settings = Settings(db=tmp_path / "rapport.db")
+    ledger = Ledger(settings)
+    raw = sqlite3.connect(settings.db, isolation_level=None)
+    raw.execute("DELETE FROM ledger_chain_keyed")  # as a ledger from before keyed links
+    raw.close()
+
+    holding, release = threading.Event(), threading.Event()
+
+    def other_process() -> None:
+        other = sqlite3.connect(settings.db, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO ledger_chain_keyed VALUES (1, 1, 'other', x'00')")
+        holding.set()
+        release.wait(timeout=60)
+        other.execute("COMMIT")
+        other.close()
+
+    holder = threading.Thread(target=other_process)
+    holder.start()
+    assert holding.wait(timeout=60)
+    timer = threading.Timer(0.5, release.set)  # the other writer commits while we wait
+    timer.start()
+    try:
+        keyed = ledger.ledger_recorder.key_chain("ours", lambda position: b"seal")
+    finally:
+        release.set()
+        holder.join(timeout=60)
+        timer.cancel()
+        ledger.close()
+    assert keyed.key_id == "other"  # the first to key the chain wins; the second waited
+
+
+def keys_loaded_at_once(settings: Settings, openers: int) -> tuple[list[bytes | None], list[str]]:
+    """What each of ``openers`` threads, released together, loads (or fails to) as the key."""
+    start = threading.Barrier(openers)
+    found: list[bytes | None] = []
+    failed: list[str] = []
+
+    def opener() -> None:
+        start.wait(timeout=60)
+        try:
+            found.append(load_secret(settings, create=True))
+        except ChainKeyInvalid as problem:
+            failed.append(str(problem))
+
+    threads = [threading.Thread(target=opener) for _ in range(openers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return found, failed
+
+
+def test_openers_of_one_new_ledger_agree_on_its_chain_key(tmp_path: Path) -> None:
+    """The key file used to be created empty and then written: an opener reading it in
+    between found "not 64 hex digits" and could not write. Six openers at once, twenty times."""
+    for round_ in range(20):
+        settings = Settings(db=tmp_path / f"{round_}.db", chain_key_file=tmp_path / f"{round_}.key")
+        found, failed = keys_loaded_at_once(settings, 6)
+        assert failed == [] and len(found) == 6 and len(set(found)) == 1
+        assert settings.chain_key_path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
