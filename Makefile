@@ -4,8 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
-PG := infra/scripts/postgres.sh
-KAFKA := infra/scripts/kafka.sh
+PG := infra/ops/scripts/postgres.sh
+KAFKA := infra/ops/scripts/kafka.sh
 # The test broker has a port of its own, so a developer's broker (59092) is left alone.
 TEST_KAFKA_PORT ?= 59192
 
@@ -27,12 +27,15 @@ demo: install
 demo-serve: install
 	$(BIN)/rapport demo --serve
 
+# Style, then the import contracts in pyproject.toml: one direction of imports and no cycles.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 # Debian's kcat: the client that is not Rapport's, reading the topics in the contract tests.
 tools:
-	@infra/scripts/debian-tools.sh kcat chromium
+	@infra/ops/scripts/debian-tools.sh kcat chromium
 
 # Starts a private PostgreSQL (installing Debian's package if needed) and a private Kafka broker
 # (its jars resolved from Maven Central into a cache the first time), runs the whole suite
@@ -56,12 +59,12 @@ bench: install
 	@$(KAFKA) start
 	@status=0; \
 	export RAPPORT_TEST_DATABASE_URL=$$($(PG) url rapport_test); \
-	$(BIN)/python -m infra.benchmarks.ingest $(BENCH_ARGS) || status=$$?; \
-	$(BIN)/python -m infra.benchmarks.rebuild $(REBUILD_ARGS) || status=$$?; \
-	$(BIN)/python -m infra.benchmarks.streaming $(STREAM_ARGS) || status=$$?; \
-	$(BIN)/python -m infra.benchmarks.audit $(AUDIT_ARGS) || status=$$?; \
-	$(BIN)/python -m infra.benchmarks.api $(API_ARGS) || status=$$?; \
-	$(BIN)/python -m infra.benchmarks.capture $(CAPTURE_ARGS) || status=$$?; \
+	$(BIN)/python -m infra.bench.ingest $(BENCH_ARGS) || status=$$?; \
+	$(BIN)/python -m infra.bench.rebuild $(REBUILD_ARGS) || status=$$?; \
+	$(BIN)/python -m infra.bench.streaming $(STREAM_ARGS) || status=$$?; \
+	$(BIN)/python -m infra.bench.audit $(AUDIT_ARGS) || status=$$?; \
+	$(BIN)/python -m infra.bench.api $(API_ARGS) || status=$$?; \
+	$(BIN)/python -m infra.bench.capture $(CAPTURE_ARGS) || status=$$?; \
 	$(KAFKA) stop; $(PG) stop; exit $$status
 
 # Writers over HTTP while rapport serve is killed with kill -9, an overlapping import and poison
@@ -69,8 +72,8 @@ bench: install
 soak: install
 	@$(PG) start
 	@status=0; \
-	$(BIN)/python -m infra.benchmarks.soak $(SOAK_ARGS) || status=$$?; \
-	$(BIN)/python -m infra.benchmarks.soak --database-url $$($(PG) url rapport_test) $(SOAK_ARGS) \
+	$(BIN)/python -m infra.bench.soak $(SOAK_ARGS) || status=$$?; \
+	$(BIN)/python -m infra.bench.soak --database-url $$($(PG) url rapport_test) $(SOAK_ARGS) \
 	  || status=$$?; \
 	$(PG) stop; exit $$status
 

@@ -2,9 +2,9 @@
 
 A consumer group's views hold the deadline queue; every few seconds one of the group's
 processes (whoever holds the group's alert lock) evaluates the raise/clear log as of now
-(``infra.alerts.record_transitions``) and publishes what the log holds beyond the last published
-``seq``, in one Kafka transaction, then stores that ``seq``. A crash between the two sends the
-same transitions again with the same ``seq``: consumers of the alerts deduplicate by it.
+(``infra.read.alerts.record_transitions``) and publishes what the log holds beyond the last
+published ``seq``, in one Kafka transaction, then stores that ``seq``. A crash between the two
+sends the same transitions again with the same ``seq``: consumers of the alerts deduplicate by it.
 """
 
 from __future__ import annotations
@@ -18,15 +18,14 @@ from uuid import UUID, uuid5
 
 import orjson
 import structlog
-from kafka import KafkaProducer
-from kafka.errors import KafkaError
 
-from infra.alerts import LOG, AlertLogBehind, ensure_log_tables, record_transitions
-from infra.locks import ProcessLocks
-from infra.messages import AlertMessage
-from infra.settings import Settings
-from infra.topics import Topics, close_producer, discard_producer
-from infra.views import ViewStore
+from infra.core.locks import ProcessLocks
+from infra.core.settings import Settings
+from infra.read.alerts import LOG, AlertLogBehind, ensure_log_tables, record_transitions
+from infra.read.views import ViewStore
+from infra.streaming.clients import TransactionalProducer
+from infra.streaming.messages import AlertMessage
+from infra.streaming.topics import Topics
 from projections.alerts import CANDIDATES
 
 log = structlog.get_logger("rapport.alerts")
@@ -59,8 +58,11 @@ class AlertPublisher:
         # A stable id (with --instance) lets a restarted process abort what it left open at
         # once; otherwise the broker aborts it after the transaction timeout.
         member = instance or uuid.uuid4().hex[:12]
-        self.transactional_id = f"rapport-alerts-{settings.kafka_topic_prefix}-{group}-{member}"
-        self._producer: KafkaProducer | None = None
+        self.producer = TransactionalProducer(
+            settings,
+            client_id=f"rapport-alerts-{group}",
+            transactional_id=f"rapport-alerts-{settings.kafka_topic_prefix}-{group}-{member}",
+        )
         ensure_log_tables(store)
         with store.transaction() as cur:
             store.serialise_schema_changes(cur)
@@ -70,32 +72,8 @@ class AlertPublisher:
             )
 
     def close(self) -> None:
-        if self._producer is not None:
-            close_producer(self._producer)
-            self._producer = None
+        self.producer.close()
         self.locks.close()
-
-    def _connect(self) -> KafkaProducer:
-        if self._producer is None:
-            producer = KafkaProducer(
-                bootstrap_servers=self.settings.kafka_bootstrap.split(","),
-                client_id=f"rapport-alerts-{self.group}",
-                transactional_id=self.transactional_id,
-                transaction_timeout_ms=15_000,
-                acks="all",
-                compression_type="lz4",
-                linger_ms=5,
-                max_block_ms=10_000,
-                request_timeout_ms=5_000,
-                delivery_timeout_ms=10_000,
-            )
-            try:
-                producer.init_transactions()
-            except BaseException:
-                discard_producer(producer)
-                raise
-            self._producer = producer
-        return self._producer
 
     def publish(self, as_of: float) -> int:
         """Evaluate the alert log as of ``as_of`` and publish what is new; returns the count.
@@ -125,9 +103,7 @@ class AlertPublisher:
         )
         if not pending:
             return 0
-        producer = self._connect()
-        try:
-            producer.begin_transaction()
+        with self.producer.transaction() as producer:
             for seq, cid, ref, owner, rule, opened, action, at, reason, as_of in pending:
                 message = AlertMessage(
                     type="alert_raised" if action == "raised" else "alert_cleared",
@@ -149,11 +125,6 @@ class AlertPublisher:
                     value=orjson.dumps(message.model_dump(mode="json")),
                     headers=[("type", message.type.encode()), ("schema_version", b"1")],
                 )
-            producer.flush(timeout=10)
-            producer.commit_transaction()
-        except KafkaError:
-            self._drop_producer()
-            raise
         last = int(pending[-1][0])
         with store.transaction() as cur:
             cur.execute(
@@ -165,11 +136,6 @@ class AlertPublisher:
             )
         log.info("alerts.published", group=self.group, alerts=len(pending), seq=last)
         return len(pending)
-
-    def _drop_producer(self) -> None:
-        if self._producer is not None:
-            discard_producer(self._producer)
-            self._producer = None
 
 
 class AlertDuty(threading.Thread):

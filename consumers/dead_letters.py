@@ -17,9 +17,9 @@ import orjson
 import structlog
 from kafka import KafkaProducer
 
-from infra.messages import DeadLetterMessage, DeadLetterSource, digest
-from infra.settings import Settings
-from infra.topics import Topics, close_producer
+from infra.core.settings import Settings
+from infra.streaming.messages import DeadLetterMessage, DeadLetterSource, digest
+from infra.streaming.topics import Topics, close_producer
 
 log = structlog.get_logger("rapport.dead_letters")
 

@@ -35,11 +35,12 @@ from consumers.dead_letters import DeadLetters
 from consumers.rebalance import FlagOnRebalance
 from domain.access import UserRole, may_record
 from domain.touchpoints import Touchpoint
-from infra.importing import parse_touchpoint
-from infra.ledger import BatchRefused, ConflictPersisted, Ledger
-from infra.persistence import InboundAdvance, InboundMoved
-from infra.settings import Settings
-from infra.topics import Topics, ensure_topics, kafka_group_id
+from infra.core.settings import Settings
+from infra.intake.importing import parse_touchpoint
+from infra.store.ledger import BatchRefused, ConflictPersisted, Ledger
+from infra.store.recorder import InboundAdvance, InboundMoved
+from infra.streaming.clients import group_consumer
+from infra.streaming.topics import Topics, ensure_topics
 
 log = structlog.get_logger("rapport.inbound")
 LOG_EVERY_SECONDS = 5.0
@@ -55,43 +56,49 @@ class InboundStats:
 
 
 class InboundRecorder:
+    """Records what the inbound topic carries, as ``rapport record`` would, with the roles the
+    settings allow. Given its collaborators (``connect`` builds the real ones from settings)."""
+
     def __init__(
         self,
-        settings: Settings,
-        group: str,
+        consumer: KafkaConsumer,
+        ledger: Ledger,
+        dead_letters: DeadLetters,
         *,
-        instance: str | None = None,
+        topic: str,
+        group: str,
         batch: int = 500,
     ) -> None:
-        self.settings = settings
+        self.consumer = consumer
+        self.ledger = ledger
+        self.dead_letters = dead_letters
+        self.topic = topic
         self.group = group
-        self.topic = Topics.of(settings).inbound
         self.batch = batch
         self.roles = frozenset(
             {UserRole.RECRUITER, UserRole.COMPLIANCE}
-            if settings.inbound_erasures
+            if ledger.settings.inbound_erasures
             else {UserRole.RECRUITER}
         )
         self.stats = InboundStats()
-        ensure_topics(settings)
-        self.ledger = Ledger(settings)
-        self.dead_letters = DeadLetters(settings, group)
         self.changed = threading.Event()
         self.next_offsets: dict[TopicPartition, int] = {}
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap.split(","),
-            group_id=kafka_group_id(settings, group),
-            group_instance_id=instance,
-            client_id=f"rapport-inbound-{group}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            max_poll_records=batch,
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=2_000,
-        )
-        self.consumer.subscribe([self.topic], listener=FlagOnRebalance(self.changed))
         self._logged_at = time.monotonic()
+
+    @classmethod
+    def connect(
+        cls, settings: Settings, group: str, *, instance: str | None = None, batch: int = 500
+    ) -> InboundRecorder:
+        """A member of ``group``, subscribed to the inbound topic, recording into the ledger."""
+        ensure_topics(settings)
+        topic = Topics.of(settings).inbound
+        consumer = group_consumer(settings, group, role="inbound", batch=batch, instance=instance)
+        member = cls(
+            consumer, Ledger(settings), DeadLetters(settings, group),
+            topic=topic, group=group, batch=batch,
+        )  # fmt: skip
+        consumer.subscribe([topic], listener=FlagOnRebalance(member.changed))
+        return member
 
     def close(self) -> None:
         try:

@@ -4,7 +4,7 @@ Run one or more processes with the same ``--group``: Kafka splits the topic's pa
 them, and since a candidate's events all live in one partition, each process folds whole
 candidates. The projections are the very code the embedded follower runs; here their facts come
 from messages instead of stored events. Each batch's rows, states and per-partition offsets
-commit in one transaction of the group's views database (``infra/stream_views.py``), which is
+commit in one transaction of the group's views database (``infra/read/stream_views.py``), which is
 what makes redelivery and relay re-sends harmless. A message that is not a touchpoint this
 version understands goes to the dead-letter topic with the reason, and the consumer carries on.
 """
@@ -25,12 +25,14 @@ from kafka.structs import OffsetAndMetadata
 from consumers.alert_publisher import AlertDuty
 from consumers.dead_letters import DeadLetters
 from consumers.rebalance import FlagOnRebalance
-from infra.messages import Undecodable, fact_from_message
-from infra.settings import Settings
-from infra.stream_views import PartitionAdvance, PartitionMoved, PartitionProgress, StreamViews
-from infra.topics import Topics, ensure_topics, kafka_group_id
-from infra.views import ViewStore
-from projections.base import Fact, Projection, State
+from infra.core.settings import Settings
+from infra.read.engine import ProjectionEngine
+from infra.read.stream_views import PartitionAdvance, PartitionMoved, PartitionProgress, StreamViews
+from infra.read.views import ViewStore
+from infra.streaming.clients import group_consumer
+from infra.streaming.messages import Undecodable, fact_from_message
+from infra.streaming.topics import Topics, ensure_topics
+from projections.base import Fact, Projection
 
 log = structlog.get_logger("rapport.consumer")
 
@@ -47,8 +49,39 @@ class ConsumerStats:
 
 
 class ProjectionConsumer:
+    """Folds one consumer group's share of the touchpoints topic into the group's views.
+
+    It is given its collaborators (``connect`` builds the real ones from the settings), so
+    ``process`` can be exercised on records made by hand, without a broker."""
+
     def __init__(
         self,
+        consumer: KafkaConsumer,
+        views: StreamViews,
+        dead_letters: DeadLetters,
+        *,
+        batch: int = 5_000,
+        alerts: AlertDuty | None = None,
+    ) -> None:
+        self.consumer = consumer
+        self.views = views
+        self.store = views.store
+        self.group = views.group
+        self.topic = views.topic
+        self.projections = views.projections
+        self.engine = ProjectionEngine(self.store, self.projections)
+        self.dead_letters = dead_letters
+        self.alerts = alerts
+        self.batch = batch
+        self.stats = ConsumerStats()
+        self._progress: dict[int, PartitionProgress] = {}
+        self._assignment_changed = threading.Event()
+        self._last_log = time.monotonic()
+        self._logged_applied = 0
+
+    @classmethod
+    def connect(
+        cls,
         settings: Settings,
         group: str,
         projections: Sequence[Projection],
@@ -58,56 +91,30 @@ class ProjectionConsumer:
         publish_alerts: bool = True,
         alert_interval: float = 5.0,
         clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.settings = settings
-        self.group = group
-        self.topics = Topics.of(settings)
-        self.projections = list(projections)
-        self.batch = batch
-        self.store = ViewStore(settings)
-        self.views = StreamViews(self.store, self.projections, group, self.topics.touchpoints)
-        self.views.prepare()
-        self.stats = ConsumerStats()
-        self._progress: dict[int, PartitionProgress] = {}
-        self._states: dict[str, dict[str, State]] = {p.name: {} for p in self.projections}
-        partitions = ensure_topics(settings)[self.topics.touchpoints].partitions
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap.split(","),
-            group_id=kafka_group_id(settings, group),
-            group_instance_id=instance,
-            client_id=f"rapport-consumer-{group}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            max_poll_records=batch,
-            fetch_max_wait_ms=20,
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=1_000,
-            request_timeout_ms=30_000,
-            reconnect_backoff_max_ms=1_000,
-        )
-        self._await_partitions(partitions)
-        self._assignment_changed = threading.Event()
-        self.consumer.subscribe(
-            [self.topics.touchpoints], listener=FlagOnRebalance(self._assignment_changed)
-        )
-        self.dead_letters = DeadLetters(settings, group)
-        self.alerts = (
+    ) -> ProjectionConsumer:
+        """A member of ``group``: its views prepared, subscribed to the touchpoints topic."""
+        topic = Topics.of(settings).touchpoints
+        views = StreamViews(ViewStore(settings), projections, group, topic)
+        views.prepare()
+        partitions = ensure_topics(settings)[topic].partitions
+        consumer = group_consumer(settings, group, role="consumer", batch=batch, instance=instance)
+        alerts = (
             AlertDuty(settings, group, instance=instance, interval=alert_interval, clock=clock)
             if publish_alerts
             else None
         )
-        self._last_log = time.monotonic()
-        self._logged_applied = 0
+        member = cls(consumer, views, DeadLetters(settings, group), batch=batch, alerts=alerts)
+        member._await_partitions(partitions)
+        consumer.subscribe([topic], listener=FlagOnRebalance(member._assignment_changed))
+        return member
 
     def _await_partitions(self, expected: int, timeout: float = 30.0) -> None:
         """Subscribe only once this client's metadata shows every partition: the group leader
         assigns the partitions it knows of, and a topic created a moment ago may show none."""
         deadline = time.monotonic() + timeout
-        topic = self.topics.touchpoints
-        while len(self.consumer.partitions_for_topic(topic) or ()) < expected:
+        while len(self.consumer.partitions_for_topic(self.topic) or ()) < expected:
             if time.monotonic() > deadline:
-                raise KafkaError(f"{topic} does not show its {expected} partitions")
+                raise KafkaError(f"{self.topic} does not show its {expected} partitions")
             time.sleep(0.1)
 
     def close(self) -> None:
@@ -127,15 +134,10 @@ class ProjectionConsumer:
 
     # --- partitions -------------------------------------------------------------------------
 
-    def forget(self) -> None:
-        """Cached states may be ahead of, or behind, what the views hold now."""
-        for states in self._states.values():
-            states.clear()
-
     def _reposition(self) -> None:
         """Seek every assigned partition to the offset the views hold (the start when they
         hold none), after a rebalance, a conflict or an error."""
-        self.forget()
+        self.engine.forget()  # the cache may be ahead of, or behind, what the views hold now
         self._progress = self.views.progress()
         assigned = sorted(self.consumer.assignment(), key=lambda tp: tp.partition)
         fresh = [tp for tp in assigned if tp.partition not in self._progress]
@@ -152,7 +154,7 @@ class ProjectionConsumer:
     # --- the loop ---------------------------------------------------------------------------
 
     def run(self, stop: Callable[[], bool] = lambda: False, *, poll_ms: int = 100) -> None:
-        log.info("consumer.started", group=self.group, topic=self.topics.touchpoints)
+        log.info("consumer.started", group=self.group, topic=self.topic)
         if self.alerts is not None and self.alerts.ident is None:
             self.alerts.start()
         pause = 0.0
@@ -216,15 +218,8 @@ class ProjectionConsumer:
         if rejected:
             # Dead letters first: a crash before the commit sends them again, never loses them.
             self.dead_letters.send(rejected)
-        work = [
-            (projection, *self.store.fold(projection, self._states[projection.name], facts))
-            for projection in self.projections
-        ]
-        try:
-            self.views.commit(work, advances)
-        except BaseException:
-            self.forget()
-            raise
+        with self.engine.committing():
+            self.views.commit(self.engine.fold_all(facts), advances)
         for advance in advances:
             self._progress[advance.partition] = advance.after
         self.stats.applied += len(facts)

@@ -28,12 +28,17 @@ import structlog
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from infra.checkpoints import ledger_name
-from infra.ledger import LedgerRecorder
-from infra.messages import Header, touchpoint_message
-from infra.relay_progress import RelayProgress
-from infra.settings import Settings
-from infra.topics import Topics, close_producer, discard_producer, ensure_topics, partition_of
+from infra.core.settings import Settings
+from infra.store.checkpoints import ledger_name
+from infra.store.recorder import LedgerRecorder
+from infra.streaming.clients import TransactionalProducer
+from infra.streaming.messages import Header, touchpoint_message
+from infra.streaming.relay_progress import RelayProgress
+from infra.streaming.topics import (
+    Topics,
+    ensure_topics,
+    partition_of,
+)
 
 log = structlog.get_logger("rapport.relay")
 
@@ -94,7 +99,16 @@ class Relay:
         self.progress.lock(self.partitions)
         self.published = self.progress.load(self.partitions)
         self.stats = RelayStats()
-        self._producer: KafkaProducer | None = None
+        self.producer = TransactionalProducer(
+            settings,
+            client_id="rapport-relay",
+            transactional_id=transactional_id(settings, self.topic, self.partitions),
+            on_connect=self._check_partitions,
+            batch_size=256 * 1024,
+            max_request_size=8 * 1024 * 1024,
+            retry_backoff_ms=100,
+            reconnect_backoff_max_ms=1_000,
+        )
         self._next: _Batch | None = None
         self._mine = frozenset(self.partitions)
         self._last_log = time.monotonic()
@@ -109,9 +123,7 @@ class Relay:
         return min(self.published.values())
 
     def close(self) -> None:
-        if self._producer is not None:
-            close_producer(self._producer)
-            self._producer = None
+        self.producer.close()
         self.progress.close()
 
     def __enter__(self) -> Relay:
@@ -122,45 +134,16 @@ class Relay:
 
     # --- Kafka ------------------------------------------------------------------------------
 
-    def _connect(self) -> KafkaProducer:
-        if self._producer is None:
-            ensure_topics(self.settings)
-            producer = KafkaProducer(
-                bootstrap_servers=self.settings.kafka_bootstrap.split(","),
-                client_id="rapport-relay",
-                transactional_id=transactional_id(self.settings, self.topic, self.partitions),
-                transaction_timeout_ms=15_000,
-                acks="all",
-                compression_type="lz4",
-                linger_ms=5,
-                batch_size=256 * 1024,
-                max_request_size=8 * 1024 * 1024,
-                max_block_ms=10_000,
-                request_timeout_ms=5_000,
-                delivery_timeout_ms=10_000,
-                retry_backoff_ms=100,
-                reconnect_backoff_max_ms=1_000,
+    def _check_partitions(self, producer: KafkaProducer) -> None:
+        """The topic exists, with the partitions the settings say (candidates never move)."""
+        ensure_topics(self.settings)
+        found = producer.partitions_for(self.topic)
+        if found and len(found) != self.partitions_total:
+            raise PartitionsDiffer(
+                f"{self.topic} has {len(found)} partitions and RAPPORT_KAFKA_PARTITIONS says"
+                f" {self.partitions_total}: set it to {len(found)} (a topic's partitions are"
+                " never changed, or candidates would move between them)"
             )
-            try:
-                producer.init_transactions()
-            except BaseException:
-                discard_producer(producer)
-                raise
-            found = producer.partitions_for(self.topic)
-            if found and len(found) != self.partitions_total:
-                discard_producer(producer)
-                raise PartitionsDiffer(
-                    f"{self.topic} has {len(found)} partitions and RAPPORT_KAFKA_PARTITIONS says"
-                    f" {self.partitions_total}: set it to {len(found)} (a topic's partitions are"
-                    " never changed, or candidates would move between them)"
-                )
-            self._producer = producer
-        return self._producer
-
-    def _drop_producer(self) -> None:
-        if self._producer is not None:
-            discard_producer(self._producer)
-            self._producer = None
 
     # --- publishing -------------------------------------------------------------------------
 
@@ -184,24 +167,19 @@ class Relay:
             return 0
         checkpoint = None
         if batch.messages:
-            producer = self._connect()
-            producer.begin_transaction()
             try:
-                for partition, key, value, headers in batch.messages:
-                    producer.send(
-                        self.topic, value=value, key=key, headers=headers, partition=partition
-                    )
-                checkpoint = self._checkpoint()
-                if checkpoint is not None:
-                    producer.send(self._checkpoints, value=checkpoint[1], key=self._ledger_name)
-                # While the producer's thread ships this batch, read and encode the next one.
-                self._next = self._prepare(batch.last + 1)
-                # flush() waits with a timeout; commit_transaction() alone could wait for ever.
-                producer.flush(timeout=10)
-                producer.commit_transaction()
+                with self.producer.transaction() as producer:
+                    for partition, key, value, headers in batch.messages:
+                        producer.send(
+                            self.topic, value=value, key=key, headers=headers, partition=partition
+                        )
+                    checkpoint = self._checkpoint()
+                    if checkpoint is not None:
+                        producer.send(self._checkpoints, value=checkpoint[1], key=self._ledger_name)
+                    # While the producer's thread ships this batch, read and encode the next one.
+                    self._next = self._prepare(batch.last + 1)
             except BaseException:
                 self._next = None
-                self._drop_producer()
                 raise
         if checkpoint is not None:
             self._checkpoint_sent = checkpoint[0]

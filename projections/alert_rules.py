@@ -6,8 +6,9 @@ period the episode is an open alert from ``anchor + period`` (its due time) unti
 opens and clears an episode is the business logic in ``projections/alerts.py``; the periods, and
 whether a rule runs at all, are settings, because firms differ in how patient they can be.
 
-Defaults are built in. ``RAPPORT_ALERT_RULES`` may name a TOML file that overrides them; every
-key is optional, a rule not mentioned keeps its defaults::
+Defaults are built in. ``RAPPORT_ALERT_RULES`` may name a TOML file that overrides them (read
+at the edge, ``infra.core.alert_rules_file``; parsed here by ``rules_from``); every key is
+optional, a rule not mentioned keeps its defaults::
 
     # rapport-alerts.toml
     [rules.talent_pool_without_personal_touch]
@@ -34,17 +35,13 @@ rules change (``AlertRules.fingerprint`` is part of its version).
 
 from __future__ import annotations
 
-import os
-import tomllib
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 DAY = 86_400.0
 HOUR = 3_600.0
-ENVIRONMENT = "RAPPORT_ALERT_RULES"
 
 POOL = "talent_pool_without_personal_touch"
 ENGAGED = "engaged_without_follow_up"
@@ -72,12 +69,6 @@ class AlertRule:
     candidate gets no episode and an opt-out closes an open one. Acknowledging an application
     and the hiring process the candidate takes part in are still allowed after an opt-out."""
     enabled: bool = True
-
-    @property
-    def period_text(self) -> str:
-        if self.period % DAY == 0:
-            return f"{self.period / DAY:g} days"
-        return f"{self.period / HOUR:g} hours"
 
 
 DEFAULT_RULES: tuple[AlertRule, ...] = (
@@ -139,10 +130,6 @@ class AlertRules:
         return tuple(rule.name for rule in self.rules)
 
     @property
-    def enabled(self) -> tuple[AlertRule, ...]:
-        return tuple(rule for rule in self.rules if rule.enabled)
-
-    @property
     def fingerprint(self) -> int:
         """0 for the defaults; otherwise a number that changes with any period or switch."""
         if self.rules == DEFAULT_RULES:
@@ -151,28 +138,6 @@ class AlertRules:
             f"{r.name}:{r.period!r}:{r.enabled}:{r.suppressed_by_opt_out}" for r in self.rules
         )
         return zlib.crc32(text.encode()) % 1_000_000 + 1
-
-
-def load_rules(path: str | Path | None = None) -> AlertRules:
-    """The defaults, overridden by ``path`` or else by the file ``RAPPORT_ALERT_RULES`` names."""
-    if path is None:
-        path = os.environ.get(ENVIRONMENT) or None
-    if path is None:
-        return AlertRules()
-    source = Path(path)
-    try:
-        with source.open("rb") as file:
-            document = tomllib.load(file)
-    except OSError as missing:
-        raise AlertRulesError(
-            f"{ENVIRONMENT} {source}: cannot read it ({missing.strerror})"
-        ) from None
-    except tomllib.TOMLDecodeError as bad:
-        raise AlertRulesError(f"{ENVIRONMENT} {source}: not valid TOML: {bad}") from None
-    try:
-        return rules_from(document)
-    except AlertRulesError as invalid:
-        raise AlertRulesError(f"{ENVIRONMENT} {source}: {invalid}") from None
 
 
 def rules_from(document: Mapping[str, Any]) -> AlertRules:

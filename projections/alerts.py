@@ -32,7 +32,6 @@ from projections.alert_rules import (
     SHORTLISTED,
     AlertRule,
     AlertRules,
-    load_rules,
 )
 from projections.base import Column, Fact, State, Table, Upsert
 
@@ -76,6 +75,17 @@ _PERSONAL, _TOUCH = 1, 2
 
 Entry = list[Any]
 """A remembered fact: [occurred_at, position, type, flags, argument (pool or position)]."""
+
+
+def open_as_of(due_at: float | None, resolved_at: float | None, as_of: float) -> bool:
+    """The one definition of an open alert: due by ``as_of`` and not resolved by then."""
+    return due_at is not None and due_at <= as_of and (resolved_at is None or resolved_at > as_of)
+
+
+def open_as_of_sql(table: str) -> str:
+    """``open_as_of`` over the episodes table (aliased ``table``), for ``WHERE``; it takes the
+    instant twice as parameters. ``tests/unit/test_alert_definition.py`` holds the two equal."""
+    return f"{table}.due_at <= ? AND ({table}.resolved_at IS NULL OR {table}.resolved_at > ?)"
 
 
 def _entry(fact: Fact) -> Entry | None:
@@ -253,7 +263,7 @@ class AlertsProjection:
     )
 
     def __init__(self, rules: AlertRules | None = None) -> None:
-        self.rules = load_rules() if rules is None else rules
+        self.rules = AlertRules() if rules is None else rules
         self._rules = _compile(self.rules)
         if self.rules.fingerprint:
             # Other periods give other due times: a different version makes the view rebuild.

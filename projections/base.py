@@ -3,8 +3,8 @@
 A projection never knows where its facts come from (the ledger directly, or a Kafka topic) nor
 which database keeps its rows. It receives one narrow input, a ``Fact`` (a recorded touchpoint
 and its ledger position, without personal data), together with the projection's own state for
-that candidate, and appends ``Upsert``s. The machinery that feeds it (``infra/views.py``,
-``infra/follower.py``) keeps the state, the rows and the processed position in one transaction,
+that candidate, and appends ``Upsert``s. The machinery that feeds it (``infra/read/views.py``,
+``infra/read/follower.py``) keeps the state, the rows and the processed position in one transaction,
 so re-delivering a fact never double counts and a crash never loses one.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 ENGAGING_SENTIMENTS = frozenset({"interested", "not_now"})
@@ -95,7 +94,3 @@ class Projection(Protocol):
     def apply(self, state: State, fact: Fact, out: list[Upsert]) -> None:
         """Fold ``fact`` into this candidate's ``state`` (in place) and append the rows to keep."""
         ...
-
-
-def epoch(moment: datetime) -> float:
-    return moment.timestamp()

@@ -11,11 +11,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from domain.access import UserRole
-from infra.api_tokens import add_token, load_tokens
-from infra.http_api import create_app
-from infra.ledger import Ledger
-from infra.server_state import ServerState
-from infra.settings import Settings
+from infra.core.settings import Settings
+from infra.http.app import create_app
+from infra.http.state import ServerState
+from infra.http.tokens import add_token, load_tokens
+from infra.store.ledger import Ledger
 from tests.conftest import at
 from tests.files import import_story
 

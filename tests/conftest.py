@@ -13,8 +13,8 @@ import psycopg
 import pytest
 
 from domain.touchpoints import TOUCHPOINT, Touchpoint
-from infra.ledger import Ledger
-from infra.settings import Settings
+from infra.core.settings import Settings
+from infra.store.ledger import Ledger
 
 pytest_plugins = ["tests.capture"]  # the served write API's fixture
 

@@ -10,13 +10,13 @@ from typing import Any
 import orjson
 from typer.testing import CliRunner
 
-from infra.cli import app
-from infra.generator import DEFAULT_UNTIL
-from infra.generator import write_jsonl as write_history
-from infra.importing import read_touchpoints
-from infra.ledger import Ledger, Line
-from infra.settings import Settings
-from infra.views import ViewStore
+from infra.cli.app import app
+from infra.core.settings import Settings
+from infra.intake.importing import read_touchpoints
+from infra.read.views import ViewStore
+from infra.store.ledger import Ledger, Line
+from infra.synthetic.generator import DEFAULT_UNTIL
+from infra.synthetic.generator import write_jsonl as write_history
 from tests.conftest import at
 
 RECORDED = DEFAULT_UNTIL + timedelta(days=1)

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from infra.settings import Settings
+from infra.core.settings import Settings
 from tests.files import store_env
 from tests.streaming import kill, tails
 

@@ -16,11 +16,11 @@ import orjson
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
 
-from infra.read_side import all_projections, following, group_views_settings
-from infra.relay_progress import published_positions
-from infra.settings import Settings
-from infra.topics import Topics
-from infra.views import ViewStore
+from infra.core.settings import Settings
+from infra.read.read_side import all_projections, following, group_views_settings
+from infra.read.views import ViewStore
+from infra.streaming.relay_progress import published_positions
+from infra.streaming.topics import Topics
 from tests.files import dump, store_env
 
 

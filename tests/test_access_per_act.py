@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 from consumers.inbound import InboundRecorder
 from domain.access import UserRole, may_record, operation_recording
 from domain.touchpoints import CATALOGUE
-from infra.cli import app as cli
-from infra.ledger import Ledger
-from infra.settings import Settings
-from infra.topics import Topics, ensure_topics
+from infra.cli.app import app as cli
+from infra.core.settings import Settings
+from infra.store.ledger import Ledger
+from infra.streaming.topics import Topics, ensure_topics
 from tests.capture import position, post, reply
 from tests.conftest import at
 from tests.files import import_story, store_env, story, write_jsonl
@@ -127,7 +127,7 @@ def test_inbound_erasures_go_to_the_dead_letters_unless_the_setting_allows_them(
     producer.send(topics.inbound, key=b"C-1", value=orjson.dumps(erasure(source_id="in-1")))
     producer.send(topics.inbound, key=b"C-1", value=orjson.dumps(reply("in-2")))
     producer.flush()
-    recorder = InboundRecorder(settings, "capture")
+    recorder = InboundRecorder.connect(settings, "capture")
     try:
         deadline = time.monotonic() + 120
         while recorder.stats.recorded + recorder.stats.dead_letters < 2:
@@ -145,7 +145,7 @@ def test_inbound_erasures_go_to_the_dead_letters_unless_the_setting_allows_them(
     producer.send(topics.inbound, key=b"C-1", value=orjson.dumps(erasure(source_id="in-3")))
     producer.flush()
     producer.close()
-    recorder = InboundRecorder(allowed, "capture")
+    recorder = InboundRecorder.connect(allowed, "capture")
     try:
         deadline = time.monotonic() + 120
         while recorder.stats.recorded < 1:

@@ -16,9 +16,9 @@ import orjson
 import pytest
 
 from domain.access import UserRole
-from infra.api_tokens import add_token
-from infra.generator import write_jsonl
-from infra.settings import Settings
+from infra.core.settings import Settings
+from infra.http.tokens import add_token
+from infra.synthetic.generator import write_jsonl
 from tests.server import Server
 
 CHECKS = ",".join([
@@ -62,9 +62,9 @@ def test_the_api_answers_only_what_its_openapi_document_declares(
 def test_the_openapi_document_is_self_contained(settings: Settings) -> None:
     from fastapi.testclient import TestClient
 
-    from infra.api_tokens import ApiToken
-    from infra.http_api import create_app
-    from infra.server_state import ServerState
+    from infra.http.app import create_app
+    from infra.http.state import ServerState
+    from infra.http.tokens import ApiToken
 
     state = ServerState(settings, [ApiToken("ops", UserRole.VIEWER, "0" * 64)])
     doc = TestClient(create_app(state)).get("/openapi.json").json()

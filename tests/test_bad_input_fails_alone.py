@@ -15,10 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from infra.cli import app as cli
-from infra.group_commit import GroupCommit
-from infra.ledger import Ledger
-from infra.settings import Settings
+from infra.cli.app import app as cli
+from infra.core.settings import Settings
+from infra.intake.group_commit import GroupCommit
+from infra.store.ledger import Ledger
 from tests.capture import position, post, reply
 from tests.conftest import NOW, tp
 from tests.files import import_story, store_env, story, write_jsonl
@@ -168,9 +168,7 @@ def test_out_of_range_query_parameters_are_422_naming_them(
     assert ok.status_code == 200 and ok.json()["alerts"] == []
 
 
-def test_out_of_range_as_of_on_the_command_line_exits_2(
-    settings: Settings, tmp_path: Path
-) -> None:
+def test_out_of_range_as_of_on_the_command_line_exits_2(settings: Settings, tmp_path: Path) -> None:
     env = store_env(settings)
     import_story(settings, tmp_path)
     for command in (["metrics"], ["alerts"], ["journey", "C-1"]):

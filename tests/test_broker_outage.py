@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.settings import Settings
+from infra.core.settings import Settings
 from tests.files import history, record_lines
 from tests.streaming import (
     embedded_views,

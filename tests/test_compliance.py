@@ -15,14 +15,24 @@ from typer.testing import CliRunner
 from domain.access import COMPLIANCE_OPERATIONS, Operation, UserRole, may
 from domain.consent import ConsentHistory, ConsentState
 from domain.vocabulary import ConsentBasis, OptOutScope
-from infra.cli import app
-from infra.cli_compliance import COMMAND_OPERATIONS, audit_app
-from infra.ledger import Ledger
-from infra.settings import Settings
+from infra.cli.app import app
+from infra.cli.compliance import audit_app
+from infra.core.settings import Settings
+from infra.store.ledger import Ledger
 from tests.conftest import at
 from tests.files import store_env, story, write_jsonl
 
 runner = CliRunner()
+
+COMMAND_OPERATIONS: dict[str, Operation] = {
+    "audit export": Operation.EXPORT_CONTACT_HISTORY,
+    "audit subject-access": Operation.EXPORT_SUBJECT_ACCESS,
+    "audit verify": Operation.VERIFY_LEDGER,
+    "audit refusals": Operation.READ_REFUSALS,
+    "audit erasures": Operation.READ_REFUSALS,
+    "erase": Operation.ERASE_CANDIDATE,
+}
+"""Every compliance command and the operation it performs (see ``domain.access``)."""
 
 
 def rapport(settings: Settings, *args: str) -> tuple[int, str, str]:
@@ -218,7 +228,7 @@ def test_compliance_work_is_for_the_compliance_role_only() -> None:
     assert may(UserRole.RECRUITER, Operation.RECORD_TOUCHPOINTS)
     assert not may(UserRole.COMPLIANCE, Operation.RECORD_TOUCHPOINTS)  # separation of duties
     assert all(may(role, Operation.READ_METRICS) for role in UserRole)
-    # Every compliance command is tagged with a compliance operation, and only those commands.
+    # Every compliance command performs a compliance operation, and only those commands.
     commands = {f"audit {c.name}" for c in audit_app.registered_commands} | {"erase"}
     assert set(COMMAND_OPERATIONS) == commands
     assert set(COMMAND_OPERATIONS.values()) <= COMPLIANCE_OPERATIONS

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from infra.settings import Settings
+from infra.core.settings import Settings
 from tests.files import store_env, story, write_jsonl
 
 CANDIDATES = 3000

@@ -17,8 +17,8 @@ import orjson
 import pytest
 
 from domain.access import UserRole
-from infra.api_tokens import add_token
-from infra.settings import Settings
+from infra.core.settings import Settings
+from infra.http.tokens import add_token
 from tests.browser import CHROMIUM, Browser
 from tests.files import fill, store_env
 

@@ -24,19 +24,19 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from infra.follower import Follower
-from infra.generator import DEFAULT_UNTIL, GROUND_TRUTH, write_jsonl
-from infra.importing import read_touchpoints
-from infra.ledger import Ledger, LedgerRecorder
-from infra.metrics import (
+from infra.cli.reading import metrics_command
+from infra.core.settings import Settings
+from infra.intake.importing import read_touchpoints
+from infra.read.follower import Follower
+from infra.read.metrics import (
     candidate_experience,
     engagement_report,
     funnel,
-    metrics_command,
     parse_dimensions,
 )
-from infra.settings import Settings
-from infra.views import ViewStore
+from infra.read.views import ViewStore
+from infra.store.ledger import Ledger
+from infra.synthetic.generator import DEFAULT_UNTIL, GROUND_TRUTH, write_jsonl
 from projections.base import Fact, Upsert
 from projections.engagement import EngagementProjection
 from projections.journey import STAGES
@@ -59,7 +59,7 @@ def views(settings: Settings, ledger: Ledger | None = None) -> Iterator[ViewStor
     ledger = ledger or Ledger(settings)
     store = ViewStore(settings)
     try:
-        recorder = cast(LedgerRecorder, ledger.recorder)
+        recorder = ledger.ledger_recorder
         Follower(recorder, store, [EngagementProjection()]).catch_up()
         yield store
     finally:
@@ -238,7 +238,7 @@ def test_the_command_names_a_bad_option_and_exits_2(tmp_path: Path) -> None:
 def test_the_command_catches_up_and_reports_in_every_format(
     settings: Settings, ledger: Ledger
 ) -> None:
-    from infra.cli import app as rapport
+    from infra.cli.app import app as rapport
 
     ledger.record(tp("candidate_registered", when=at(0)))
     ledger.record(tp("outreach_sent", when=at(1)))

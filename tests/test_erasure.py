@@ -12,9 +12,9 @@ from pathlib import Path
 import orjson
 import psycopg
 
-from infra.ledger import Ledger
-from infra.settings import Settings
-from infra.topics import Topics
+from infra.core.settings import Settings
+from infra.store.ledger import Ledger
+from infra.streaming.topics import Topics
 from tests.conftest import at
 from tests.files import story, write_jsonl
 from tests.streaming import read_topic, stream_env

@@ -15,13 +15,13 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from domain.access import UserRole
-from infra.api_tokens import TokensInvalid, add_token, identify, load_tokens
-from infra.cli import app as cli
-from infra.http_api import create_app
-from infra.metrics import engagement_report
-from infra.read_side import current_views
-from infra.server_state import ServerState
-from infra.settings import Settings
+from infra.cli.app import app as cli
+from infra.core.settings import Settings
+from infra.http.app import create_app
+from infra.http.state import ServerState
+from infra.http.tokens import TokensInvalid, add_token, identify, load_tokens
+from infra.read.metrics import engagement_report
+from infra.read.read_side import current_views
 from tests.files import fill, store_env
 
 AS_OF = "2026-10-31"
@@ -288,7 +288,7 @@ def test_the_grafana_dashboard_uses_only_series_the_server_exposes(
     client, tokens = served
     exposition = get(client, tokens["viewer"], "/metrics").text
     exposed = {line.split()[2] for line in exposition.splitlines() if line.startswith("# TYPE")}
-    dashboard = orjson.loads((Path("infra/grafana/rapport-dashboard.json")).read_bytes())
+    dashboard = orjson.loads((Path("infra/ops/grafana/rapport-dashboard.json")).read_bytes())
     queried = {
         re.sub(r"_(bucket|count|sum)$", "", name)
         for panel in dashboard["panels"]

@@ -9,9 +9,9 @@ import orjson
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from infra.capture import MAX_BATCH
-from infra.cli import app as cli
-from infra.settings import Settings
+from infra.cli.app import app as cli
+from infra.core.settings import Settings
+from infra.intake.capture import MAX_BATCH
 from tests.capture import position, post, reply
 from tests.conftest import at
 from tests.files import import_story, store_env, story

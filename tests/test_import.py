@@ -9,10 +9,10 @@ import orjson
 from typer.testing import CliRunner
 
 from domain.touchpoints import Withheld, import_schema
-from infra.audit import subject_access
-from infra.cli import app
-from infra.ledger import Ledger
-from infra.settings import Settings
+from infra.cli.app import app
+from infra.compliance.audit import subject_access
+from infra.core.settings import Settings
+from infra.store.ledger import Ledger
 from tests.conftest import at
 from tests.files import store_env, story, write_jsonl
 

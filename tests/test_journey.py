@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from infra.cli import app
-from infra.journeys import journey
-from infra.ledger import Ledger
-from infra.read_side import current_views, parse_as_of
-from infra.settings import Settings
+from infra.cli.app import app
+from infra.core.settings import Settings
+from infra.read.journeys import journey
+from infra.read.read_side import current_views, parse_as_of
+from infra.store.ledger import Ledger
 from tests.conftest import NOW, at, tp
 from tests.files import store_env
 
@@ -122,5 +122,3 @@ def test_the_journey_command(settings: Settings) -> None:
 
 def test_as_of_a_day_means_the_end_of_that_day() -> None:
     assert parse_as_of("2026-05-01") == parse_as_of("2026-05-01T23:59:59.999999+00:00")
-
-

@@ -10,7 +10,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from domain.refusals import ConsentWithdrawn, UnknownCandidate
-from infra.ledger import Duplicate, Ledger, Recorded
+from infra.store.ledger import Duplicate, Ledger, Recorded
 from tests.conftest import NOW, at, tp
 
 

@@ -15,16 +15,16 @@ import orjson
 from kafka import KafkaProducer
 
 from domain.access import UserRole
-from infra.api_tokens import add_token
-from infra.ledger import Ledger
-from infra.settings import Settings
-from infra.topics import Topics, ensure_topics
+from infra.core.settings import Settings
+from infra.http.tokens import add_token
+from infra.store.ledger import Ledger
+from infra.streaming.topics import Topics, ensure_topics
 from tests.server import Server, producer
 from tests.streaming import kill, read_topic, start, stop, stream_env, tails, values, wait_for
 
 
 def history_lines(folder: Path, candidates: int, seed: int) -> list[bytes]:
-    from infra.generator import write_jsonl
+    from infra.synthetic.generator import write_jsonl
 
     data = folder / f"history-{seed}.jsonl"
     write_jsonl(data, candidates=candidates, seed=seed)

@@ -10,8 +10,8 @@ from pathlib import Path
 import orjson
 import structlog
 
-from infra.logging import configure
-from infra.settings import Settings
+from infra.core.logging import configure
+from infra.core.settings import Settings
 from tests.files import store_env, story, write_jsonl
 
 

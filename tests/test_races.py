@@ -12,11 +12,11 @@ import threading
 from pathlib import Path
 
 from domain.access import UserRole
-from infra.api_tokens import add_token
-from infra.chain_key import ChainKeyInvalid, load_secret
-from infra.generator import write_jsonl
-from infra.ledger import Ledger
-from infra.settings import Settings
+from infra.core.settings import Settings
+from infra.http.tokens import add_token
+from infra.store.chain_key import ChainKeyInvalid, load_secret
+from infra.store.ledger import Ledger
+from infra.synthetic.generator import write_jsonl
 from tests.server import Server
 from tests.server import producer as producer_command
 

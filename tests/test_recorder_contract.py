@@ -22,9 +22,9 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 
-from infra.ledger import Ledger
-from infra.persistence import UnsupportedEvent
-from infra.settings import Settings
+from infra.core.settings import Settings
+from infra.store.ledger import Ledger
+from infra.store.recorder import UnsupportedEvent
 from tests.conftest import POSTGRES_URL
 
 
@@ -94,12 +94,14 @@ class LedgerRecorderContract(ApplicationRecorderTestCase[Any]):
 
 class TestSQLiteLedgerRecorder(LedgerRecorderContract):
     __test__ = True
+
     def settings(self) -> Settings:
         return Settings(db=self.folder / f"{len(self.ledgers)}.db")
 
 
 class TestPostgresLedgerRecorder(LedgerRecorderContract):
     __test__ = True
+
     def setUp(self) -> None:
         super().setUp()
         if not POSTGRES_URL:

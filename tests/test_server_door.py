@@ -13,8 +13,8 @@ import orjson
 import pytest
 
 from domain.access import UserRole
-from infra.api_tokens import add_token
-from infra.settings import Settings
+from infra.core.settings import Settings
+from infra.http.tokens import add_token
 from tests.server import Server
 
 HUGE = 121_634_816  # the 116 MB body of the reproduction

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra.settings import Settings
+from infra.core.settings import Settings
 
 
 def test_the_soak_run_loses_nothing_doubles_nothing_and_refuses_only_poison(
@@ -16,11 +16,11 @@ def test_the_soak_run_loses_nothing_doubles_nothing_and_refuses_only_poison(
 ) -> None:
     store = ["--database-url", settings.database_url] if settings.database_url else []
     run = subprocess.run(
-        [sys.executable, "-m", "infra.benchmarks.soak", "--candidates", "60", "--kills", "3",
+        [sys.executable, "-m", "infra.bench.soak", "--candidates", "60", "--kills", "3",
          "--kill-every", "2", "--rate", "60", "--workdir", str(tmp_path / "soak"), *store],
         capture_output=True, check=False, timeout=900)  # fmt: skip
     report = run.stdout.decode()
-    logs = (tmp_path / "soak" / "serve.log")
+    logs = tmp_path / "soak" / "serve.log"
     tail = logs.read_text()[-4000:] if logs.exists() else ""
     assert run.returncode == 0, report + run.stderr.decode()[-3000:] + tail
     assert "lost / doubled" in report and "0 / 0" in report

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import pytest
@@ -21,17 +21,18 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from domain.touchpoints import TOUCHPOINT, Touchpoint
-from infra import generator
-from infra.alerts import (
+from infra.core.alert_rules_file import load_rules
+from infra.core.settings import Settings
+from infra.read.alerts import (
     next_deadline,
     next_due,
     open_alerts,
     record_transitions,
 )
-from infra.follower import Follower
-from infra.ledger import Ledger, LedgerRecorder
-from infra.settings import Settings
-from infra.views import ViewStore
+from infra.read.follower import Follower
+from infra.read.views import ViewStore
+from infra.store.ledger import Ledger
+from infra.synthetic import generator
 from projections.alert_rules import (
     APPLICANT,
     ENGAGED,
@@ -39,7 +40,6 @@ from projections.alert_rules import (
     SHORTLISTED,
     AlertRules,
     AlertRulesError,
-    load_rules,
 )
 from projections.alerts import AlertsProjection
 from projections.base import Fact, Upsert
@@ -65,9 +65,7 @@ class Desk:
         self.ledger = Ledger(settings, clock=lambda: CLOCK)
         self.store = ViewStore(settings)
         self.projection = AlertsProjection(rules or AlertRules())
-        self.follower = Follower(
-            cast(LedgerRecorder, self.ledger.recorder), self.store, [self.projection]
-        )
+        self.follower = Follower(self.ledger.ledger_recorder, self.store, [self.projection])
 
     def close(self) -> None:
         self.store.close()
@@ -409,7 +407,7 @@ def test_a_rules_file_changes_periods_and_switches_rules_off(
         f"[rules.{SHORTLISTED}]\nenabled = false\n"
     )
     monkeypatch.setenv("RAPPORT_ALERT_RULES", str(rules_file))
-    rules = load_rules()
+    rules = load_rules(Settings().alert_rules)
     assert rules[POOL].period == 30 * 86_400 and rules[ENGAGED].period == 7 * 86_400
     desk = Desk(settings, rules)
     try:
@@ -465,7 +463,7 @@ def test_a_bad_rules_file_is_refused_naming_the_key(
 
 
 def _command_app() -> Any:
-    from infra.cli import app
+    from infra.cli.app import app
 
     return app
 
@@ -635,9 +633,7 @@ def test_open_pool_alerts_in_a_generated_history_match_a_plain_count(tmp_path: P
         ledger.write(
             ledger.decide([(n, TOUCHPOINT.validate_python(x)) for n, x in enumerate(lines)])
         )
-        Follower(
-            cast(LedgerRecorder, ledger.recorder), store, [AlertsProjection(AlertRules())]
-        ).catch_up()
+        Follower(ledger.ledger_recorder, store, [AlertsProjection(AlertRules())]).catch_up()
         counted = len(open_alerts(store, until, rule=POOL))
     finally:
         store.close()

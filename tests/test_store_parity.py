@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from infra.generator import DEFAULT_UNTIL, write_jsonl
-from infra.importing import read_touchpoints
-from infra.ledger import Ledger
-from infra.settings import Settings
+from infra.core.settings import Settings
+from infra.intake.importing import read_touchpoints
+from infra.store.ledger import Ledger
+from infra.synthetic.generator import DEFAULT_UNTIL, write_jsonl
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ which must equal what the ledger follower builds from the same ledger."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import pytest
@@ -17,18 +17,18 @@ from consumers.alert_publisher import AlertPublisher
 from consumers.projection_consumer import ProjectionConsumer
 from consumers.relay import Relay
 from domain.access import UserRole
-from infra.api_tokens import add_token, load_tokens
-from infra.cli import app
-from infra.generator import DEFAULT_UNTIL
-from infra.http_api import create_app
-from infra.ledger import Ledger, LedgerRecorder
-from infra.messages import message_schemas
-from infra.read_side import all_projections, group_views_settings
-from infra.relay_progress import RelayProgress
-from infra.server_state import ServerState
-from infra.settings import Settings
-from infra.topics import Topics
-from infra.views import ViewStore, views_path
+from infra.cli.app import app
+from infra.core.settings import Settings
+from infra.http.app import create_app
+from infra.http.state import ServerState
+from infra.http.tokens import add_token, load_tokens
+from infra.read.read_side import all_projections, group_views_settings
+from infra.read.views import ViewStore, views_path
+from infra.store.ledger import Ledger
+from infra.streaming.messages import message_schemas
+from infra.streaming.relay_progress import RelayProgress
+from infra.streaming.topics import Topics
+from infra.synthetic.generator import DEFAULT_UNTIL
 from tests.files import history, personal_texts, record_lines
 from tests.streaming import (
     embedded_views,
@@ -60,14 +60,14 @@ def split_by_candidate(lines: list[Any], share: float) -> tuple[list[Any], list[
 def relay_everything(settings: Settings) -> None:
     ledger = Ledger(settings)
     try:
-        with Relay(settings, cast(LedgerRecorder, ledger.recorder)) as relay:
+        with Relay(settings, ledger.ledger_recorder) as relay:
             relay.run(until_caught_up=True)
     finally:
         ledger.close()
 
 
 def consume_until(settings: Settings, group: str, events: int, **options: Any) -> Any:
-    consumer = ProjectionConsumer(
+    consumer = ProjectionConsumer.connect(
         group_views_settings(settings, group), group, all_projections(), **options
     )
     try:
@@ -90,6 +90,7 @@ def test_two_consumer_processes_build_the_views_of_an_embedded_rebuild(
               "--alert-interval", "0.5", log=tmp_path / f"consumer-{i}.log")
         for i in range(2)
     ]  # fmt: skip
+
     def both_own_partitions() -> bool:
         latest = [log_events(tmp_path / f"consumer-{i}.log", "consumer.positioned") for i in (0, 1)]
         return all(entries and entries[-1]["partitions"] for entries in latest)
@@ -246,7 +247,7 @@ def test_a_batch_the_relay_sends_again_after_a_crash_is_not_counted_twice(
     progress.close()
     relay_everything(settings)
     assert len(read_topic(settings, Topics.of(settings).touchpoints)) == 2 * total
-    consumer = ProjectionConsumer(
+    consumer = ProjectionConsumer.connect(
         group_views_settings(settings, "ops"), "ops", all_projections(), publish_alerts=False
     )
     try:
@@ -263,12 +264,13 @@ def test_only_one_relay_publishes_a_partition(stream_settings: Settings, tmp_pat
     record_lines(settings, history(5, seed=29, folder=tmp_path))
     ledger = Ledger(settings)
     try:
-        with Relay(settings, cast(LedgerRecorder, ledger.recorder), worker=(0, 2)):
+        with Relay(settings, ledger.ledger_recorder, worker=(0, 2)):
             second = start(settings, "relay", log=tmp_path / "second.log")
             assert second.wait(timeout=60) == 4
-            assert "another relay publishes some of partitions" in (
-                tmp_path / "second.log"
-            ).read_text()
+            assert (
+                "another relay publishes some of partitions"
+                in (tmp_path / "second.log").read_text()
+            )
             # The other half of the partitions is free for a second worker.
             other = start(settings, "relay", "--worker", "1/2", "--until-caught-up",
                           log=tmp_path / "other.log")  # fmt: skip

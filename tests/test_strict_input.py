@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from infra.cli import app as cli
-from infra.settings import Settings
+from infra.cli.app import app as cli
+from infra.core.settings import Settings
 from tests.capture import position, reply
 from tests.conftest import at
 from tests.files import store_env, story

@@ -16,9 +16,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from infra.cli import app
-from infra.settings import Settings
-from infra.views import ViewStore
+from infra.cli.app import app
+from infra.core.settings import Settings
+from infra.read.views import ViewStore
 from tests.files import store_env, story, write_jsonl
 from tests.streaming import read_topic, stream_env
 
@@ -207,7 +207,7 @@ def test_an_anchor_names_the_break_at_its_own_position(recorded: Settings) -> No
 
 def rechain(tables: Tables, key: bytes | None = None) -> None:
     """What a tamperer who knows the (public) algorithm does after an edit: every link anew."""
-    from infra.chain import GENESIS, ChainKey, SealedRow, links_for
+    from infra.store.chain import GENESIS, ChainKey, SealedRow, links_for
 
     with tables.sql() as run:
         rows = run(f"SELECT {tables.position}, originator_id, originator_version, topic, state"
@@ -324,7 +324,7 @@ def test_a_checkpoint_file_rolled_back_with_a_cut_tail_is_caught_by_the_topic_co
     """Whoever can write the ledger's host can put back an older (validly sealed) checkpoint
     file after cutting the tail; the copy the relay published to Kafka still says otherwise."""
     from consumers.relay import Relay
-    from infra.ledger import Ledger
+    from infra.store.ledger import Ledger
 
     settings = stream_settings
     env = stream_env(settings)
@@ -347,8 +347,8 @@ def test_a_checkpoint_file_rolled_back_with_a_cut_tail_is_caught_by_the_topic_co
     assert verified.exit_code == 0, verified.output
     from jsonschema import Draft202012Validator
 
-    from infra.messages import message_schemas
-    from infra.topics import Topics
+    from infra.streaming.messages import message_schemas
+    from infra.streaming.topics import Topics
 
     (published,) = read_topic(settings, Topics.of(settings).checkpoints)  # compacted: the last
     document = orjson.loads(published.value)

@@ -15,19 +15,19 @@ from referencing import Registry, Resource
 from typer.testing import CliRunner
 
 from domain.touchpoints import CATALOGUE
-from infra.cli import app
-from infra.follower import to_fact
-from infra.generator import DEFAULT_UNTIL, write_jsonl
-from infra.importing import read_touchpoints
-from infra.ledger import Ledger
-from infra.messages import (
+from infra.cli.app import app
+from infra.core.settings import Settings
+from infra.intake.importing import read_touchpoints
+from infra.read.follower import to_fact
+from infra.store.ledger import Ledger
+from infra.streaming.messages import (
     Undecodable,
     event_id,
     fact_from_message,
     message_schemas,
     touchpoint_message,
 )
-from infra.settings import Settings
+from infra.synthetic.generator import DEFAULT_UNTIL, write_jsonl
 from tests.files import personal_texts
 
 runner = CliRunner()

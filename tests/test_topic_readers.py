@@ -13,9 +13,9 @@ from jsonschema import Draft202012Validator
 from typer.testing import CliRunner
 
 from domain.touchpoints import CATALOGUE
-from infra.cli import app
-from infra.settings import Settings
-from infra.topics import Topics
+from infra.cli.app import app
+from infra.core.settings import Settings
+from infra.streaming.topics import Topics
 from tests.files import history, personal_texts, record_lines
 from tests.streaming import stream_env
 from tests.test_streaming import consume_until, relay_everything

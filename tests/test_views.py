@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from infra.follower import Follower
-from infra.ledger import Ledger
-from infra.read_side import all_projections
-from infra.settings import Settings
-from infra.views import ViewStore, views_path
+from infra.core.settings import Settings
+from infra.read.follower import Follower
+from infra.read.read_side import all_projections
+from infra.read.views import ViewStore, views_path
+from infra.store.ledger import Ledger
 from projections.base import Column, Fact, State, Table, Upsert
 from tests.files import dump, fill, store_env
 

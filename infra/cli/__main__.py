@@ -1,0 +1,5 @@
+"""`python -m infra.cli`: the same command line as `rapport`."""
+
+from infra.cli.app import main
+
+main()

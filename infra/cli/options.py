@@ -1,0 +1,81 @@
+"""The command-line options commands share, defined and checked once each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from infra.cli.common import ExitCode, invalid, say
+from infra.core.settings import Settings
+from infra.read.read_side import ViewsNotFound, check_group, existing_group_views, parse_as_of
+
+Default = TypeVar("Default", float, None)
+
+DbOption = Annotated[
+    Path | None, typer.Option("--db", help="SQLite file of the ledger (env RAPPORT_DB).")
+]
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", help="postgresql:// URL: use PostgreSQL (env RAPPORT_DATABASE_URL)."
+    ),
+]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="As things stood then: YYYY-MM-DD (the end of that day, UTC) or an ISO instant"
+        " with a zone. Default: now.",
+    ),
+]
+GroupOption = Annotated[
+    str | None,
+    typer.Option(
+        "--group",
+        help="Read the views kept by this consumer group (rapport consume) instead of the"
+        " ledger's own.",
+    ),
+]
+
+
+def checked_group(group: str | None, settings: Settings) -> str | None:
+    """The --group of a read command: a valid name whose views exist, or exit 2 saying why."""
+    if group is None:
+        return None
+    try:
+        existing_group_views(settings, group)  # checks the name first
+    except ValueError as bad:
+        raise invalid("--group", str(bad)) from None
+    except ViewsNotFound as missing:
+        say(str(missing))
+        raise typer.Exit(ExitCode.INVALID) from None
+    return group
+
+
+def group_name(group: str) -> str:
+    """The --group of a consumer: a name that can name views and Kafka groups, or exit 2."""
+    try:
+        return check_group(group)
+    except ValueError as bad:
+        raise invalid("--group", str(bad)) from None
+
+
+def checked_format(fmt: str, choices: Sequence[str]) -> str:
+    """The --format, one of ``choices``, or exit 2 naming them."""
+    if fmt not in choices:
+        expected = f"{', '.join(choices[:-1])} or {choices[-1]}"
+        raise invalid("--format", f"expected {expected}, got {fmt!r}")
+    return fmt
+
+
+def checked_as_of(as_of: str | None, *, default: Default) -> float | Default:
+    """The --as-of instant (seconds since the epoch), ``default`` without one, or exit 2."""
+    if as_of is None:
+        return default
+    try:
+        return parse_as_of(as_of)
+    except ValueError as bad:
+        raise invalid("--as-of", str(bad)) from None

@@ -1,0 +1,282 @@
+"""The read commands: ``metrics``, ``alerts`` and ``journey``. Each checks its options, asks one
+query of ``infra.read`` and renders the answer as a table, JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Annotated
+
+import orjson
+import typer
+from eventsourcing.persistence import PersistenceError
+from rich.console import Console
+from rich.table import Table
+
+from infra.cli.common import ExitCode, err, invalid, out, say, settings_for
+from infra.cli.options import (
+    AsOfOption,
+    DbOption,
+    GroupOption,
+    UrlOption,
+    checked_as_of,
+    checked_format,
+    checked_group,
+)
+from infra.core.alert_rules_file import load_rules
+from infra.read.alerts import duration_text, open_alerts
+from infra.read.journeys import NoSuchCandidate, journey, next_due_action
+from infra.read.metrics import (
+    DIMENSIONS,
+    CandidateExperience,
+    FunnelStage,
+    Segment,
+    candidate_experience,
+    engagement_report,
+    funnel,
+    parse_dimensions,
+)
+from infra.read.read_side import current_views
+from projections.alert_rules import AlertRulesError
+
+TABLE_JSON_CSV = ("table", "json", "csv")
+
+
+def metrics_command(
+    by: Annotated[
+        str,
+        typer.Option("--by", help=f"Comma-separated breakdown: {', '.join(DIMENSIONS)}."),
+    ] = "status,personalization",
+    as_of: AsOfOption = None,
+    window: Annotated[float, typer.Option("--window", help="Attribution window in days.")] = 30.0,
+    sla_hours: Annotated[
+        float, typer.Option("--sla-hours", help="Hours an applicant may wait for a person.")
+    ] = 48.0,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    group: GroupOption = None,
+    db: DbOption = None,
+    database_url: UrlOption = None,
+) -> None:
+    """Response and engagement rates (95% Wilson interval, 1 in N), the funnel, the SLA."""
+    try:
+        dimensions = parse_dimensions(by)
+    except ValueError as bad:
+        raise invalid("--by", str(bad)) from None
+    # No --as-of: now, read at the edge (the queries never look at a clock).
+    moment = checked_as_of(as_of, default=time.time())
+    if not window > 0:
+        raise invalid("--window", "the attribution window must be a positive number of days")
+    if not sla_hours > 0:
+        raise invalid("--sla-hours", "must be a positive number of hours")
+    checked_format(fmt, TABLE_JSON_CSV)
+    settings = settings_for(db, database_url)
+    group = checked_group(group, settings)
+
+    with current_views(settings, group) as store:
+        segments = engagement_report(store, dimensions, moment, window)
+        stages = funnel(store, moment)
+        experience = candidate_experience(store, moment, sla_hours)
+    if fmt == "json":
+        document = {
+            "as_of": datetime.fromtimestamp(moment, UTC).isoformat(),
+            "window_days": window,
+            "by": dimensions,
+            "segments": [s.as_dict() for s in segments],
+            "funnel": [s.as_dict() for s in stages],
+            "candidate_experience": experience.as_dict(),
+        }
+        typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+    elif fmt == "csv":
+        typer.echo(segments_csv(dimensions, segments), nl=False)
+    else:
+        print_tables(out, dimensions, segments, stages, experience, moment, window)
+
+
+def alerts_command(
+    as_of: AsOfOption = None,
+    rule: Annotated[str | None, typer.Option("--rule", help="Only this rule.")] = None,
+    recruiter: Annotated[
+        str | None, typer.Option("--recruiter", help="Only this recruiter's candidates.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    group: GroupOption = None,
+    db: DbOption = None,
+    database_url: UrlOption = None,
+) -> None:
+    """Open stale-contact alerts as of a date: who to contact, under which rule, since when."""
+    checked_format(fmt, TABLE_JSON_CSV)
+    settings = settings_for(db, database_url)
+    try:
+        rules = load_rules(settings.alert_rules)
+    except AlertRulesError as bad:
+        say(str(bad))
+        raise typer.Exit(ExitCode.INVALID) from None
+    if rule is not None and rule not in rules.names:
+        raise invalid("--rule", f"unknown rule {rule!r} (known: {', '.join(rules.names)})")
+    moment = checked_as_of(as_of, default=datetime.now(UTC).timestamp())
+    group = checked_group(group, settings)
+    try:
+        with current_views(settings, group) as store:
+            alerts = open_alerts(store, moment, rule=rule, recruiter=recruiter)
+    except PersistenceError as down:
+        say(f"cannot open the ledger at {settings.store_description}: {down}")
+        raise typer.Exit(ExitCode.STORE) from None
+    records = [alert.as_record() for alert in alerts]
+    if fmt == "json":
+        sys.stdout.write(orjson.dumps(records, option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=ALERT_CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(records)
+    else:
+        when = datetime.fromtimestamp(moment, UTC)
+        title = f"{len(alerts)} open alert(s) as of {when:%Y-%m-%d %H:%M} UTC"
+        table = Table("candidate", "rule", "due", "overdue", "recruiter", "reason", title=title)
+        for alert in alerts:
+            table.add_row(
+                alert.candidate or alert.candidate_id,
+                alert.rule,
+                f"{alert.due_at:%Y-%m-%d %H:%M}",
+                duration_text(alert.overdue.total_seconds()),
+                alert.recruiter or "-",
+                alert.reason,
+            )
+        out.print(table)
+
+
+ALERT_CSV_FIELDS = [
+    "candidate", "candidate_id", "recruiter", "rule", "due_at", "anchor_at", "overdue_days",
+    "opened_by", "reason",
+]  # fmt: skip
+
+
+def journey_command(
+    candidate: Annotated[str, typer.Argument(help="The candidate's CRM reference.")],
+    as_of: AsOfOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    group: GroupOption = None,
+    db: DbOption = None,
+    database_url: UrlOption = None,
+) -> None:
+    """A candidate's timeline, stage, last (personal) touch and next due action."""
+    moment = checked_as_of(as_of, default=None)
+    checked_format(fmt, ("table", "json"))
+    settings = settings_for(db, database_url)
+    group = checked_group(group, settings)
+    with current_views(settings, group) as store:
+        try:
+            found = journey(store, candidate, moment)
+        except NoSuchCandidate as missing:
+            err.print(str(missing))
+            raise typer.Exit(ExitCode.REFUSED) from None
+        next_action = next_due_action(store, found, moment)
+    if fmt == "json":
+        document = asdict(found) | {"next_due_action": next_action}
+        out.print_json(orjson.dumps(document).decode())
+        return
+    out.print(
+        f"[bold]{found.candidate}[/bold] {found.status} {found.role}, owner"
+        f" {found.recruiter or '-'} — stage [bold]{found.stage}[/bold]"
+    )
+    out.print(
+        f"last touch {minute(found.last_touch and found.last_touch.occurred_at)},"
+        f" last personal touch"
+        f" {minute(found.last_personal_touch and found.last_personal_touch.occurred_at)};"
+        f" next due: {next_action or 'nothing'}"
+    )
+    timeline = Table("happened", "recorded", "touchpoint", "by", "personal", "detail")
+    for column in timeline.columns[:5]:
+        column.no_wrap = True
+    for step in found.steps:
+        timeline.add_row(
+            minute(step.occurred_at),
+            minute(step.recorded_at),
+            step.type,
+            step.by_whom,
+            "yes" if step.personal_touch else "",
+            step.detail,
+        )
+    out.print(timeline)
+
+
+def minute(seconds: float | None) -> str:
+    """An instant to the minute, UTC; ``-`` for none."""
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def segments_csv(by: Sequence[str], segments: Sequence[Segment]) -> str:
+    """The segments as CSV, one flat row each (rates as fractions)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        [*by, "outreach", "responses", "response_rate", "response_low", "response_high",
+         "engagements", "engagement_rate", "engagement_low", "engagement_high",
+         "engagement_one_in", "response_hours_median", "response_hours_p90"]
+    )  # fmt: skip
+    for s in segments:
+        writer.writerow(
+            [*(s.values[name] or "" for name in by), s.outreach,
+             s.response.successes, _f(s.response.value), *map(_f, s.response.interval),
+             s.engagement.successes, _f(s.engagement.value), *map(_f, s.engagement.interval),
+             s.engagement.one_in, _f(s.response_hours_median), _f(s.response_hours_p90)]
+        )  # fmt: skip
+    return buffer.getvalue()
+
+
+def _f(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def _hours(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def print_tables(
+    console: Console,
+    by: Sequence[str],
+    segments: Sequence[Segment],
+    stages: Sequence[FunnelStage],
+    experience: CandidateExperience,
+    as_of: float,
+    window_days: float,
+) -> None:
+    when = datetime.fromtimestamp(as_of, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    report = Table(
+        *by, "outreach", "response", "engagement", "1st response h (median / p90)",
+        title=f"Engagement as of {when}, {window_days:g}-day window",
+    )  # fmt: skip
+    for s in segments:
+        report.add_row(
+            *(s.values[name] or "-" for name in by),
+            f"{s.outreach:,}",
+            str(s.response),
+            str(s.engagement),
+            f"{_hours(s.response_hours_median)} / {_hours(s.response_hours_p90)}",
+        )
+    path = Table(
+        "stage", "candidates", "from previous stage", "median days in stage", title="Funnel"
+    )
+    for stage in stages:
+        path.add_row(
+            stage.stage,
+            f"{stage.candidates:,}",
+            str(stage.conversion) if stage.conversion else "",
+            "-" if stage.median_days is None else f"{stage.median_days:.1f}",
+        )
+    sla = Table(
+        "applications past the SLA", "personal touch within it", "automated acknowledgement only",
+        title=f"Candidate experience ({experience.sla_hours:g}-hour SLA)",
+    )  # fmt: skip
+    sla.add_row(
+        f"{experience.applications:,}",
+        str(experience.personal_within_sla),
+        f"{experience.automated_only:,}",
+    )
+    console.print(report, path, sla)

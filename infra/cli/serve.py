@@ -1,0 +1,79 @@
+"""``rapport serve`` (the HTTP API and the dashboard) and ``rapport token add``."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Annotated
+
+import typer
+
+from domain.access import UserRole
+from infra.cli.common import ExitCode, err, settings_for
+from infra.cli.options import DbOption, GroupOption, UrlOption, checked_group
+from infra.http.tokens import TokensInvalid, add_token, load_tokens
+
+token_app = typer.Typer(
+    help="API tokens of rapport serve: each maps to one role.", no_args_is_help=True
+)
+
+
+@token_app.command("add")
+def token_add(
+    role: Annotated[UserRole, typer.Option("--role", help="viewer, recruiter or compliance.")],
+    name: Annotated[str, typer.Option("--name", help="Who or what holds it (kept, not secret).")],
+    db: DbOption = None,
+    database_url: UrlOption = None,
+) -> None:
+    """Make a new token; it is printed once, only its SHA-256 is kept (RAPPORT_API_TOKENS_FILE)."""
+
+    settings = settings_for(db, database_url)
+    try:
+        token = add_token(settings.tokens_path, role, name)
+    except TokensInvalid as bad:
+        err.print(str(bad), markup=False, highlight=False)
+        raise typer.Exit(ExitCode.INVALID) from None
+    err.print(f"token {name!r} ({role.value}) added to {settings.tokens_path}; it is shown once:")
+    typer.echo(token)
+
+
+def serve_command(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (loopback by default).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
+    group: GroupOption = None,
+    db: DbOption = None,
+    database_url: UrlOption = None,
+) -> None:
+    """The HTTP API, the dashboard and Prometheus /metrics (until interrupted)."""
+    import uvicorn
+
+    from infra.http.app import create_app
+    from infra.http.state import ServerState
+
+    settings = settings_for(db, database_url)
+    group = checked_group(group, settings)
+    try:
+        tokens = load_tokens(settings.tokens_path)
+    except TokensInvalid as bad:
+        err.print(f"RAPPORT_API_TOKENS_FILE: {bad}", markup=False, highlight=False)
+        raise typer.Exit(ExitCode.INVALID) from None
+    with socket.socket() as probe:
+        # As uvicorn binds: connections of a killed predecessor in TIME_WAIT do not hold the port.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as taken:
+            reason = "is in use" if taken.errno == errno.EADDRINUSE else str(taken)
+            err.print(f"--port: {host}:{port} {reason}", markup=False, highlight=False)
+            raise typer.Exit(ExitCode.INVALID) from None
+    state = ServerState(settings, tokens, group=group)
+    err.print(f"Rapport on http://{host}:{port}/ (API under /api/v1, OpenAPI at /openapi.json)")
+    uvicorn.run(
+        create_app(state),
+        host=host,
+        port=port,
+        access_log=False,  # our own request log leaves queries and tokens out
+        log_level="warning",
+    )

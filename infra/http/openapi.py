@@ -1,0 +1,146 @@
+"""The OpenAPI document as the server really behaves, so strangers' tools can rely on it.
+
+FastAPI documents what it sees: the write endpoints read their bodies themselves (strictly, see
+``infra.intake.capture.read_body``), the door answers 401/413/404 before any route runs, and our own
+answers (409 refusals, 503 while busy) are built by hand. Here the document gets the import
+format as components its bodies refer to, the two ways to present a token, and every answer an
+operation can give, with its body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from domain.touchpoints import TOUCHPOINT
+from infra.http.bodies import ErasureRequest
+from infra.http.guard import TOKEN_COOKIE
+from infra.intake.capture import MAX_BATCH
+
+REF = "#/components/schemas/{model}"
+PROBLEM = {
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {
+            "anyOf": [
+                {"type": "string"},
+                {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["loc", "msg", "type"],
+                        "properties": {
+                            "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
+                            "msg": {"type": "string"},
+                            "type": {"type": "string"},
+                        },
+                    },
+                },
+            ]
+        }
+    },
+}
+"""Every error of the API: ``detail`` is a sentence, or the fields at fault (``loc``)."""
+REFUSED = {
+    "type": "object",
+    "required": ["status", "recorded"],
+    "properties": {
+        "status": {"enum": ["refused", "conflict"]},
+        "recorded": {"const": 0},
+        "code": {"type": "string"},
+        "field": {"type": ["string", "null"]},
+        "message": {"type": "string"},
+        "refusals": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["index", "code", "message"],
+                "properties": {
+                    "index": {"type": "integer"},
+                    "code": {"type": "string"},
+                    "field": {"type": ["string", "null"]},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+"""A write the rules refused, or an idempotency key reused with other content."""
+
+ANSWERS = {
+    "401": "No valid token (answered before any body is read).",
+    "403": "The token's role may not do this (for a write: an item it may not record).",
+    "404": "No such candidate, or a path with an encoded slash.",
+    "409": "Refused by the rules, or an Idempotency-Key reused with other content.",
+    "413": "The body is over RAPPORT_MAX_BODY_BYTES, or a batch over the batch limit.",
+    "422": "A parameter or a field is invalid (named in detail[].loc).",
+    "503": "Not ready, or the store kept conflicting (Retry-After).",
+}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _problem(status: str) -> dict[str, Any]:
+    return {"description": ANSWERS[status]} | _json({"$ref": REF.format(model="Problem")})
+
+
+def document(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    touchpoint = TOUCHPOINT.json_schema(ref_template=REF)
+    schemas.update(touchpoint.pop("$defs", {}))
+    schemas["Touchpoint"] = touchpoint | {"title": "Touchpoint (one line of an import file)"}
+    schemas["Problem"] = PROBLEM
+    schemas["Refused"] = REFUSED
+    doc["components"]["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "rapport token add"},
+        "cookie": {"type": "apiKey", "in": "cookie", "name": TOKEN_COOKIE,
+                   "description": "set by POST /login"},
+    }  # fmt: skip
+    doc["security"] = [{"bearer": []}, {"cookie": []}]
+    one = {"$ref": REF.format(model="Touchpoint")}
+    erasure = ErasureRequest.model_json_schema(ref_template=REF)
+    schemas.update(erasure.pop("$defs", {}))
+    schemas["ErasureRequest"] = erasure
+    bodies = {
+        "/api/v1/erasures": {"$ref": REF.format(model="ErasureRequest")},
+        "/api/v1/touchpoints": one,
+        "/api/v1/touchpoints/batch": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+                                      "items": one},
+    }  # fmt: skip
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            answers = operation.setdefault("responses", {})
+            statuses = ["401", "403", "422"]
+            if "{" in path or path == "/api/v1/erasures":
+                statuses.append("404")
+            if method == "post":
+                statuses += ["409", "413"]
+            if method == "post" or path == "/api/v1/ready":
+                statuses.append("503")
+            for status in statuses:
+                answers[status] = _problem(status)
+            if path in bodies:
+                operation["requestBody"] = {"required": True} | _json(bodies[path])
+            if path in bodies and path != "/api/v1/erasures":
+                answers["409"] = {"description": ANSWERS["409"]} | _json(
+                    {"$ref": REF.format(model="Refused")}
+                )
+                answers["200"] = {"description": "Every touchpoint was recorded before"} | (
+                    _json({"type": "object"})
+                )
+            if path == "/api/v1/erasures":
+                answers["200"] = {"description": "The candidate was erased before (already)"} | (
+                    _json({"type": "object"})
+                )
+            if path == "/api/v1/ready":
+                answers["503"] = {"description": ANSWERS["503"]} | _json({"type": "object"})
+    app.openapi_schema = doc
+    return doc

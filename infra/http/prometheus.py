@@ -1,0 +1,125 @@
+"""Prometheus metrics of ``rapport serve`` (``prometheus_client``).
+
+The figures are read from the store when scraped, at most every ``REFRESH_SECONDS`` (a count
+by type over a million events is not free), plus a latency histogram of every request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from infra.read.alerts import count_open_alerts
+from infra.read.read_side import all_projections
+
+if TYPE_CHECKING:
+    from infra.http.state import ServerState
+
+REFRESH_SECONDS = 10.0
+
+REGISTRY = CollectorRegistry()
+request_seconds = Histogram(
+    "rapport_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template and status.",
+    ["method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=REGISTRY,
+)
+
+
+class RapportCollector:
+    """Ledger, projection, relay, consumer-group and alert figures, refreshed on scrape."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self._lock = threading.Lock()
+        self._families: list[Metric] = []
+        self._read_at = 0.0
+        self._registry = CollectorRegistry()
+        self._registry.register(self)
+
+    def exposition(self) -> tuple[bytes, str]:
+        return generate_latest(self._registry) + generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            if time.monotonic() - self._read_at > REFRESH_SECONDS or not self._families:
+                self._families = self._read()
+                self._read_at = time.monotonic()
+            yield from self._families
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+    def _read(self) -> list[Metric]:
+        state = self.state
+        store = state.views()
+        ledger = state.ledger.position()
+        size = GaugeMetricFamily("rapport_ledger_events", "Events recorded in the ledger.")
+        size.add_metric([], ledger)
+        by_type = GaugeMetricFamily(
+            "rapport_ledger_events_by_type",
+            "Events recorded per touchpoint type (from the journey view).",
+            labels=["type"],
+        )
+        for kind, count in store.query(
+            "SELECT type, COUNT(*) FROM view_journey_events GROUP BY type ORDER BY type"
+        ):
+            by_type.add_metric([str(kind)], int(count))
+        position = GaugeMetricFamily(
+            "rapport_projection_position",
+            "Ledger position a projection has applied.",
+            labels=["projection"],
+        )
+        lag = GaugeMetricFamily(
+            "rapport_projection_lag_events",
+            "Events recorded but not yet applied by a projection.",
+            labels=["projection"],
+        )
+        done = dict(store.query("SELECT projection, position FROM view_positions"))
+        for projection in all_projections():
+            applied = int(done.get(projection.name, 0))
+            position.add_metric([projection.name], applied)
+            lag.add_metric([projection.name], max(0, ledger - applied))
+        alerts = GaugeMetricFamily(
+            "rapport_alerts_open", "Open stale-contact alerts.", labels=["rule"]
+        )
+        for rule, count in count_open_alerts(store, time.time()).items():
+            alerts.add_metric([rule], count)
+        families: list[Metric] = [size, by_type, position, lag, alerts]
+        families += self._relay_and_groups(ledger)
+        return families
+
+    def _relay_and_groups(self, ledger: int) -> list[Metric]:
+        """The relay's and the consumer groups' distance to the ledger, when they have run."""
+        from infra.read.read_side import group_positions
+        from infra.streaming.relay_progress import published_positions
+        from infra.streaming.topics import Topics
+
+        settings = self.state.settings
+        relay = GaugeMetricFamily(
+            "rapport_relay_lag_events",
+            "Events recorded but not yet published to the touchpoints topic.",
+            labels=["topic"],
+        )
+        topic = Topics.of(settings).touchpoints
+        try:
+            published = published_positions(settings, topic)
+        except Exception:  # the relay never ran here: no table yet
+            published = {}
+        if published:
+            relay.add_metric([topic], max(0, ledger - min(published.values())))
+        groups = GaugeMetricFamily(
+            "rapport_consumer_lag_events",
+            "Events recorded but not yet applied by a consumer group's views.",
+            labels=["group"],
+        )
+        for group, position in group_positions(settings).items():
+            groups.add_metric([group], max(0, ledger - position))
+        return [relay, groups]

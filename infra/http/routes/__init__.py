@@ -1,0 +1,1 @@
+"""One router per resource; ``infra.http.app`` includes them in this order."""

@@ -1,0 +1,158 @@
+"""What ``rapport serve`` holds while it runs: the views, the ledger, the tokens, a cache.
+
+Embedded, a follower thread keeps the views current (as ``rapport follow`` does) and requests
+read them; with ``--group``, the views are a consumer group's and are read as they are. Each
+request thread has its own views connection. Answers are cached per views position, so a
+dashboard refreshed by a whole team costs one query until something new is recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import structlog
+
+from domain.access import Operation, may
+from infra.core.alert_rules_file import load_rules
+from infra.core.settings import Settings
+from infra.http.tokens import ApiToken, identify
+from infra.intake.group_commit import GroupCommit
+from infra.read.read_side import existing_group_views, following
+from infra.read.views import ViewStore
+from infra.store.ledger import Ledger
+
+log = structlog.get_logger("rapport.serve")
+T = TypeVar("T")
+CACHE_ENTRIES = 256
+
+
+class ServerState:
+    def __init__(
+        self,
+        settings: Settings,
+        tokens: list[ApiToken],
+        *,
+        group: str | None = None,
+        poll_seconds: float = 0.2,
+    ) -> None:
+        self.settings = settings
+        self.tokens = tokens
+        self.group = group
+        self.views_settings = settings if group is None else existing_group_views(settings, group)
+        self.poll_seconds = poll_seconds
+        self.alert_rules = load_rules(settings.alert_rules)
+        """The stale-contact rules, read once at start (a bad file stops the server there)."""
+        self.ledger = Ledger(settings)
+        self.writer = GroupCommit(self.ledger)
+        """Where the write API records: concurrent requests share a transaction."""
+        self.views_position = 0
+        self.caught_up = threading.Event()
+        self._local = threading.local()
+        self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._nudged = threading.Event()
+        self._follower: threading.Thread | None = None
+        self._stores: list[ViewStore] = []
+        self._stores_lock = threading.Lock()
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.group is not None:
+            self.caught_up.set()
+            return
+        with following(self.settings) as follower:  # the views exist before the first request
+            follower.catch_up()
+            self.views_position = min(follower.positions().values(), default=0)
+        self.caught_up.set()
+        self._follower = threading.Thread(target=self._follow, name="views-follower", daemon=True)
+        self._follower.start()
+
+    def nudge(self) -> None:
+        """Something was just recorded: the follower looks now rather than at its next poll."""
+        self._nudged.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._nudged.set()
+        self.writer.stop()
+        if self._follower is not None:
+            self._follower.join(timeout=10)
+        with self._stores_lock:
+            for store in self._stores:
+                # SQLite lets only the creating thread close a connection; those go with it.
+                with contextlib.suppress(sqlite3.ProgrammingError):
+                    store.close()
+            self._stores.clear()
+        self.ledger.close()
+
+    def _follow(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                with following(self.settings) as follower:
+                    while not self._stopping.is_set():
+                        if follower.catch_up():
+                            self.views_position = min(follower.positions().values(), default=0)
+                        else:
+                            self._nudged.wait(self.poll_seconds)
+                            self._nudged.clear()
+            except Exception as failure:  # keep serving what the views hold; try again
+                log.error("serve.follower_failed", error=type(failure).__name__)
+                self._stopping.wait(1.0)
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def views(self) -> ViewStore:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = ViewStore(self.views_settings)
+            self._local.store = store
+            with self._stores_lock:
+                self._stores.append(store)
+        return store
+
+    def position(self) -> int:
+        """The views' position: what every cached answer is keyed on."""
+        if self.group is None:
+            return self.views_position
+        rows = self.views().query("SELECT MIN(position) FROM view_positions")
+        return int(rows[0][0] or 0) if rows else 0
+
+    def cached(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        full = (self.position(), *key)
+        with self._cache_lock:
+            if full in self._cache:
+                self._cache.move_to_end(full)
+                return self._cache[full]  # type: ignore[no-any-return]
+        value = compute()
+        with self._cache_lock:
+            self._cache[full] = value
+            while len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+        return value
+
+    def forget_answers(self) -> None:
+        """After an erasure: journeys and exports of that candidate change at once."""
+        with self._cache_lock:
+            self._cache.clear()
+
+    # --- who is asking ------------------------------------------------------------------------
+
+    def token_of(self, presented: str | None) -> ApiToken | None:
+        return identify(self.tokens, presented) if presented else None
+
+    @staticmethod
+    def allowed(token: ApiToken, operation: Operation) -> bool:
+        return may(token.role, operation)
+
+
+def now_minute() -> float:
+    """ "Now" for a default ``as_of``: the current minute, so answers can be shared within it."""
+    return float(int(time.time() // 60 * 60) + 59.999999)

@@ -1,0 +1,80 @@
+"""The projection engine: how facts become views, whatever feeds them.
+
+The follower (facts read from the ledger) and the Kafka projection consumer (facts read from the
+touchpoints topic) differ only in where facts come from and how their position is kept. What
+they share lives here, once: each candidate's state cached between batches (loaded from the
+views for a candidate the cache misses), the fold, forgetting the cache whenever a commit fails
+(it may then be ahead of the views), and when a view is rebuilt from scratch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+from infra.read.views import ViewStore
+from projections.base import Fact, Projection, State, Upsert
+
+Work = tuple[Projection, dict[str, State], list[Upsert]]
+"""A projection, the states a batch changed, and the rows to keep: what one commit writes."""
+
+
+def to_rebuild(
+    projections: Sequence[Projection], built: Mapping[str, int], *, positions_shared: bool
+) -> list[Projection]:
+    """The views to rebuild from the start of their source: those built by another version of
+    their projection; all of them when one position is shared by all (a consumer group's
+    offsets), since no view can then start over alone."""
+    stale = [p for p in projections if p.name in built and built[p.name] != p.version]
+    return list(projections) if stale and positions_shared else stale
+
+
+class ProjectionEngine:
+    """Folds facts into every projection's state, through a per-projection cache."""
+
+    def __init__(self, store: ViewStore, projections: Sequence[Projection]) -> None:
+        self.store = store
+        self.projections = list(projections)
+        self._states: dict[str, dict[str, State]] = {p.name: {} for p in self.projections}
+
+    def cached(self) -> int:
+        """The most candidates one projection holds in memory (for the benchmarks)."""
+        return max((len(states) for states in self._states.values()), default=0)
+
+    def fold(self, projection: Projection, facts: Sequence[Fact]) -> Work:
+        """Apply ``facts`` in order, each to its candidate's state; the states changed and the
+        rows to keep (nothing is written)."""
+        states = self._states[projection.name]
+        missing = {f.candidate_id for f in facts} - states.keys()
+        if missing:
+            loaded = self.store.load_states(projection, missing)
+            states.update(loaded)
+            for cid in missing - loaded.keys():
+                states[cid] = {}
+        rows: list[Upsert] = []
+        touched: dict[str, State] = {}
+        keeps_state = getattr(projection, "stateful", True)
+        for fact in facts:
+            state = states[fact.candidate_id]
+            projection.apply(state, fact, rows)
+            if keeps_state:
+                touched[fact.candidate_id] = state
+        return projection, touched, rows
+
+    def fold_all(self, facts: Sequence[Fact]) -> list[Work]:
+        return [self.fold(projection, facts) for projection in self.projections]
+
+    def forget(self, projection: Projection | None = None) -> None:
+        """Drop cached states (one projection's, or all): they may no longer match the views."""
+        for name, states in self._states.items():
+            if projection is None or name == projection.name:
+                states.clear()
+
+    @contextmanager
+    def committing(self, projection: Projection | None = None) -> Iterator[None]:
+        """Around a fold and its commit: if anything fails, the cache is forgotten."""
+        try:
+            yield
+        except BaseException:
+            self.forget(projection)
+            raise

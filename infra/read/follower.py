@@ -1,0 +1,120 @@
+"""Feeding projections straight from the ledger (embedded mode), through the projection engine
+(``infra.read.engine``); each projection's position is its own, in ``view_positions``.
+
+The library's SQLite recorder cannot ``subscribe()``, so the follower reads the notification
+log in batches from the position the views have reached and polls for more. Events are read as
+JSON, not rebuilt into domain objects: projections only need the touchpoint's fields, and
+skipping pydantic here is what makes a full rebuild fast.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import orjson
+import structlog
+
+from infra.read.engine import ProjectionEngine, to_rebuild
+from infra.read.views import LEDGER_FOLLOWER, ViewMoved, ViewStore
+from infra.store.recorder import LedgerRecorder, StoredRow
+from projections.base import Fact, Projection
+
+log = structlog.get_logger("rapport.follower")
+
+
+def to_fact(row: StoredRow) -> Fact:
+    """A stored event as a ``Fact``; personal data never leaves this function."""
+    stored = orjson.loads(row.state)
+    touchpoint = stored["touchpoint"]
+    touchpoint.pop("personal", None)
+    return Fact(
+        position=row.position,
+        candidate_id=row.candidate_id,
+        version=row.version,
+        type=touchpoint["type"],
+        occurred_at=_seconds(touchpoint["occurred_at"]),
+        recorded_at=_seconds(stored["timestamp"]),
+        data=touchpoint,
+    )
+
+
+def _seconds(moment: str) -> float:
+    return datetime.fromisoformat(moment).timestamp()
+
+
+class Follower:
+    """Brings every projection's view up to the ledger's last position."""
+
+    def __init__(
+        self,
+        recorder: LedgerRecorder,
+        store: ViewStore,
+        projections: Sequence[Projection],
+        *,
+        batch: int = 10_000,
+    ) -> None:
+        self.recorder = recorder
+        self.store = store
+        self.projections = list(projections)
+        self.batch = batch
+        self.engine = ProjectionEngine(store, self.projections)
+        store.claim(LEDGER_FOLLOWER)
+        built = {p.name: found[0] for p in self.projections if (found := store.position(p))}
+        for projection in to_rebuild(self.projections, built, positions_shared=False):
+            log.info("views.rebuild_needed", projection=projection.name)
+            store.drop(projection)
+        for projection in self.projections:
+            store.create(projection)
+
+    def positions(self) -> dict[str, int]:
+        return {p.name: (self.store.position(p) or (0, 0))[1] for p in self.projections}
+
+    def catch_up(
+        self, on_progress: Callable[[int], None] | None = None, *, until: int | None = None
+    ) -> int:
+        """Process everything recorded so far (or up to position ``until``); returns the count."""
+        positions = self.positions()
+        start = min(positions.values(), default=0) + 1
+        applied = 0
+        while until is None or start <= until:
+            rows = self.recorder.read_stored(start, self.batch, until)
+            if not rows:
+                return applied
+            facts = [to_fact(row) for row in rows]
+            for projection in self.projections:
+                done = positions[projection.name]
+                todo = [f for f in facts if f.position > done]
+                if todo:
+                    try:
+                        self._apply(projection, done, todo)
+                    except ViewMoved:
+                        log.info("views.moved_by_another_follower", projection=projection.name)
+                        return applied + self.catch_up(on_progress, until=until)
+                    positions[projection.name] = todo[-1].position
+            applied += len(facts)
+            start = facts[-1].position + 1
+            if on_progress:
+                on_progress(len(facts))
+        return applied
+
+    def rebuild(self, on_progress: Callable[[int], None] | None = None) -> int:
+        """Drop every view and build it again from the first event."""
+        for projection in self.projections:
+            self.store.drop(projection)
+            self.store.create(projection)
+        self.engine.forget()
+        with self.store.rebuilding():
+            return self.catch_up(on_progress)
+
+    def follow(self, poll_seconds: float = 0.05, stop: Callable[[], bool] = lambda: False) -> None:
+        """Keep the views current until ``stop()`` says otherwise."""
+        while not stop():
+            if not self.catch_up():
+                time.sleep(poll_seconds)
+
+    def _apply(self, projection: Projection, done: int, facts: list[Fact]) -> None:
+        with self.engine.committing(projection):
+            _, touched, rows = self.engine.fold(projection, facts)
+            self.store.commit(projection, done, facts[-1].position, touched, rows)

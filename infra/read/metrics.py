@@ -1,0 +1,241 @@
+"""Engagement metrics, the funnel and the candidate experience, read from the views.
+
+Why here and not in ``projections/``: these are queries over the engagement projection's tables
+(``projections/engagement.py``) that apply the attribution window and the "as of" instant at
+query time, so one set of views answers any window and any date. Counting is SQL ``GROUP BY``
+(the same statements on SQLite and PostgreSQL); percentiles and medians are Python.
+
+"As of D" counts only facts that occurred at or before D: outreach sent after D is left out, and
+a response or engagement after D does not count (the views keep the *earliest* qualifying moment
+after each outreach, so comparing that one moment with D and with the window is exact).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+from infra.read.views import ViewStore
+from projections.journey import STAGES
+from projections.rates import Rate, percentile
+
+DAY = 86_400.0
+HOUR = 3_600.0
+
+DIMENSIONS: dict[str, str] = {
+    "status": "o.status",
+    "personalization": "o.personalization",
+    "channel": "o.channel",
+    "recruiter": "o.recruiter",
+    "role": "o.role",
+    "therapeutic_area": "a.area",
+    "campaign": "o.campaign",
+    "cohort_week": "o.cohort_week",
+    "cohort_month": "o.cohort_month",
+}
+"""The dimensions a report can be broken down by, and the column each one groups on."""
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One row of an engagement report: a combination of dimension values and its rates."""
+
+    values: dict[str, str | None]
+    outreach: int
+    response: Rate
+    engagement: Rate
+    response_hours_median: float | None
+    response_hours_p90: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.values,
+            "outreach": self.outreach,
+            "response": self.response.as_dict(),
+            "engagement": self.engagement.as_dict(),
+            "response_hours_median": self.response_hours_median,
+            "response_hours_p90": self.response_hours_p90,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelStage:
+    stage: str
+    candidates: int
+    """Candidates who reached this stage (by ``as_of``)."""
+    conversion: Rate | None
+    """Of the candidates who reached the previous stage, the share who reached this one too."""
+    median_days: float | None
+    """Median days from entering this stage to entering the next stage the candidate reached."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "candidates": self.candidates,
+            "conversion": self.conversion.as_dict() if self.conversion else None,
+            "median_days": self.median_days,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateExperience:
+    sla_hours: float
+    applications: int
+    """Applications whose SLA had elapsed by ``as_of`` (applied at least ``sla_hours`` before)."""
+    personal_within_sla: Rate
+    """Of those, the share that got a personal touch within the SLA."""
+    automated_only: int
+    """Of those, how many got an automated acknowledgement and no personal touch within it."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sla_hours": self.sla_hours,
+            "applications": self.applications,
+            "personal_within_sla": self.personal_within_sla.as_dict(),
+            "automated_only": self.automated_only,
+        }
+
+
+def _check_dimensions(by: Sequence[str]) -> None:
+    unknown = [name for name in by if name not in DIMENSIONS]
+    if unknown:
+        raise ValueError(
+            f"unknown dimension(s) {', '.join(unknown)}; choose from {', '.join(DIMENSIONS)}"
+        )
+
+
+def engagement_report(
+    store: ViewStore, by: Sequence[str], as_of: float | None = None, window_days: float = 30
+) -> list[Segment]:
+    """Outreach count, response and engagement rates and time to first response, per segment.
+
+    Every outreach is credited independently: its response (engagement) counts when its first
+    reply (engaging event) came within ``window_days`` after it, and by ``as_of``.
+    """
+    _check_dimensions(by)
+    if window_days <= 0:
+        raise ValueError("the attribution window must be positive")
+    window = window_days * DAY
+    columns = [DIMENSIONS[name] for name in by]
+    join = (
+        " LEFT JOIN view_candidate_areas a ON a.candidate_id = o.candidate_id"
+        if "therapeutic_area" in by
+        else ""
+    )
+    responded = "o.first_response_at IS NOT NULL AND o.first_response_at <= o.sent_at + ?"
+    engaged = "o.first_engagement_at IS NOT NULL AND o.first_engagement_at <= o.sent_at + ?"
+    select_params: list[Any] = [window, window]
+    where, where_params = "", []
+    if as_of is not None:
+        responded += " AND o.first_response_at <= ?"
+        engaged += " AND o.first_engagement_at <= ?"
+        select_params = [window, as_of, window, as_of]
+        where, where_params = " WHERE o.sent_at <= ?", [as_of]
+    group = f" GROUP BY {', '.join(columns)}" if columns else ""
+    head = "".join(f"{c}, " for c in columns)
+    counts = store.query(
+        f"SELECT {head}COUNT(*), SUM(CASE WHEN {responded} THEN 1 ELSE 0 END),"
+        f" SUM(CASE WHEN {engaged} THEN 1 ELSE 0 END)"
+        f" FROM view_outreach o{join}{where}{group}",
+        [*select_params, *where_params],
+    )
+    delays: dict[tuple[Any, ...], list[float]] = defaultdict(list)
+    response_params = [window, as_of] if as_of is not None else [window]
+    for row in store.query(
+        f"SELECT {head}o.first_response_at - o.sent_at FROM view_outreach o{join}"
+        f"{where or ' WHERE 1 = 1'} AND {responded}",
+        [*where_params, *response_params],
+    ):
+        delays[tuple(row[:-1])].append(float(row[-1]) / HOUR)
+    segments = []
+    for row in counts:
+        key, (n, responses, engagements) = tuple(row[: len(by)]), row[len(by) :]
+        if not n:
+            continue
+        hours = delays.get(key, [])
+        segments.append(
+            Segment(
+                values=dict(zip(by, key, strict=True)),
+                outreach=int(n),
+                response=Rate(int(responses or 0), int(n)),
+                engagement=Rate(int(engagements or 0), int(n)),
+                response_hours_median=percentile(hours, 50),
+                response_hours_p90=percentile(hours, 90),
+            )
+        )
+    # NULLs sort differently on SQLite and PostgreSQL: order here, the same on both.
+    segments.sort(key=lambda s: tuple((v is not None, v or "") for v in s.values.values()))
+    return segments
+
+
+def funnel(store: ViewStore, as_of: float | None = None) -> list[FunnelStage]:
+    """Candidates per stage, conversion from the previous stage, and median days in each stage.
+
+    Days in a stage run from entering it to entering the next stage the candidate reached (by
+    ``as_of``); a candidate who reached that later stage first (an active candidate who applied
+    before anyone contacted them) is left out of that median rather than counted as negative.
+    """
+    where, params = ("", []) if as_of is None else (" WHERE entered_at <= ?", [as_of])
+    entered: dict[str, dict[str, float]] = defaultdict(dict)
+    for cid, stage, at in store.query(
+        f"SELECT candidate_id, stage, entered_at FROM view_stage_entries{where}", params
+    ):
+        entered[cid][stage] = float(at)
+    reached = {stage: 0 for stage in STAGES}
+    converted = {stage: 0 for stage in STAGES}
+    durations: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    for stages in entered.values():
+        ordered = [(stage, stages[stage]) for stage in STAGES if stage in stages]
+        for index, (stage, at) in enumerate(ordered):
+            reached[stage] += 1
+            if index + 1 < len(ordered) and ordered[index + 1][1] >= at:
+                durations[stage].append((ordered[index + 1][1] - at) / DAY)
+        for previous, stage in pairwise(STAGES):
+            if previous in stages and stage in stages:
+                converted[stage] += 1
+    return [
+        FunnelStage(
+            stage=stage,
+            candidates=reached[stage],
+            conversion=Rate(converted[stage], reached[STAGES[i - 1]]) if i else None,
+            median_days=percentile(durations[stage], 50),
+        )
+        for i, stage in enumerate(STAGES)
+    ]
+
+
+def candidate_experience(
+    store: ViewStore, as_of: float | None = None, sla_hours: float = 48
+) -> CandidateExperience:
+    """Did applicants hear from a person within the SLA, or only from an automation?
+
+    Counts applications (a candidate applying to two positions has two experiences) whose SLA
+    had elapsed by ``as_of``; with ``as_of`` None, every application counts (pass the clock's
+    "now" for a live reading, so that applications of the last hours are not judged too early).
+    """
+    sla = sla_hours * HOUR
+    where, params = ("", []) if as_of is None else (" WHERE applied_at + ? <= ?", [sla, as_of])
+    touched = "first_personal_touch_at IS NOT NULL AND first_personal_touch_at <= applied_at + ?"
+    ((n, personal, automated_only),) = store.query(
+        f"SELECT COUNT(*), SUM(CASE WHEN {touched} THEN 1 ELSE 0 END),"
+        f" SUM(CASE WHEN NOT ({touched}) AND automated_ack_at IS NOT NULL"
+        " AND automated_ack_at <= applied_at + ? THEN 1 ELSE 0 END)"
+        f" FROM view_applications{where}",
+        [sla, sla, sla, *params],
+    )
+    return CandidateExperience(
+        sla_hours=sla_hours,
+        applications=int(n),
+        personal_within_sla=Rate(int(personal or 0), int(n)),
+        automated_only=int(automated_only or 0),
+    )
+
+
+def parse_dimensions(text: str) -> list[str]:
+    """``status,personalization`` as a list of known dimensions (each once, in order)."""
+    by = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    _check_dimensions(by)
+    return by

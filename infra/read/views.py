@@ -1,0 +1,284 @@
+"""Where the views live: real tables in SQLite or PostgreSQL, with each projection's position.
+
+Embedded (SQLite), the views have their own file beside the ledger (``rapport.views.db`` for
+``rapport.db``), so following the ledger never contends with writers for its lock. On PostgreSQL
+they live in the ledger's schema, in tables named ``view_*``. Every batch of a projection's rows,
+its per-candidate state and the position it has processed commit in one transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from infra.core.private_files import private_sqlite_file
+from infra.core.settings import Settings
+from projections.base import Projection, State, Table, Upsert
+
+_BOOKKEEPING = (
+    "CREATE TABLE IF NOT EXISTS view_positions ("
+    "projection TEXT PRIMARY KEY, version INTEGER NOT NULL, position BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS view_states ("
+    "projection TEXT NOT NULL, candidate_id TEXT NOT NULL, state TEXT NOT NULL, "
+    "PRIMARY KEY (projection, candidate_id))",
+    "CREATE TABLE IF NOT EXISTS view_owner (name TEXT PRIMARY KEY, owner TEXT NOT NULL)",
+)
+_CHUNK = 500
+
+
+class ViewMoved(Exception):
+    """Another follower processed these facts first: nothing of this batch was written."""
+
+
+class ViewsKeptElsewhere(RuntimeError):
+    """These views are kept by another feeder (the ledger follower or another consumer group)."""
+
+
+LEDGER_FOLLOWER = "the ledger follower"
+
+
+def views_path(ledger: Path) -> Path:
+    return ledger.with_name(f"{ledger.stem}.views{ledger.suffix or '.db'}")
+
+
+class ViewStore:
+    """The read side's database connection, for projections' writes and for queries."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.is_postgres = bool(settings.database_url)
+        self.schema: str | None = None
+        """The PostgreSQL schema of the views."""
+        self.path: Path | None = None
+        """The SQLite file of the views."""
+        if self.is_postgres:
+            import psycopg
+
+            schema = settings.views_schema or settings.database_schema
+            self._conn: Any = psycopg.connect(
+                settings.database_url,  # type: ignore[arg-type]
+                options=f"-c search_path={schema}",
+                connect_timeout=10,
+            )
+            self.schema = schema
+        else:
+            self.path = settings.views_db or views_path(settings.db)
+            private_sqlite_file(self.path)
+            self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # Views can always be re-derived from the ledger, and WAL keeps them consistent after
+            # a power loss at this level too (the last batches are then simply processed again).
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        with self.transaction() as cur:
+            self.serialise_schema_changes(cur)
+            if self.is_postgres and self.schema != settings.database_schema:
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+            for statement in _BOOKKEEPING:
+                cur.execute(statement)
+
+    def claim(self, owner: str) -> None:
+        """Views are fed either straight from the ledger or by one consumer group, never both:
+        each keeps its progress its own way, and two feeders would count facts twice."""
+        with self.transaction() as cur:
+            # Two processes starting together may both find no owner: the first insert wins,
+            # the other's does nothing, and both then read who owns the views.
+            cur.execute(
+                self.sql("INSERT INTO view_owner VALUES ('views', ?) ON CONFLICT DO NOTHING"),
+                (owner,),
+            )
+            cur.execute("SELECT owner FROM view_owner WHERE name = 'views'")
+            found = cur.fetchone()
+            if found[0] != owner:
+                where = self.schema or self.path
+                raise ViewsKeptElsewhere(
+                    f"the views in {where} are kept by {found[0]}, not {owner}"
+                )
+
+    def serialise_schema_changes(self, cur: Any) -> None:
+        """Processes starting together must not create the same tables at once: PostgreSQL
+        would refuse the second ``CREATE ... IF NOT EXISTS`` (SQLite's write lock does this)."""
+        if self.is_postgres:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"rapport:{self.schema}",))
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def rebuilding(self) -> Iterator[None]:
+        """Faster, less careful writes while every view is rebuilt from scratch.
+
+        On SQLite, no fsync and a large page cache: a rebuild cut short by a power loss is simply
+        run again. PostgreSQL keeps its settings.
+        """
+        if self.is_postgres:
+            yield
+            return
+        self._conn.execute("PRAGMA synchronous=OFF")
+        self._conn.execute("PRAGMA cache_size=-262144")
+        try:
+            yield
+        finally:
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+
+    def __enter__(self) -> ViewStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- SQL plumbing -------------------------------------------------------------------------
+
+    def sql(self, statement: str) -> str:
+        """Statements are written with ``?`` placeholders; psycopg wants ``%s``."""
+        return statement.replace("?", "%s") if self.is_postgres else statement
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        if self.is_postgres:
+            with self._conn.transaction(), self._conn.cursor() as cur:
+                yield cur
+            return
+        cur = self._conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
+        except BaseException:
+            self._conn.rollback()
+            raise
+        else:
+            self._conn.commit()
+        finally:
+            cur.close()
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if self.is_postgres:
+            with self._conn.cursor() as cur:
+                cur.execute(self.sql(statement), params)
+                rows = [tuple(row) for row in cur.fetchall()]
+            self._conn.rollback()
+            return rows
+        return list(self._conn.execute(statement, params).fetchall())
+
+    # --- projections ------------------------------------------------------------------------
+
+    def create(self, projection: Projection) -> None:
+        with self.transaction() as cur:
+            self.serialise_schema_changes(cur)
+            for table in projection.tables:
+                for statement in _create_statements(table):
+                    cur.execute(statement)
+            cur.execute(
+                self.sql(
+                    "INSERT INTO view_positions VALUES (?, ?, 0)"
+                    " ON CONFLICT (projection) DO NOTHING"
+                ),
+                (projection.name, projection.version),
+            )
+
+    def drop(self, projection: Projection) -> None:
+        with self.transaction() as cur:
+            for table in projection.tables:
+                cur.execute(f"DROP TABLE IF EXISTS {table.name}")
+            for bookkeeping in ("view_states", "view_positions"):
+                cur.execute(
+                    self.sql(f"DELETE FROM {bookkeeping} WHERE projection = ?"), (projection.name,)
+                )
+
+    def position(self, projection: Projection) -> tuple[int, int] | None:
+        """(version, position) of what the projection has processed, or None if never built."""
+        rows = self.query(
+            "SELECT version, position FROM view_positions WHERE projection = ?", (projection.name,)
+        )
+        return (int(rows[0][0]), int(rows[0][1])) if rows else None
+
+    def load_states(self, projection: Projection, candidates: Iterable[str]) -> dict[str, State]:
+        wanted = list(candidates)
+        found: dict[str, State] = {}
+        for i in range(0, len(wanted), _CHUNK):
+            chunk = wanted[i : i + _CHUNK]
+            rows = self.query(
+                "SELECT candidate_id, state FROM view_states WHERE projection = ?"
+                f" AND candidate_id IN ({','.join('?' * len(chunk))})",
+                (projection.name, *chunk),
+            )
+            found.update((cid, orjson.loads(state)) for cid, state in rows)
+        return found
+
+    def commit(
+        self,
+        projection: Projection,
+        after: int,
+        position: int,
+        states: dict[str, State],
+        rows: list[Upsert],
+    ) -> None:
+        """The rows, the changed states and the new position: all or nothing.
+
+        ``after`` is the position the batch continues from; if another follower moved the view
+        meanwhile, nothing is written and ``ViewMoved`` is raised (the caller reloads).
+        """
+        with self.transaction() as cur:
+            self.write(cur, projection, states, rows)
+            cur.execute(
+                self.sql(
+                    "UPDATE view_positions SET position = ? WHERE projection = ? AND position = ?"
+                ),
+                (position, projection.name, after),
+            )
+            if cur.rowcount != 1:
+                raise ViewMoved(f"{projection.name} was updated by another follower")
+
+    def write(
+        self, cur: Any, projection: Projection, states: dict[str, State], rows: list[Upsert]
+    ) -> None:
+        """A batch's rows and changed states, inside the caller's transaction."""
+        tables = {table.name: table for table in projection.tables}
+        # Only a row's last version in the batch needs writing.
+        latest: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = defaultdict(dict)
+        layout = {name: (t.column_names, t.key) for name, t in tables.items()}
+        for upsert in rows:
+            columns, key = layout[upsert.table]
+            row = upsert.row
+            latest[upsert.table][tuple([row[k] for k in key])] = tuple([row[c] for c in columns])
+        for name, values_by_key in latest.items():
+            cur.executemany(self.sql(_upsert_statement(tables[name])), list(values_by_key.values()))
+        if states:
+            cur.executemany(
+                self.sql(
+                    "INSERT INTO view_states VALUES (?, ?, ?) ON CONFLICT (projection,"
+                    " candidate_id) DO UPDATE SET state = excluded.state"
+                ),
+                [
+                    (projection.name, cid, orjson.dumps(state).decode())
+                    for cid, state in states.items()
+                ],
+            )
+
+
+def _create_statements(table: Table) -> list[str]:
+    columns = ", ".join(f"{c.name} {c.type}" for c in table.columns)
+    statements = [
+        f"CREATE TABLE IF NOT EXISTS {table.name} ({columns}, PRIMARY KEY ({', '.join(table.key)}))"
+    ]
+    for index in table.indexes:
+        name = f"{table.name}_{'_'.join(index)}"
+        statements.append(f"CREATE INDEX IF NOT EXISTS {name} ON {table.name} ({', '.join(index)})")
+    return statements
+
+
+def _upsert_statement(table: Table) -> str:
+    columns = table.column_names
+    updates = [c for c in columns if c not in table.key]
+    statement = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        f" ON CONFLICT ({', '.join(table.key)})"
+    )
+    if not updates:
+        return statement + " DO NOTHING"
+    return statement + " DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates)

@@ -1,0 +1,285 @@
+"""The topic contract: the messages Rapport publishes on Kafka, for Rapport and for other teams.
+
+Each touchpoint message is a versioned JSON envelope around the touchpoint *without* its
+``personal`` field, so names, emails, phone numbers and free text never reach a topic. The
+pydantic models below are the contract's single definition: ``rapport schemas`` writes their
+JSON Schemas, and the projection consumers validate every message against them. The relay
+writes the same shape straight from the stored JSON (``touchpoint_message``), without building
+models, because it publishes tens of thousands of events a second.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from hashlib import sha1, sha256
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from domain.touchpoints import CATALOGUE
+from infra.store.recorder import StoredRow
+from projections.base import Fact
+
+EVENT_NAMESPACE = UUID("0b7d2c4e-5f61-4a8e-9c1d-7e3f2a9b6c58")
+_NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
+Header = tuple[str, bytes]
+
+SCHEMA_VERSIONS: dict[str, int] = {kind: cls.schema_version for kind, cls in CATALOGUE.items()}
+"""The schema version of every touchpoint type: a consumer refuses versions it does not know."""
+_VERSION_BYTES = {kind: str(version).encode() for kind, version in SCHEMA_VERSIONS.items()}
+_TYPE_BYTES = {kind: kind.encode() for kind in CATALOGUE}
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TouchpointEnvelope(_Message):
+    """One recorded touchpoint on ``<prefix>.touchpoints.v1``; the key is ``candidate_id``."""
+
+    event_id: UUID = Field(description="Stable id of the stored event: deduplicate by it.")
+    type: str = Field(description="The touchpoint type (also the `type` header).")
+    schema_version: int = Field(description="The type's schema version (also a header).")
+    candidate_id: UUID = Field(description="The ledger's candidate id; the message key.")
+    candidate_version: int = Field(ge=1, description="The event's number for this candidate.")
+    occurred_at: AwareDatetime = Field(description="When it happened (may be back-dated).")
+    recorded_at: AwareDatetime = Field(description="When Rapport recorded it.")
+    position: int = Field(ge=1, description="Position in the ledger: increases per partition.")
+    payload: Any = Field(description="The touchpoint as in the import format, minus `personal`.")
+
+
+def _payload_model(kind: str) -> type[BaseModel]:
+    """The touchpoint type's model without its ``personal`` field."""
+    touchpoint = CATALOGUE[kind]
+    fields: dict[str, Any] = {
+        name: (info.annotation, info)
+        for name, info in touchpoint.model_fields.items()
+        if name != "personal"
+    }
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        f"{touchpoint.__name__}Payload",
+        __config__=ConfigDict(extra="forbid", frozen=True),
+        __doc__=f"A touchpoint of type `{kind}`, without personal data.",
+        **fields,
+    )
+
+
+@cache
+def touchpoint_message_model(kind: str) -> type[TouchpointEnvelope]:
+    """The envelope of one touchpoint type, with its payload's own schema."""
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        f"{CATALOGUE[kind].__name__}Message",
+        __base__=TouchpointEnvelope,
+        __doc__=f"A touchpoint of type `{kind}` on the touchpoints topic.",
+        type=(Literal[kind], ...),  # type: ignore[valid-type]
+        schema_version=(Literal[SCHEMA_VERSIONS[kind]], ...),  # type: ignore[valid-type]
+        payload=(_payload_model(kind), ...),
+    )
+
+
+class AlertMessage(_Message):
+    """A stale-contact alert raised or cleared, on ``<prefix>.alerts.v1``; key ``candidate_id``."""
+
+    type: Literal["alert_raised", "alert_cleared"]
+    schema_version: Literal[1] = 1
+    alert_id: UUID = Field(
+        description="The alert (one episode of one rule): raise and clear share it."
+    )
+    seq: int = Field(
+        ge=1, description="Order of the alert log that published it; deduplicate by it."
+    )
+    published_by: str = Field(description="The consumer group whose views raised it.")
+    candidate_id: UUID
+    candidate: str | None = Field(description="The CRM's candidate reference (an opaque id).")
+    recruiter: str | None = Field(description="The candidate's owner at registration.")
+    rule: str
+    opened_position: int = Field(description="Ledger position of the fact that opened the episode.")
+    at: AwareDatetime = Field(description="Due time of a raise; time of what cleared it.")
+    reason: str = Field(description="The rule's description, or why it was cleared.")
+    as_of: AwareDatetime = Field(description="The instant the alert log was evaluated at.")
+
+
+class DeadLetterSource(_Message):
+    topic: str
+    partition: int
+    offset: int
+    timestamp: AwareDatetime | None
+    key_sha256: str | None = Field(
+        description="Digest of the key (the key itself may be anything)."
+    )
+    value_sha256: str | None = Field(description="Digest of the value, which is never copied.")
+    value_bytes: int
+
+
+class DeadLetterMessage(_Message):
+    """A message a consumer could not accept, on ``<prefix>.deadletter.v1``.
+
+    The rejected value is not copied (it may hold anything, personal data included): read it at
+    ``source`` (topic, partition, offset) while the source topic retains it.
+    """
+
+    type: Literal["dead_letter"] = "dead_letter"
+    schema_version: Literal[1] = 1
+    dead_letter_id: UUID
+    consumer_group: str
+    reason: str
+    failed_at: AwareDatetime
+    source: DeadLetterSource
+
+
+class CheckpointMessage(_Message):
+    """The ledger's latest keyed checkpoint, on ``<prefix>.checkpoints.v1`` (key: the ledger's
+    name), exactly the checkpoint file's document: positions, links and the seal, nothing
+    about anyone. Only the chain key's holder can check the seal (``rapport audit verify
+    --kafka``)."""
+
+    position: Annotated[int, Field(ge=1)]
+    head: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    keyed_from: Annotated[int, Field(ge=1)]
+    key_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+    written_at: str
+    seal: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def event_id(candidate_id: str, version: int) -> str:
+    """The same stored event always gets the same id (a UUIDv5), however often it is sent.
+
+    Computed as ``uuid.uuid5`` does, without building ``UUID`` objects: the relay makes one
+    for every event it publishes."""
+    digest = bytearray(sha1(_NAMESPACE_BYTES + f"{candidate_id}/{version}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def touchpoint_message(row: StoredRow) -> tuple[bytes, bytes, list[Header]]:
+    """(key, value, headers) of a stored event; personal data never leaves this function."""
+    stored = orjson.loads(row.state)
+    touchpoint = stored["touchpoint"]
+    touchpoint.pop("personal", None)
+    kind = touchpoint["type"]
+    envelope = {
+        "event_id": event_id(row.candidate_id, row.version),
+        "type": kind,
+        "schema_version": SCHEMA_VERSIONS[kind],
+        "candidate_id": row.candidate_id,
+        "candidate_version": row.version,
+        "occurred_at": touchpoint["occurred_at"],
+        "recorded_at": stored["timestamp"],
+        "position": row.position,
+        "payload": touchpoint,
+    }
+    headers = [("type", _TYPE_BYTES[kind]), ("schema_version", _VERSION_BYTES[kind])]
+    return row.candidate_id.encode(), orjson.dumps(envelope), headers
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+class Undecodable(ValueError):
+    """A message that is not a touchpoint this version of Rapport understands (dead-lettered)."""
+
+
+def fact_from_message(key: bytes | None, value: bytes | None, headers: list[Header]) -> Fact:
+    """Validate a touchpoint message against the contract and turn it into a ``Fact``.
+
+    The fact carries the message's own JSON values (not the model's), so a projection fed from
+    the topic sees exactly what it sees fed from the ledger.
+    """
+    if value is None:
+        raise Undecodable("the message has no value")
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError as bad:
+        raise Undecodable(f"the value is not JSON: {bad}") from None
+    if not isinstance(document, dict):
+        raise Undecodable("the value is not a JSON object")
+    kind = document.get("type")
+    if kind not in SCHEMA_VERSIONS:
+        raise Undecodable(f"type: unknown touchpoint type {str(kind)[:64]!r}")
+    version = document.get("schema_version")
+    if version != SCHEMA_VERSIONS[kind]:
+        raise Undecodable(
+            f"schema_version: {kind} version {str(version)[:16]} is not known"
+            f" (this consumer reads version {SCHEMA_VERSIONS[kind]})"
+        )
+    said = dict(headers or ())
+    if (
+        said.get("type", _TYPE_BYTES[kind]) != _TYPE_BYTES[kind]
+        or said.get("schema_version", _VERSION_BYTES[kind]) != _VERSION_BYTES[kind]
+    ):
+        raise Undecodable("headers: type or schema_version disagree with the value")
+    try:
+        touchpoint_message_model(kind).model_validate(document)
+    except ValidationError as invalid:
+        raise Undecodable(describe(invalid)) from None
+    if key is not None and key.decode(errors="replace") != document["candidate_id"]:
+        raise Undecodable("key: the key is not the message's candidate_id")
+    payload = document["payload"]
+    return Fact(
+        position=document["position"],
+        candidate_id=document["candidate_id"],
+        version=document["candidate_version"],
+        type=kind,
+        occurred_at=_seconds(payload["occurred_at"]),
+        recorded_at=_seconds(document["recorded_at"]),
+        data=payload,
+    )
+
+
+def describe(invalid: ValidationError, limit: int = 5) -> str:
+    """Fields and messages only: the rejected values themselves may be personal data."""
+    errors = invalid.errors(include_url=False, include_input=False, include_context=False)
+    parts = [
+        f"{'.'.join(str(part) for part in error['loc']) or 'message'}: {error['msg']}"
+        for error in errors[:limit]
+    ]
+    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
+    return "; ".join(parts) + more
+
+
+def _seconds(moment: str) -> float:
+    return datetime.fromisoformat(moment).timestamp()
+
+
+def digest(data: bytes | None) -> str | None:
+    return None if data is None else sha256(data).hexdigest()
+
+
+# --- the published schemas ------------------------------------------------------------------
+
+
+def message_schemas() -> dict[str, dict[str, Any]]:
+    """Every message type's JSON Schema (draft 2020-12), by file name."""
+    dialect = "https://json-schema.org/draft/2020-12/schema"
+    schemas: dict[str, dict[str, Any]] = {}
+    union: list[dict[str, Any]] = []
+    for kind in CATALOGUE:
+        schema = touchpoint_message_model(kind).model_json_schema()
+        schema["$schema"] = dialect
+        schemas[f"touchpoints.v1.{kind}.schema.json"] = schema
+        union.append({"$ref": f"touchpoints.v1.{kind}.schema.json"})
+    schemas["touchpoints.v1.schema.json"] = {
+        "$schema": dialect,
+        "$id": "touchpoints.v1.schema.json",
+        "title": "Any message on the touchpoints topic (choose the schema by `type`)",
+        "oneOf": union,
+    }
+    for name, model in (
+        ("alerts.v1", AlertMessage),
+        ("deadletter.v1", DeadLetterMessage),
+        ("checkpoints.v1", CheckpointMessage),
+    ):
+        schema = model.model_json_schema()
+        schema["$schema"] = dialect
+        schemas[f"{name}.schema.json"] = schema
+    for name, schema in schemas.items():
+        schema.setdefault("$id", name)
+    return schemas
