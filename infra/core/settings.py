@@ -133,7 +133,7 @@ class Settings(BaseSettings):
         }
         if not self.database_url:
             return env | {
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "PERSISTENCE_MODULE": "infra.store.sqlite_recorder:SQLiteLedgerFactory",
                 "APPLICATION_RECORDER_TOPIC": "infra.store.sqlite_recorder:SQLiteLedgerRecorder",
                 "SQLITE_DBNAME": str(self.db),
                 "SQLITE_LOCK_TIMEOUT": "30",

@@ -8,16 +8,19 @@ candidates' sealing keys, the hash-chain links, and each erasure (which deletes 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 from uuid import UUID
 
-from eventsourcing.persistence import OperationalError, StoredEvent
+from eventsourcing.persistence import Environment, EnvType, OperationalError, StoredEvent
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteConnection,
+    SQLiteConnectionPool,
     SQLiteCursor,
+    SQLiteFactory,
     SQLiteTransaction,
 )
 
@@ -39,6 +42,32 @@ from infra.store.recorder import (
 )
 
 _CHUNK = 500
+
+
+class _WaitingForWal(SQLiteConnectionPool):
+    """The library's pool, waiting its turn to put a new database file in WAL mode.
+
+    SQLite switches a file to WAL without calling its busy handler: a process opening a ledger
+    that another process was creating at that moment failed at once ("database is locked")."""
+
+    def _create_connection(self) -> SQLiteConnection:
+        deadline = time.monotonic() + (self.lock_timeout or 5)
+        while True:
+            try:
+                return super()._create_connection()
+            except sqlite3.OperationalError as busy:
+                if "locked" not in str(busy) or time.monotonic() > deadline:
+                    raise OperationalError(busy) from busy
+                time.sleep(0.02)
+
+
+class SQLiteLedgerFactory(SQLiteFactory):
+    """The library's SQLite factory (``PERSISTENCE_MODULE``), with the pool above."""
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)
+        pool = self.datastore.pool  # no connection made yet
+        self.datastore.pool = _WaitingForWal(db_name=pool.db_name, lock_timeout=pool.lock_timeout)
 
 
 class _ImmediateTransaction(SQLiteTransaction):
