@@ -9,7 +9,7 @@ KAFKA := infra/ops/scripts/kafka.sh
 # The test broker has a port of its own, so a developer's broker (59092) is left alone.
 TEST_KAFKA_PORT ?= 59192
 
-.PHONY: install demo demo-serve test lint bench soak tools postgres-up postgres-down kafka-up kafka-down clean
+.PHONY: install demo demo-serve test test-unit lint bench soak tools postgres-up postgres-down kafka-up kafka-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ test: lint tools
 	RAPPORT_KAFKA_PORT=$(TEST_KAFKA_PORT) RAPPORT_KAFKA_DIR=/tmp/rapport-kafka-test $(KAFKA) stop; \
 	rm -rf /tmp/rapport-kafka-test; \
 	$(PG) stop; exit $$status
+
+# The unit tier alone (tests/unit: domain rules, projections folded in memory, no server), in
+# seconds; `make test` runs it with the integration and end-to-end tiers.
+test-unit: install
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
 
 bench: install
 	@$(PG) start

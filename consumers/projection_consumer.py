@@ -98,14 +98,15 @@ class ProjectionConsumer:
         views.prepare()
         partitions = ensure_topics(settings)[topic].partitions
         consumer = group_consumer(settings, group, role="consumer", batch=batch, instance=instance)
-        alerts = (
-            AlertDuty(settings, group, instance=instance, interval=alert_interval, clock=clock)
-            if publish_alerts
-            else None
-        )
-        member = cls(consumer, views, DeadLetters(settings, group), batch=batch, alerts=alerts)
+        member = cls(consumer, views, DeadLetters(settings, group), batch=batch)
         member._await_partitions(partitions)
         consumer.subscribe([topic], listener=FlagOnRebalance(member._assignment_changed))
+        # Only then the alert duty: building it can wait on the views' schema lock, and a member
+        # that subscribed that much later joined a group whose other member had done the work.
+        if publish_alerts:
+            member.alerts = AlertDuty(
+                settings, group, instance=instance, interval=alert_interval, clock=clock
+            )
         return member
 
     def _await_partitions(self, expected: int, timeout: float = 30.0) -> None:

@@ -33,7 +33,7 @@ from projections.alert_rules import (
     AlertRule,
     AlertRules,
 )
-from projections.base import Column, Fact, State, Table, Upsert
+from projections.base import Column, Fact, Record, State, Table, Upsert, slot
 
 EPISODES = "view_alert_episodes"
 CANDIDATES = "view_alert_candidates"
@@ -74,7 +74,43 @@ _STRUCTURAL = frozenset(
 _PERSONAL, _TOUCH = 1, 2
 
 Entry = list[Any]
-"""A remembered fact: [occurred_at, position, type, flags, argument (pool or position)]."""
+"""A remembered fact as stored (a JSON list); read it through ``Remembered``."""
+
+
+class Remembered(Record):
+    """What the rules remember of a fact, named over its stored list."""
+
+    __slots__ = ()
+    occurred_at = slot(0)
+    position = slot(1)
+    type = slot(2)
+    flags = slot(3)
+    argument = slot(4)
+    """The talent pool or the job position the fact is about, if any."""
+
+
+class Episode(Record):
+    """One episode of one rule, named over its stored list (the view's row, less its key)."""
+
+    __slots__ = ()
+    opened_by = slot(0)
+    anchor_at = slot(1)
+    due_at = slot(2)
+    resolved_at = slot(3)
+    resolution = slot(4)
+    resolved_position = slot(5)
+
+    @staticmethod
+    def opened(by: str, anchor_at: float, due_at: float) -> list[Any]:
+        return [by, anchor_at, due_at, None, None, None]
+
+    def resolve(self, at: float, reason: str, position: int) -> None:
+        self.resolved_at, self.resolution, self.resolved_position = at, reason, position
+
+
+TIMELINE, EPISODES_KEPT, SNAPSHOT = "t", "e", "s"
+"""A candidate's alert state: the remembered facts in the order they happened, the episodes as
+last written, and the fold's state after the last fact (short keys: millions are stored)."""
 
 
 def open_as_of(due_at: float | None, resolved_at: float | None, as_of: float) -> bool:
@@ -84,8 +120,14 @@ def open_as_of(due_at: float | None, resolved_at: float | None, as_of: float) ->
 
 def open_as_of_sql(table: str) -> str:
     """``open_as_of`` over the episodes table (aliased ``table``), for ``WHERE``; it takes the
-    instant twice as parameters. ``tests/unit/test_alert_definition.py`` holds the two equal."""
+    instant twice as parameters. ``tests/unit/test_alert_stories.py`` holds the two equal."""
     return f"{table}.due_at <= ? AND ({table}.resolved_at IS NULL OR {table}.resolved_at > ?)"
+
+
+def _happened(entry: Entry) -> tuple[float, int]:
+    """When a remembered fact happened, ties broken by ledger position."""
+    fact = Remembered(entry)
+    return fact.occurred_at, fact.position
 
 
 def _entry(fact: Fact) -> Entry | None:
@@ -136,16 +178,17 @@ class _Evaluation:
             return
         if self.opted_out and rule in self.suppressible:
             return
-        occurred, position, kind = entry[0], entry[1], entry[2]
-        key = f"{rule}|{position}"
-        self.found[key] = [kind, occurred, occurred + self.period[rule], None, None, None]
+        fact = Remembered(entry)
+        key = f"{rule}|{fact.position}"
+        anchor = fact.occurred_at
+        self.found[key] = Episode.opened(fact.type, anchor, anchor + self.period[rule])
         self.open[rule] = key
 
     def stop(self, rule: str, entry: Entry, reason: str) -> None:
         key = self.open.pop(rule, None)
         if key is not None:
-            episode = self.found[key]
-            episode[3], episode[4], episode[5] = entry[0], reason, entry[1]
+            fact = Remembered(entry)
+            Episode(self.found[key]).resolve(fact.occurred_at, reason, fact.position)
 
     def condition(
         self, rule: str, holds: bool, entry: Entry, ended: str, reset: str | None
@@ -163,7 +206,8 @@ class _Evaluation:
     def step(self, entry: Entry) -> None:
         if self.erased:
             return  # nothing is recorded after an erasure
-        kind, flags, argument = entry[2], entry[3], entry[4]
+        fact = Remembered(entry)
+        kind, flags, argument = fact.type, fact.flags, fact.argument
         personal = bool(flags & _PERSONAL)
         ended = "left the talent pool"
         if kind == "erasure_requested":
@@ -286,31 +330,33 @@ class AlertsProjection:
         entry = _entry(fact)
         if entry is None:
             return
-        timeline: list[Entry] = state.setdefault("t", [])
+        timeline: list[Entry] = state.setdefault(TIMELINE, [])
+        new = Remembered(entry)
         at = len(timeline)
-        while at and (timeline[at - 1][0], timeline[at - 1][1]) > (entry[0], entry[1]):
+        while at and _happened(timeline[at - 1]) > (new.occurred_at, new.position):
             at -= 1
-        if at and timeline[at - 1][1] == entry[1]:
+        if at and Remembered(timeline[at - 1]).position == new.position:
             return  # delivered twice
         timeline.insert(at, entry)
-        kept: dict[str, list[Any]] = state.setdefault("e", {})
+        kept: dict[str, list[Any]] = state.setdefault(EPISODES_KEPT, {})
         if at == len(timeline) - 1:
             # It happened after everything known: continue the fold from where it stopped.
-            evaluation = _Evaluation(self._rules, state.get("s"))
+            evaluation = _Evaluation(self._rules, state.get(SNAPSHOT))
             evaluation.found = {key: list(kept[key]) for key in evaluation.open.values()}
             evaluation.step(entry)
-            state["s"] = evaluation.snapshot()
+            state[SNAPSHOT] = evaluation.snapshot()
             found = evaluation.found
         else:
             # Back-dated: every episode from the first fact again.
             evaluation = _Evaluation(self._rules)
             for earlier in timeline:
                 evaluation.step(earlier)
-            state["s"] = evaluation.snapshot()
+            state[SNAPSHOT] = evaluation.snapshot()
             found = evaluation.found
             for key, episode in kept.items():
-                if key not in found and episode[4] != WITHDRAWN:
-                    episode[3], episode[4], episode[5] = episode[1], WITHDRAWN, fact.position
+                named = Episode(episode)
+                if key not in found and named.resolution != WITHDRAWN:
+                    named.resolve(named.anchor_at, WITHDRAWN, fact.position)
                     out.append(self._row(fact, key, episode))
         for key, episode in found.items():
             if kept.get(key) != episode:

@@ -3,9 +3,9 @@
 A projection never knows where its facts come from (the ledger directly, or a Kafka topic) nor
 which database keeps its rows. It receives one narrow input, a ``Fact`` (a recorded touchpoint
 and its ledger position, without personal data), together with the projection's own state for
-that candidate, and appends ``Upsert``s. The machinery that feeds it (``infra/read/views.py``,
-``infra/read/follower.py``) keeps the state, the rows and the processed position in one transaction,
-so re-delivering a fact never double counts and a crash never loses one.
+that candidate, and appends ``Upsert``s. The machinery that feeds it (``infra/read/engine.py``,
+under the follower and the Kafka consumer) keeps the state, the rows and the processed position
+in one transaction, so re-delivering a fact never double counts and a crash never loses one.
 """
 
 from __future__ import annotations
@@ -19,6 +19,41 @@ ENGAGING_SENTIMENTS = frozenset({"interested", "not_now"})
 
 State = dict[str, Any]
 """A projection's memory of one candidate: JSON-serialisable, kept between facts."""
+
+
+class Record:
+    """A record of a projection's state kept as a JSON list (short on disk), read by name:
+    subclasses name its positions with ``slot``."""
+
+    __slots__ = ("slots",)
+
+    def __init__(self, slots: list[Any]) -> None:
+        self.slots = slots
+
+
+def slot(index: int) -> Any:
+    """A named field of a state record kept as a JSON list (``self.slots``): short on disk,
+    named in code."""
+
+    def get(record: Any) -> Any:
+        return record.slots[index]
+
+    def put(record: Any, value: Any) -> None:
+        record.slots[index] = value
+
+    return property(get, put)
+
+
+def entry(key: str) -> Any:
+    """A named field of a state kept as a JSON object with a short key (``self.raw``)."""
+
+    def get(record: Any) -> Any:
+        return record.raw.get(key)
+
+    def put(record: Any, value: Any) -> None:
+        record.raw[key] = value
+
+    return property(get, put)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,10 +19,11 @@ applied, never on their order or on how they were batched.
 from __future__ import annotations
 
 from bisect import bisect_right, insort
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from projections.base import Column, Fact, State, Table, Upsert
+from projections.base import Column, Fact, Record, State, Table, Upsert, entry, slot
 
 AUTOMATION = "automation"
 """The ``recruiter`` value of outreach sent by a tool rather than a person."""
@@ -40,12 +41,74 @@ _STAGE_OF = {
 }
 _ENGAGING_TYPES = frozenset({"call_held", "application_submitted"})
 
-# An outreach in the state: [position, sent_at, personalization, channel, recruiter, campaign,
-# first_response_at, first_engagement_at] (a list: the state is JSON).
-_POS, _SENT, _PERS, _CHANNEL, _RECRUITER, _CAMPAIGN, _FR, _FE = range(8)
-# An application in the state, by job position: [applied_at, first_personal_touch_at,
-# automated_ack_at].
-_APPLIED, _TOUCH, _ACK = range(3)
+
+class Outreach(Record):
+    """One outreach a candidate's state remembers, stored as a JSON list in this order."""
+
+    __slots__ = ()
+    position = slot(0)
+    sent_at = slot(1)
+    personalization = slot(2)
+    channel = slot(3)
+    recruiter = slot(4)
+    campaign = slot(5)
+    first_response_at = slot(6)
+    first_engagement_at = slot(7)
+
+
+class Application(Record):
+    """One application (by job requisition) a candidate's state remembers, as a JSON list."""
+
+    __slots__ = ()
+    applied_at = slot(0)
+    first_personal_touch_at = slot(1)
+    automated_ack_at = slot(2)
+
+
+class CandidateEngagement:
+    """A candidate's engagement state: a JSON object whose short keys keep the stored states
+    small (millions of candidates); the code reads it by these names."""
+
+    __slots__ = ("raw",)
+    status = entry("s")
+    role = entry("r")
+
+    def __init__(self, raw: State) -> None:
+        self.raw = raw
+
+    def outreach(self) -> list[Outreach]:
+        return [Outreach(o) for o in self.raw.get("o", ())]
+
+    def remember_outreach(self, outreach: Outreach) -> None:
+        self.raw.setdefault("o", []).append(outreach.slots)
+
+    def times(self, what: str) -> list[float]:
+        """Sorted moments of ``REPLIES``, ``ENGAGEMENTS`` or ``PERSONAL_TOUCHES``, to add to."""
+        return self.raw.setdefault(what, [])  # type: ignore[no-any-return]
+
+    def seen(self, what: str) -> Sequence[float]:
+        """The same moments, only read (nothing is added to the state)."""
+        return self.raw.get(what, ())  # type: ignore[no-any-return]
+
+    def stages(self) -> dict[str, float]:
+        """When the candidate first entered each funnel stage."""
+        return self.raw.setdefault("st", {})  # type: ignore[no-any-return]
+
+    def applications(self) -> dict[str, Application]:
+        return {position: Application(a) for position, a in self.raw.get("ap", {}).items()}
+
+    def remember_application(self, position: str, application: Application) -> None:
+        self.raw.setdefault("ap", {})[position] = application.slots
+
+    def automated_acks(self, position: str) -> list[float]:
+        """Sorted moments of automated acknowledgements of the application to ``position``."""
+        return self.raw.setdefault("aa", {}).setdefault(position, [])  # type: ignore[no-any-return]
+
+    def acks_seen(self, position: str) -> Sequence[float]:
+        return self.raw.get("aa", {}).get(position, ())  # type: ignore[no-any-return]
+
+
+REPLIES, ENGAGEMENTS, PERSONAL_TOUCHES = "rp", "en", "pt"
 
 _D, _F, _T = "DOUBLE PRECISION", "DOUBLE PRECISION", "TEXT"
 """Column types: a moment always there, a moment that may be NULL, text."""
@@ -112,7 +175,7 @@ def cohorts(moment: float) -> tuple[str, str]:
     return found
 
 
-def _first_after(times: list[float], moment: float) -> float | None:
+def _first_after(times: Sequence[float], moment: float) -> float | None:
     """The earliest of the sorted ``times`` strictly after ``moment``."""
     index = bisect_right(times, moment)
     return times[index] if index < len(times) else None
@@ -129,30 +192,31 @@ class EngagementProjection:
         kind = fact.type
         at = fact.occurred_at
         cid = fact.candidate_id
+        candidate = CandidateEngagement(state)
         stage = _STAGE_OF.get(kind)
         if stage is not None:
-            _enter(state, cid, stage, at, out)
+            _enter(candidate, cid, stage, at, out)
         if kind == "outreach_sent":
-            _outreach(state, fact, out)
+            _outreach(candidate, fact, out)
         elif kind == "reply_received":
             engaging = fact.is_engaging_reply
-            _credit(state, cid, at, engaging, out)
+            _credit(candidate, cid, at, engaging, out)
         elif kind in _ENGAGING_TYPES:
-            _credit(state, cid, at, None, out)
+            _credit(candidate, cid, at, None, out)
             if kind == "application_submitted":
-                _application(state, cid, fact.data["position"], at, out)
+                _application(candidate, cid, fact.data["position"], at, out)
         elif kind == "application_acknowledged" and fact.data.get("automated"):
-            _automated_ack(state, cid, fact.data["position"], at, out)
+            _automated_ack(candidate, cid, fact.data["position"], at, out)
         elif kind == "candidate_registered":
-            _registered(state, fact, out)
+            _registered(candidate, fact, out)
         if fact.data.get("recruiter") and fact.is_personal_touch:
-            _personal_touch(state, cid, at, out)
+            _personal_touch(candidate, cid, at, out)
 
 
-def _enter(state: State, cid: str, stage: str, at: float, out: list[Upsert]) -> None:
-    stages = state.get("st")
-    if stages is None:
-        stages = state["st"] = {}
+def _enter(
+    candidate: CandidateEngagement, cid: str, stage: str, at: float, out: list[Upsert]
+) -> None:
+    stages = candidate.stages()
     entered = stages.get(stage)
     if entered is None or at < entered:
         stages[stage] = at
@@ -161,117 +225,132 @@ def _enter(state: State, cid: str, stage: str, at: float, out: list[Upsert]) -> 
         )
 
 
-def _outreach_row(state: State, cid: str, o: list[Any]) -> Upsert:
-    week, month = cohorts(o[_SENT])
+def _outreach_row(candidate: CandidateEngagement, cid: str, o: Outreach) -> Upsert:
+    week, month = cohorts(o.sent_at)
     return Upsert(
         OUTREACH.name,
         {
-            "position": o[_POS],
+            "position": o.position,
             "candidate_id": cid,
-            "sent_at": o[_SENT],
-            "status": state.get("s"),
-            "role": state.get("r"),
-            "personalization": o[_PERS],
-            "channel": o[_CHANNEL],
-            "recruiter": o[_RECRUITER],
-            "campaign": o[_CAMPAIGN],
+            "sent_at": o.sent_at,
+            "status": candidate.status,
+            "role": candidate.role,
+            "personalization": o.personalization,
+            "channel": o.channel,
+            "recruiter": o.recruiter,
+            "campaign": o.campaign,
             "cohort_week": week,
             "cohort_month": month,
-            "first_response_at": o[_FR],
-            "first_engagement_at": o[_FE],
+            "first_response_at": o.first_response_at,
+            "first_engagement_at": o.first_engagement_at,
         },
     )
 
 
-def _registered(state: State, fact: Fact, out: list[Upsert]) -> None:
+def _registered(candidate: CandidateEngagement, fact: Fact, out: list[Upsert]) -> None:
     data = fact.data
-    state["s"] = data.get("status")
-    state["r"] = data.get("role")
+    candidate.status = data.get("status")
+    candidate.role = data.get("role")
     cid = fact.candidate_id
     for area in data.get("therapeutic_areas") or ():
         out.append(Upsert(CANDIDATE_AREAS.name, {"candidate_id": cid, "area": area}))
-    for o in state.get("o", ()):  # outreach seen before the registration: now with a status
-        out.append(_outreach_row(state, cid, o))
+    for o in candidate.outreach():  # outreach seen before the registration: now with a status
+        out.append(_outreach_row(candidate, cid, o))
 
 
-def _outreach(state: State, fact: Fact, out: list[Upsert]) -> None:
+def _outreach(candidate: CandidateEngagement, fact: Fact, out: list[Upsert]) -> None:
     data = fact.data
     at = fact.occurred_at
-    o = [
-        fact.position,
-        at,
-        data.get("personalization"),
-        data.get("channel"),
-        AUTOMATION if data.get("automated") else data.get("recruiter") or AUTOMATION,
-        data.get("campaign"),
-        _first_after(state["rp"], at) if "rp" in state else None,
-        _first_after(state["en"], at) if "en" in state else None,
-    ]
-    state.setdefault("o", []).append(o)
-    out.append(_outreach_row(state, fact.candidate_id, o))
+    o = Outreach(
+        [
+            fact.position,
+            at,
+            data.get("personalization"),
+            data.get("channel"),
+            AUTOMATION if data.get("automated") else data.get("recruiter") or AUTOMATION,
+            data.get("campaign"),
+            _first_after(candidate.seen(REPLIES), at),
+            _first_after(candidate.seen(ENGAGEMENTS), at),
+        ]
+    )
+    candidate.remember_outreach(o)
+    out.append(_outreach_row(candidate, fact.candidate_id, o))
 
 
-def _credit(state: State, cid: str, at: float, engaging: bool | None, out: list[Upsert]) -> None:
+def _credit(
+    candidate: CandidateEngagement, cid: str, at: float, engaging: bool | None, out: list[Upsert]
+) -> None:
     """A reply (``engaging`` says if it also engages) or, with None, a call or application."""
     response = engaging is not None
     engagement = engaging is None or engaging
     if response:
-        insort(state.setdefault("rp", []), at)
+        insort(candidate.times(REPLIES), at)
     if engagement:
-        insort(state.setdefault("en", []), at)
-        _enter(state, cid, "engaged", at, out)
-    for o in state.get("o", ()):
-        if o[_SENT] >= at:
+        insort(candidate.times(ENGAGEMENTS), at)
+        _enter(candidate, cid, "engaged", at, out)
+    for o in candidate.outreach():
+        if o.sent_at >= at:
             continue
         changed = False
-        if response and (o[_FR] is None or at < o[_FR]):
-            o[_FR] = at
+        if response and (o.first_response_at is None or at < o.first_response_at):
+            o.first_response_at = at
             changed = True
-        if engagement and (o[_FE] is None or at < o[_FE]):
-            o[_FE] = at
+        if engagement and (o.first_engagement_at is None or at < o.first_engagement_at):
+            o.first_engagement_at = at
             changed = True
         if changed:
-            out.append(_outreach_row(state, cid, o))
+            out.append(_outreach_row(candidate, cid, o))
 
 
-def _application_row(cid: str, position: str, a: list[Any]) -> Upsert:
+def _application_row(cid: str, position: str, a: Application) -> Upsert:
     return Upsert(
         APPLICATIONS.name,
         {
             "candidate_id": cid,
             "position": position,
-            "applied_at": a[_APPLIED],
-            "first_personal_touch_at": a[_TOUCH],
-            "automated_ack_at": a[_ACK],
+            "applied_at": a.applied_at,
+            "first_personal_touch_at": a.first_personal_touch_at,
+            "automated_ack_at": a.automated_ack_at,
         },
     )
 
 
-def _application(state: State, cid: str, position: str, at: float, out: list[Upsert]) -> None:
-    applications = state.setdefault("ap", {})
-    found = applications.get(position)
-    if found is not None and found[_APPLIED] <= at:
+def _application(
+    candidate: CandidateEngagement, cid: str, position: str, at: float, out: list[Upsert]
+) -> None:
+    found = candidate.applications().get(position)
+    if found is not None and found.applied_at <= at:
         return
-    acks = state.get("aa", {}).get(position)
-    a = applications[position] = [
-        at,
-        _first_after(state["pt"], at) if "pt" in state else None,
-        _first_after(acks, at) if acks else None,
-    ]
+    a = Application(
+        [
+            at,
+            _first_after(candidate.seen(PERSONAL_TOUCHES), at),
+            _first_after(candidate.acks_seen(position), at),
+        ]
+    )
+    candidate.remember_application(position, a)
     out.append(_application_row(cid, position, a))
 
 
-def _automated_ack(state: State, cid: str, position: str, at: float, out: list[Upsert]) -> None:
-    insort(state.setdefault("aa", {}).setdefault(position, []), at)
-    a = state.get("ap", {}).get(position)
-    if a is not None and a[_APPLIED] < at and (a[_ACK] is None or at < a[_ACK]):
-        a[_ACK] = at
+def _automated_ack(
+    candidate: CandidateEngagement, cid: str, position: str, at: float, out: list[Upsert]
+) -> None:
+    insort(candidate.automated_acks(position), at)
+    a = candidate.applications().get(position)
+    if (
+        a is not None
+        and a.applied_at < at
+        and (a.automated_ack_at is None or at < a.automated_ack_at)
+    ):
+        a.automated_ack_at = at
         out.append(_application_row(cid, position, a))
 
 
-def _personal_touch(state: State, cid: str, at: float, out: list[Upsert]) -> None:
-    insort(state.setdefault("pt", []), at)
-    for position, a in state.get("ap", {}).items():
-        if a[_APPLIED] < at and (a[_TOUCH] is None or at < a[_TOUCH]):
-            a[_TOUCH] = at
+def _personal_touch(candidate: CandidateEngagement, cid: str, at: float, out: list[Upsert]) -> None:
+    insort(candidate.times(PERSONAL_TOUCHES), at)
+    for position, a in candidate.applications().items():
+        if a.applied_at < at and (
+            a.first_personal_touch_at is None or at < a.first_personal_touch_at
+        ):
+            a.first_personal_touch_at = at
             out.append(_application_row(cid, position, a))

@@ -7,13 +7,17 @@ any date by when things happened.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, ClassVar
 
 import orjson
 
 from projections.base import Column, Fact, State, Table, Upsert
+from projections.rates import Rate, percentile
+
+DAY = 86_400.0
 
 STAGES = (
     "sourced",
@@ -206,4 +210,57 @@ def steps_from_rows(rows: Sequence[Sequence[Any]]) -> list[Step]:
             detail(orjson.loads(r[7])),
         )
         for r in rows
+    ]
+
+
+# --- the funnel: what the stage entries add up to --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelStage:
+    stage: str
+    candidates: int
+    """Candidates who reached this stage (by ``as_of``)."""
+    conversion: Rate | None
+    """Of the candidates who reached the previous stage, the share who reached this one too."""
+    median_days: float | None
+    """Median days from entering this stage to entering the next stage the candidate reached."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "candidates": self.candidates,
+            "conversion": self.conversion.as_dict() if self.conversion else None,
+            "median_days": self.median_days,
+        }
+
+
+def funnel_of(entries: Iterable[Mapping[str, float]]) -> list[FunnelStage]:
+    """Candidates per stage, conversion from the previous stage, and median days in each, from
+    each candidate's stage entries (stage -> when it was entered; ``view_stage_entries``).
+
+    Days in a stage run from entering it to entering the next stage the candidate reached; a
+    candidate who reached that later stage first (an active candidate who applied before anyone
+    contacted them) is left out of that median rather than counted as negative.
+    """
+    reached = dict.fromkeys(STAGES, 0)
+    converted = dict.fromkeys(STAGES, 0)
+    durations: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    for stages in entries:
+        ordered = [(stage, stages[stage]) for stage in STAGES if stage in stages]
+        for index, (stage, at) in enumerate(ordered):
+            reached[stage] += 1
+            if index + 1 < len(ordered) and ordered[index + 1][1] >= at:
+                durations[stage].append((ordered[index + 1][1] - at) / DAY)
+        for previous, stage in pairwise(STAGES):
+            if previous in stages and stage in stages:
+                converted[stage] += 1
+    return [
+        FunnelStage(
+            stage=stage,
+            candidates=reached[stage],
+            conversion=Rate(converted[stage], reached[STAGES[i - 1]]) if i else None,
+            median_days=percentile(durations[stage], 50),
+        )
+        for i, stage in enumerate(STAGES)
     ]

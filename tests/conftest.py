@@ -1,70 +1,23 @@
-"""Shared fixtures: the same tests run against the embedded SQLite ledger and PostgreSQL."""
+"""Shared fixtures: the same tests run against the embedded SQLite ledger and PostgreSQL.
+
+Builders of test data live in ``tests/support``, not here."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 
-from domain.touchpoints import TOUCHPOINT, Touchpoint
 from infra.core.settings import Settings
 from infra.store.ledger import Ledger
+from tests.support.builders import NOW
+from tests.support.environment import KAFKA_BOOTSTRAP, POSTGRES_URL
 
-pytest_plugins = ["tests.capture"]  # the served write API's fixture
-
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-POSTGRES_URL = os.environ.get("RAPPORT_TEST_DATABASE_URL")
-KAFKA_BOOTSTRAP = os.environ.get("RAPPORT_TEST_KAFKA_BOOTSTRAP")
-
-
-def at(days: float = 0, hours: float = 0) -> str:
-    """An ISO instant ``days`` after 2026-05-01, the start of every test story."""
-    return (datetime(2026, 5, 1, 9, 0, tzinfo=UTC) + timedelta(days=days, hours=hours)).isoformat()
-
-
-def tp(kind: str, candidate: str = "C-1", when: str | None = None, **fields: Any) -> Touchpoint:
-    """A touchpoint of ``kind`` with sensible defaults, validated like an import line."""
-    defaults: dict[str, dict[str, Any]] = {
-        "candidate_registered": {
-            "role": "cra",
-            "status": "passive",
-            "personal": {"name": "Ada Okafor", "email": "ada.okafor@example.org"},
-        },
-        "outreach_sent": {
-            "channel": "email",
-            "personalization": "personalized",
-            "recruiter": "rec-1",
-        },
-        "reply_received": {"channel": "email", "sentiment": "interested"},
-        "call_held": {"recruiter": "rec-1"},
-        "application_acknowledged": {"automated": True, "position": "REQ-1"},
-        "added_to_talent_pool": {"pool": "pool-onc", "recruiter": "rec-1"},
-        "removed_from_talent_pool": {
-            "pool": "pool-onc",
-            "reason": "not_a_fit",
-            "recruiter": "rec-1",
-        },
-        "content_shared": {"content": "trial_news", "automated": True},
-        "personal_note_sent": {"occasion": "check_in", "recruiter": "rec-1"},
-        "application_submitted": {"position": "REQ-1"},
-        "shortlisted": {"position": "REQ-1", "recruiter": "rec-1"},
-        "interview_scheduled": {"position": "REQ-1", "recruiter": "rec-1"},
-        "offer_extended": {"position": "REQ-1", "recruiter": "rec-1"},
-        "offer_accepted": {"position": "REQ-1"},
-        "offer_declined": {"position": "REQ-1", "reason": "compensation"},
-        "hired": {"position": "REQ-1", "recruiter": "rec-1"},
-        "profile_enriched": {"change": "promotion"},
-    }
-    data = {"type": kind, "candidate": candidate, "occurred_at": when or at()}
-    data |= defaults.get(kind, {})
-    data |= fields
-    return TOUCHPOINT.validate_python(data)
+pytest_plugins = ["tests.support.capture"]  # the served write API's fixture
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

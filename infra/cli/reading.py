@@ -34,7 +34,6 @@ from infra.read.journeys import NoSuchCandidate, journey, next_due_action
 from infra.read.metrics import (
     DIMENSIONS,
     CandidateExperience,
-    FunnelStage,
     Segment,
     candidate_experience,
     engagement_report,
@@ -43,6 +42,7 @@ from infra.read.metrics import (
 )
 from infra.read.read_side import current_views
 from projections.alert_rules import AlertRulesError
+from projections.journey import FunnelStage
 
 TABLE_JSON_CSV = ("table", "json", "csv")
 

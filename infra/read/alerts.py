@@ -113,6 +113,29 @@ def _open_where(as_of: float, rule: str | None, recruiter: str | None) -> tuple[
     return sql, params
 
 
+AlertRow = tuple[str, str | None, str | None, str, str, float, float]
+"""(candidate_id, candidate, recruiter, rule, opened_by, anchor_at, due_at) of an open episode."""
+
+
+def alert_from_row(row: AlertRow, as_of: float) -> Alert:
+    """An open episode as the alert people read: whom, which rule, due since when, and why."""
+    cid, ref, owner, name, opened_by, anchor_at, due_at = row
+    what = _DESCRIPTIONS.get(name, name)
+    since = _moment(anchor_at).strftime("%Y-%m-%d %H:%M")
+    return Alert(
+        candidate_id=cid,
+        candidate=ref,
+        recruiter=owner,
+        rule=name,
+        opened_by=opened_by,
+        anchor_at=_moment(anchor_at),
+        due_at=_moment(due_at),
+        overdue=timedelta(seconds=as_of - due_at),
+        reason=f"{what} for {duration_text(as_of - anchor_at)} (since {opened_by} on"
+        f" {since} UTC; due after {duration_text(due_at - anchor_at)})",
+    )
+
+
 def count_open_alerts(
     store: ViewStore, as_of: float, rule: str | None = None, recruiter: str | None = None
 ) -> dict[str, int]:
@@ -145,25 +168,7 @@ def open_alerts(
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
         params += [limit, offset]
-    alerts = []
-    for cid, ref, owner, name, opened_by, anchor_at, due_at in store.query(sql, params):
-        what = _DESCRIPTIONS.get(name, name)
-        since = _moment(anchor_at).strftime("%Y-%m-%d %H:%M")
-        alerts.append(
-            Alert(
-                candidate_id=cid,
-                candidate=ref,
-                recruiter=owner,
-                rule=name,
-                opened_by=opened_by,
-                anchor_at=_moment(anchor_at),
-                due_at=_moment(due_at),
-                overdue=timedelta(seconds=as_of - due_at),
-                reason=f"{what} for {duration_text(as_of - anchor_at)} (since {opened_by} on"
-                f" {since} UTC; due after {duration_text(due_at - anchor_at)})",
-            )
-        )
-    return alerts
+    return [alert_from_row(row, as_of) for row in store.query(sql, params)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any
 
 from infra.read.views import ViewStore
-from projections.journey import STAGES
+from projections.journey import FunnelStage, funnel_of
 from projections.rates import Rate, percentile
 
 DAY = 86_400.0
@@ -58,25 +57,6 @@ class Segment:
             "engagement": self.engagement.as_dict(),
             "response_hours_median": self.response_hours_median,
             "response_hours_p90": self.response_hours_p90,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class FunnelStage:
-    stage: str
-    candidates: int
-    """Candidates who reached this stage (by ``as_of``)."""
-    conversion: Rate | None
-    """Of the candidates who reached the previous stage, the share who reached this one too."""
-    median_days: float | None
-    """Median days from entering this stage to entering the next stage the candidate reached."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "candidates": self.candidates,
-            "conversion": self.conversion.as_dict() if self.conversion else None,
-            "median_days": self.median_days,
         }
 
 
@@ -172,39 +152,15 @@ def engagement_report(
 
 
 def funnel(store: ViewStore, as_of: float | None = None) -> list[FunnelStage]:
-    """Candidates per stage, conversion from the previous stage, and median days in each stage.
-
-    Days in a stage run from entering it to entering the next stage the candidate reached (by
-    ``as_of``); a candidate who reached that later stage first (an active candidate who applied
-    before anyone contacted them) is left out of that median rather than counted as negative.
-    """
+    """Candidates per stage, conversion from the previous stage, and median days in each
+    (``projections.journey.funnel_of`` does the arithmetic over the stage entries read here)."""
     where, params = ("", []) if as_of is None else (" WHERE entered_at <= ?", [as_of])
     entered: dict[str, dict[str, float]] = defaultdict(dict)
     for cid, stage, at in store.query(
         f"SELECT candidate_id, stage, entered_at FROM view_stage_entries{where}", params
     ):
         entered[cid][stage] = float(at)
-    reached = {stage: 0 for stage in STAGES}
-    converted = {stage: 0 for stage in STAGES}
-    durations: dict[str, list[float]] = {stage: [] for stage in STAGES}
-    for stages in entered.values():
-        ordered = [(stage, stages[stage]) for stage in STAGES if stage in stages]
-        for index, (stage, at) in enumerate(ordered):
-            reached[stage] += 1
-            if index + 1 < len(ordered) and ordered[index + 1][1] >= at:
-                durations[stage].append((ordered[index + 1][1] - at) / DAY)
-        for previous, stage in pairwise(STAGES):
-            if previous in stages and stage in stages:
-                converted[stage] += 1
-    return [
-        FunnelStage(
-            stage=stage,
-            candidates=reached[stage],
-            conversion=Rate(converted[stage], reached[STAGES[i - 1]]) if i else None,
-            median_days=percentile(durations[stage], 50),
-        )
-        for i, stage in enumerate(STAGES)
-    ]
+    return funnel_of(entered.values())
 
 
 def candidate_experience(

@@ -20,10 +20,10 @@ from infra.cli.app import app as cli
 from infra.core.settings import Settings
 from infra.store.ledger import Ledger
 from infra.streaming.topics import Topics, ensure_topics
-from tests.capture import position, post, reply
-from tests.conftest import at
-from tests.files import import_story, store_env, story, write_jsonl
-from tests.streaming import read_topic, values
+from tests.support.builders import at
+from tests.support.capture import position, post, reply
+from tests.support.files import import_story, store_env, story, write_jsonl
+from tests.support.streaming import read_topic, values
 
 runner = CliRunner()
 

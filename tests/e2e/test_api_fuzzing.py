@@ -19,7 +19,7 @@ from domain.access import UserRole
 from infra.core.settings import Settings
 from infra.http.tokens import add_token
 from infra.synthetic.generator import write_jsonl
-from tests.server import Server
+from tests.support.server import Server
 
 CHECKS = ",".join([
     "not_a_server_error",

@@ -19,9 +19,9 @@ from infra.cli.app import app as cli
 from infra.core.settings import Settings
 from infra.intake.group_commit import GroupCommit
 from infra.store.ledger import Ledger
-from tests.capture import position, post, reply
-from tests.conftest import NOW, tp
-from tests.files import import_story, store_env, story, write_jsonl
+from tests.support.builders import NOW, tp
+from tests.support.capture import position, post, reply
+from tests.support.files import import_story, store_env, story, write_jsonl
 
 runner = CliRunner()
 OUT_OF_BOUNDS = [

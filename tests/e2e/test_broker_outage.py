@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from infra.core.settings import Settings
-from tests.files import history, record_lines
-from tests.streaming import (
+from tests.support.files import history, record_lines
+from tests.support.streaming import (
     embedded_views,
     group_events,
     group_views,

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from infra.core.settings import Settings
-from tests.files import store_env, story, write_jsonl
+from tests.support.files import store_env, story, write_jsonl
 
 CANDIDATES = 3000
 PER_CANDIDATE = 5

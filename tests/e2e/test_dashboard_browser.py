@@ -19,8 +19,8 @@ import pytest
 from domain.access import UserRole
 from infra.core.settings import Settings
 from infra.http.tokens import add_token
-from tests.browser import CHROMIUM, Browser
-from tests.files import fill, store_env
+from tests.support.browser import CHROMIUM, Browser
+from tests.support.files import fill, store_env
 
 AS_OF = "2026-10-31"
 

@@ -22,7 +22,7 @@ from infra.http.state import ServerState
 from infra.http.tokens import TokensInvalid, add_token, identify, load_tokens
 from infra.read.metrics import engagement_report
 from infra.read.read_side import current_views
-from tests.files import fill, store_env
+from tests.support.files import fill, store_env
 
 AS_OF = "2026-10-31"
 

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from infra.cli.app import app as cli
 from infra.core.settings import Settings
 from infra.intake.capture import MAX_BATCH
-from tests.capture import position, post, reply
-from tests.conftest import at
-from tests.files import import_story, store_env, story
+from tests.support.builders import at
+from tests.support.capture import position, post, reply
+from tests.support.files import import_story, store_env, story
 
 runner = CliRunner()
 

@@ -19,8 +19,17 @@ from infra.core.settings import Settings
 from infra.http.tokens import add_token
 from infra.store.ledger import Ledger
 from infra.streaming.topics import Topics, ensure_topics
-from tests.server import Server, producer
-from tests.streaming import kill, read_topic, start, stop, stream_env, tails, values, wait_for
+from tests.support.server import Server, producer
+from tests.support.streaming import (
+    kill,
+    read_topic,
+    start,
+    stop,
+    stream_env,
+    tails,
+    values,
+    wait_for,
+)
 
 
 def history_lines(folder: Path, candidates: int, seed: int) -> list[bytes]:

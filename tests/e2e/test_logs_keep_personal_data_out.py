@@ -12,7 +12,7 @@ import structlog
 
 from infra.core.logging import configure
 from infra.core.settings import Settings
-from tests.files import store_env, story, write_jsonl
+from tests.support.files import store_env, story, write_jsonl
 
 
 def test_an_import_logs_json_without_names_emails_or_message_text(

@@ -17,8 +17,8 @@ from infra.http.tokens import add_token
 from infra.store.chain_key import ChainKeyInvalid, load_secret
 from infra.store.ledger import Ledger
 from infra.synthetic.generator import write_jsonl
-from tests.server import Server
-from tests.server import producer as producer_command
+from tests.support.server import Server
+from tests.support.server import producer as producer_command
 
 
 def history(folder: Path, candidates: int) -> tuple[Path, int]:
@@ -162,3 +162,37 @@ def test_openers_of_one_new_ledger_agree_on_its_chain_key(tmp_path: Path) -> Non
         assert failed == [] and len(found) == 6 and len(set(found)) == 1
         assert settings.chain_key_path.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+HOLDER = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+db.execute("CREATE TABLE creating (id INTEGER)")  # a new file, in the middle of being made
+print("holding", flush=True)
+sys.stdin.read()  # until the test says so
+db.execute("COMMIT")
+"""
+
+
+def test_a_ledger_opened_while_another_process_creates_its_file_waits_for_it(
+    tmp_path: Path,
+) -> None:
+    """SQLite switches a new file to WAL without waiting on its busy handler: a second process
+    opening the ledger while the first was still creating it failed with "database is locked"
+    (CI saw it once). Now it waits its turn (``SQLITE_LOCK_TIMEOUT``)."""
+    settings = Settings(db=tmp_path / "rapport.db")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(settings.db)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout.readline().strip() == "holding"
+    releaser = threading.Timer(0.5, holder.stdin.close)  # the creator finishes while we wait
+    releaser.start()
+    try:
+        ledger = Ledger(settings)
+        ledger.close()
+    finally:
+        releaser.join(timeout=60)
+        assert holder.wait(timeout=60) == 0

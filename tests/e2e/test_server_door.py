@@ -15,7 +15,7 @@ import pytest
 from domain.access import UserRole
 from infra.core.settings import Settings
 from infra.http.tokens import add_token
-from tests.server import Server
+from tests.support.server import Server
 
 HUGE = 121_634_816  # the 116 MB body of the reproduction
 

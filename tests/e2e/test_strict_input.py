@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from infra.cli.app import app as cli
 from infra.core.settings import Settings
-from tests.capture import position, reply
-from tests.conftest import at
-from tests.files import store_env, story
+from tests.support.builders import at
+from tests.support.capture import position, reply
+from tests.support.files import store_env, story
 
 runner = CliRunner()
 BOM = b"\xef\xbb\xbf"

@@ -19,8 +19,8 @@ from infra.cli.app import app
 from infra.cli.compliance import audit_app
 from infra.core.settings import Settings
 from infra.store.ledger import Ledger
-from tests.conftest import at
-from tests.files import store_env, story, write_jsonl
+from tests.support.builders import at
+from tests.support.files import store_env, story, write_jsonl
 
 runner = CliRunner()
 
@@ -156,7 +156,7 @@ def test_outreach_after_withdrawal_is_refused_and_counted_for_compliance(
     # Recorded through the API, a refusal is counted too, and the export shows it.
     ledger = Ledger(settings)
     try:
-        from tests.conftest import tp
+        from tests.support.builders import tp
 
         try:
             ledger.record(tp("content_shared", when=at(8)))

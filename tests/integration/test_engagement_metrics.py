@@ -19,9 +19,6 @@ from typing import Any, cast
 
 import orjson
 import pytest
-from hypothesis import given
-from hypothesis import settings as hypothesis_settings
-from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from infra.cli.reading import metrics_command
@@ -32,17 +29,16 @@ from infra.read.metrics import (
     candidate_experience,
     engagement_report,
     funnel,
-    parse_dimensions,
 )
 from infra.read.views import ViewStore
 from infra.store.ledger import Ledger
-from infra.synthetic.generator import DEFAULT_UNTIL, GROUND_TRUTH, write_jsonl
-from projections.base import Fact, Upsert
+from infra.synthetic.generator import DEFAULT_UNTIL, write_jsonl
+from infra.synthetic.truth import GROUND_TRUTH
 from projections.engagement import EngagementProjection
 from projections.journey import STAGES
-from projections.rates import Rate, one_in, percentile, wilson
-from tests.conftest import at, tp
-from tests.files import store_env
+from projections.rates import wilson
+from tests.support.builders import at, tp
+from tests.support.files import store_env
 
 DAY = 86_400
 RECORDED = DEFAULT_UNTIL + timedelta(days=1)
@@ -80,20 +76,6 @@ def overall(store: ViewStore, **kwargs: Any) -> tuple[int, int, int]:
         return (0, 0, 0)
     (only,) = segments
     return (only.outreach, only.response.successes, only.engagement.successes)
-
-
-# --- the rate helpers ----------------------------------------------------------------------------
-
-
-def test_wilson_interval_one_in_n_and_percentiles() -> None:
-    low, high = wilson(20, 100)
-    assert round(low, 4) == 0.1334 and round(high, 4) == 0.2888  # the published values
-    assert wilson(0, 50)[0] == 0.0 and wilson(50, 50)[1] == 1.0
-    assert wilson(0, 0) == (0.0, 1.0)
-    assert one_in(0.2) == "1 in 5" and one_in(0.0) == "none" and one_in(0.0004) == "1 in 2,500"
-    assert percentile([1, 2, 3, 4], 50) == 2.5 and percentile([5], 90) == 5
-    assert percentile([], 50) is None
-    assert str(Rate(201, 1000)) == "20.1% [17.7\u201322.7] 1 in 5 (n=1,000)"
 
 
 # --- small stories ------------------------------------------------------------------------------
@@ -215,12 +197,6 @@ def test_the_funnel_and_the_candidate_experience(settings: Settings, ledger: Led
         assert (lenient.personal_within_sla.successes, lenient.automated_only) == (2, 0)
 
 
-def test_unknown_dimensions_are_refused() -> None:
-    assert parse_dimensions(" status, cohort_week ,status") == ["status", "cohort_week"]
-    with pytest.raises(ValueError, match="unknown dimension"):
-        parse_dimensions("status,mood")
-
-
 def test_the_command_names_a_bad_option_and_exits_2(tmp_path: Path) -> None:
     import typer
 
@@ -267,77 +243,6 @@ def test_the_command_catches_up_and_reports_in_every_format(
     assert csv_lines[1].startswith("cra,1,1,1,")
     table = run("--by", "personalization")
     assert "personalized" in table and "1 in 1 (n=1)" in table and "Funnel" in table
-
-
-# --- order and batching never change the rows ----------------------------------------------------
-
-_KINDS = ["outreach", "reply", "call", "application", "ack", "note", "content", "shortlisted"]
-
-
-def _fact(position: int, candidate: str, kind: str, day: int, pick: int) -> Fact:
-    data: dict[str, Any]
-    if kind == "registered":
-        data = {"type": "candidate_registered", "role": "cra", "status": "passive",
-                "therapeutic_areas": ["oncology"]}  # fmt: skip
-    elif kind == "outreach":
-        personalization = ["personalized", "templated", "generic_blast"][pick % 3]
-        data = {"type": "outreach_sent", "channel": "email", "personalization": personalization,
-                "recruiter": "rec-1", "automated": pick % 2 == 0}  # fmt: skip
-    elif kind == "reply":
-        sentiment = ["interested", "not_now", "not_interested"][pick % 3]
-        data = {"type": "reply_received", "channel": "email", "sentiment": sentiment}
-    elif kind == "call":
-        data = {"type": "call_held", "recruiter": "rec-1"}
-    elif kind == "application":
-        data = {"type": "application_submitted", "position": f"REQ-{pick % 2}"}
-    elif kind == "ack":
-        data = {"type": "application_acknowledged", "position": f"REQ-{pick % 2}",
-                "automated": pick % 3 != 0, "recruiter": "rec-1"}  # fmt: skip
-    elif kind == "note":
-        data = {"type": "personal_note_sent", "occasion": "check_in", "recruiter": "rec-1"}
-    elif kind == "content":
-        data = {"type": "content_shared", "content": "trial_news", "automated": True}
-    else:
-        data = {"type": kind, "position": "REQ-0", "recruiter": "rec-1"}
-    return Fact(position, candidate, position, data["type"], float(day * DAY), 0.0, data)
-
-
-def _fold(facts: list[Fact], cuts: set[int]) -> dict[tuple[str, str], Any]:
-    """Apply in this order, round-tripping every state through JSON at each cut (a new batch)."""
-    projection, states = EngagementProjection(), defaultdict[str, dict[str, Any]](dict)
-    final: dict[tuple[str, str], Any] = {}
-    out: list[Upsert] = []
-    for index, fact in enumerate(facts):
-        if index in cuts:
-            states = defaultdict(dict, orjson.loads(orjson.dumps(states)))
-        projection.apply(states[fact.candidate_id], fact, out)
-    tables = {t.name: t for t in projection.tables}
-    for upsert in out:
-        key = tuple(upsert.row[k] for k in tables[upsert.table].key)
-        final[(upsert.table, repr(key))] = dict(upsert.row)
-    return final
-
-
-@hypothesis_settings(max_examples=150, deadline=None)
-@given(
-    events=st.lists(
-        st.tuples(
-            st.sampled_from(["C-1", "C-2"]),
-            st.sampled_from(_KINDS),
-            st.integers(0, 40),
-            st.integers(0, 5),
-        ),
-        max_size=25,
-    ),
-    data=st.data(),
-)
-def test_rows_depend_only_on_the_set_of_facts(events: list[Any], data: st.DataObject) -> None:
-    facts = [_fact(1, "C-1", "registered", 0, 0), _fact(2, "C-2", "registered", 0, 0)]
-    facts += [_fact(i + 3, *event) for i, event in enumerate(events)]
-    shuffled = data.draw(st.permutations(facts))
-    cuts = data.draw(st.sets(st.integers(0, len(facts))))
-
-    assert _fold(shuffled, cuts) == _fold(facts, set())
 
 
 # --- the independent oracle --------------------------------------------------------------------

@@ -15,9 +15,9 @@ import psycopg
 from infra.core.settings import Settings
 from infra.store.ledger import Ledger
 from infra.streaming.topics import Topics
-from tests.conftest import at
-from tests.files import story, write_jsonl
-from tests.streaming import read_topic, stream_env
+from tests.support.builders import at
+from tests.support.files import story, write_jsonl
+from tests.support.streaming import read_topic, stream_env
 
 NAME, EMAIL = b"Imani Adeyemi-Clarke", b"imani.adeyemi@clinical-example.org"
 BODY = b"Congratulations on leading the phase III oncology site"

@@ -13,8 +13,8 @@ from infra.cli.app import app
 from infra.compliance.audit import subject_access
 from infra.core.settings import Settings
 from infra.store.ledger import Ledger
-from tests.conftest import at
-from tests.files import store_env, story, write_jsonl
+from tests.support.builders import at
+from tests.support.files import store_env, story, write_jsonl
 
 runner = CliRunner()
 

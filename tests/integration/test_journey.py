@@ -9,8 +9,8 @@ from infra.core.settings import Settings
 from infra.read.journeys import journey
 from infra.read.read_side import current_views, parse_as_of
 from infra.store.ledger import Ledger
-from tests.conftest import NOW, at, tp
-from tests.files import store_env
+from tests.support.builders import NOW, at, tp
+from tests.support.files import store_env
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.refusals import ConsentWithdrawn, UnknownCandidate
 from infra.store.ledger import Duplicate, Ledger, Recorded
-from tests.conftest import NOW, at, tp
+from tests.support.builders import NOW, at, tp
 
 
 def test_a_touchpoint_is_recorded_with_its_position_and_both_times(ledger: Ledger) -> None:

@@ -25,7 +25,7 @@ from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 from infra.core.settings import Settings
 from infra.store.ledger import Ledger
 from infra.store.recorder import UnsupportedEvent
-from tests.conftest import POSTGRES_URL
+from tests.support.environment import POSTGRES_URL
 
 
 class NumberedFromOne:

@@ -29,8 +29,8 @@ from infra.streaming.messages import message_schemas
 from infra.streaming.relay_progress import RelayProgress
 from infra.streaming.topics import Topics
 from infra.synthetic.generator import DEFAULT_UNTIL
-from tests.files import history, personal_texts, record_lines
-from tests.streaming import (
+from tests.support.files import history, personal_texts, record_lines
+from tests.support.streaming import (
     embedded_views,
     group_events,
     group_views,

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from infra.cli.app import app
 from infra.core.settings import Settings
 from infra.read.views import ViewStore
-from tests.files import store_env, story, write_jsonl
-from tests.streaming import read_topic, stream_env
+from tests.support.files import store_env, story, write_jsonl
+from tests.support.streaming import read_topic, stream_env
 
 runner = CliRunner()
 

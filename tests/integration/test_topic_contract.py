@@ -28,7 +28,7 @@ from infra.streaming.messages import (
     touchpoint_message,
 )
 from infra.synthetic.generator import DEFAULT_UNTIL, write_jsonl
-from tests.files import personal_texts
+from tests.support.files import personal_texts
 
 runner = CliRunner()
 RECORDED = DEFAULT_UNTIL + timedelta(days=1)

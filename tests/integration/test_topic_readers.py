@@ -16,9 +16,9 @@ from domain.touchpoints import CATALOGUE
 from infra.cli.app import app
 from infra.core.settings import Settings
 from infra.streaming.topics import Topics
-from tests.files import history, personal_texts, record_lines
-from tests.streaming import stream_env
-from tests.test_streaming import consume_until, relay_everything
+from tests.integration.test_streaming import consume_until, relay_everything
+from tests.support.files import history, personal_texts, record_lines
+from tests.support.streaming import stream_env
 
 pytestmark = pytest.mark.kafka
 runner = CliRunner()

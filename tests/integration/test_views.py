@@ -24,7 +24,7 @@ from infra.read.read_side import all_projections
 from infra.read.views import ViewStore, views_path
 from infra.store.ledger import Ledger
 from projections.base import Column, Fact, State, Table, Upsert
-from tests.files import dump, fill, store_env
+from tests.support.files import dump, fill, store_env
 
 
 class CountingProjection:

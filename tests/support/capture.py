@@ -16,8 +16,8 @@ from infra.http.app import create_app
 from infra.http.state import ServerState
 from infra.http.tokens import add_token, load_tokens
 from infra.store.ledger import Ledger
-from tests.conftest import at
-from tests.files import import_story
+from tests.support.builders import at
+from tests.support.files import import_story
 
 runner = CliRunner()
 

@@ -17,7 +17,7 @@ from infra.read.views import ViewStore
 from infra.store.ledger import Ledger, Line
 from infra.synthetic.generator import DEFAULT_UNTIL
 from infra.synthetic.generator import write_jsonl as write_history
-from tests.conftest import at
+from tests.support.builders import at
 
 RECORDED = DEFAULT_UNTIL + timedelta(days=1)
 """When generated histories are recorded: just after the generator's last day."""

@@ -12,8 +12,8 @@ import urllib.request
 from pathlib import Path
 
 from infra.core.settings import Settings
-from tests.files import store_env
-from tests.streaming import kill, tails
+from tests.support.files import store_env
+from tests.support.streaming import kill, tails
 
 PRODUCER = """
 import sys, time, urllib.request

@@ -21,7 +21,7 @@ from infra.read.read_side import all_projections, following, group_views_setting
 from infra.read.views import ViewStore
 from infra.streaming.relay_progress import published_positions
 from infra.streaming.topics import Topics
-from tests.files import dump, store_env
+from tests.support.files import dump, store_env
 
 
 def stream_env(settings: Settings) -> dict[str, str]:

@@ -19,7 +19,7 @@ from domain.refusals import (
     StageTransitionRefused,
 )
 from domain.touchpoints import Touchpoint
-from tests.conftest import at, tp
+from tests.support.builders import at, tp
 
 RECORDED = datetime(2026, 6, 1, tzinfo=UTC)
 POLICY = ContactPolicy()

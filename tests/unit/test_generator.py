@@ -16,7 +16,8 @@ import pytest
 from domain.candidate import Candidate
 from domain.policy import ContactPolicy
 from domain.touchpoints import CATALOGUE, TOUCHPOINT, CandidateRegistered
-from infra.synthetic.generator import DEFAULT_UNTIL, GROUND_TRUTH, generate, write_jsonl
+from infra.synthetic.generator import DEFAULT_UNTIL, generate, write_jsonl
+from infra.synthetic.truth import GROUND_TRUTH
 
 WINDOW = timedelta(days=30)
 HEAD = ["type", "candidate", "occurred_at", "source_id"]

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from domain.touchpoints import CATALOGUE, TOUCHPOINT, import_schema
-from tests.conftest import at, tp
+from tests.support.builders import at, tp
 
 
 def test_the_catalogue_covers_every_kind_of_touchpoint() -> None:

@@ -1,0 +1,110 @@
+"""``rapport demo``: a generated history imported into a fresh embedded ledger, summarised, and
+the source document's claims measured on it; then how to explore, audit, stream and serve it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from domain.access import UserRole
+from infra.cli.common import opened_ledger, out, settings_for
+from infra.cli.ledger import generate, import_file, print_summary
+from infra.cli.serve import serve_command
+from infra.http.tokens import add_token
+from infra.read.alerts import open_alerts
+from infra.read.metrics import candidate_experience, engagement_report
+from infra.read.read_side import current_views
+from infra.read.views import ViewStore
+from infra.synthetic import generator
+from infra.synthetic.truth import GROUND_TRUTH
+
+
+def demo(
+    candidates: Annotated[int, typer.Option(min=1)] = 2000,
+    seed: Annotated[int, typer.Option()] = 42,
+    workdir: Annotated[Path, typer.Option(help="Where the demo's files go.")] = Path("var/demo"),
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then serve the dashboard on 127.0.0.1:8080.")
+    ] = False,
+) -> None:
+    """Generate a history, import it into a fresh embedded ledger, summarise it; the dashboard."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    data = workdir / "touchpoints.jsonl"
+    generate(out_file=data, candidates=candidates, seed=seed, until=None)
+    import_file(file=data, db=workdir / "rapport.db", allow_erasures=True)
+    settings = settings_for(workdir / "rapport.db")
+    with opened_ledger(settings) as ledger:
+        print_summary(ledger)
+    with current_views(settings) as store:
+        _print_engagement_report(store)
+    out.print(
+        f"\nExplore: rapport metrics --db {workdir / 'rapport.db'} --by role,channel"
+        f" | rapport alerts --db {workdir / 'rapport.db'} --as-of 2026-10-31"
+        f" | rapport journey C-000042 --db {workdir / 'rapport.db'}"
+    )
+    out.print(
+        f"Audit it: rapport audit verify --db {workdir / 'rapport.db'}"
+        f" | rapport audit export C-000042 --db {workdir / 'rapport.db'} --format csv"
+    )
+    out.print(
+        f"Stream it: rapport kafka up; rapport relay --db {workdir / 'rapport.db'};"
+        f" rapport consume --group ops --db {workdir / 'rapport.db'}"
+    )
+    token = add_token(settings.tokens_path, UserRole.VIEWER, "demo")
+    out.print(
+        f"Dashboard: rapport serve --db {workdir / 'rapport.db'} (or make demo-serve), then open"
+        " http://127.0.0.1:8080/login and paste the viewer token"
+        f" {token} (only its digest is kept, in {settings.tokens_path})",
+        markup=False,
+        highlight=False,
+    )
+    if serve:
+        serve_command(db=workdir / "rapport.db")
+
+
+def _print_engagement_report(store: ViewStore) -> None:
+    """The source document's claims, measured on the generated history."""
+    end = generator.DEFAULT_UNTIL
+    as_of = end.timestamp()
+    report = Table(
+        "status",
+        "personalization",
+        "engagement (95% interval, 1 in N)",
+        "generator's truth",
+        "inside?",
+        title=f"Engagement within 30 days of an outreach, as of {end:%Y-%m-%d}",
+    )
+    for segment in engagement_report(store, ["status", "personalization"], as_of=as_of):
+        status, kind = segment.values["status"], segment.values["personalization"]
+        truth = GROUND_TRUTH.engagement.get((status, kind))  # type: ignore[call-overload]
+        low, high = segment.engagement.interval
+        inside = "" if truth is None else ("yes" if low <= truth <= high else "no")
+        report.add_row(
+            str(status),
+            str(kind),
+            str(segment.engagement),
+            f"{truth:.0%}" if truth else "-",
+            inside,
+        )
+    out.print(report)
+    out.print(
+        "Templated messages measure above their per-message truth: an automated follow-up inside"
+        " the first message's 30 days can engage too (about 8.5% passive, 18% active expected)."
+    )
+    experience = candidate_experience(store, as_of=as_of)
+    out.print(
+        f"Candidate experience: {experience.personal_within_sla} of {experience.applications:,}"
+        f" applications got a personal touch within {experience.sla_hours:g} hours;"
+        f" {experience.automated_only:,} got only an automated acknowledgement."
+    )
+    alerts = open_alerts(store, as_of)
+    by_rule = Table("rule", "open alerts", title=f"Stale-contact alerts open on {end:%Y-%m-%d}")
+    for rule in sorted({a.rule for a in alerts}):
+        by_rule.add_row(rule, f"{sum(a.rule == rule for a in alerts):,}")
+    out.print(by_rule)
