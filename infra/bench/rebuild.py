@@ -831,7 +831,15 @@ def measure_incremental_on(run: Run, ledgers: Ledgers, settings: Settings, count
             shutil.copyfile(settings.db, copy)
             if views_path(settings.db).exists():
                 shutil.copyfile(views_path(settings.db), views_path(copy))
-            settings = Settings(db=copy, database_url=None)
+            # The copy's links are keyed with the original's chain key; its checkpoint moves on
+            # from the original's.
+            checkpoint = folder / "ledger.checkpoint.json"
+            if settings.checkpoint_path.exists():
+                shutil.copyfile(settings.checkpoint_path, checkpoint)
+            settings = Settings(
+                db=copy, database_url=None, chain_key_file=settings.chain_key_path,
+                checkpoint_file=checkpoint,
+            )  # fmt: skip
         result = measure_incremental(settings, count, folder)
     run.incremental[ledgers.name] = result
     console.print(
