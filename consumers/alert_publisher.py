@@ -44,25 +44,23 @@ def _moment(seconds: float) -> datetime:
 
 
 class AlertPublisher:
+    """Publishes a consumer group's alert log. Given its collaborators (``connect`` builds the
+    real ones): the group's views, the lock that lets one process of the group publish at a
+    time, and the transactional producer."""
+
     def __init__(
-        self, settings: Settings, store: ViewStore, group: str, *, instance: str | None = None
+        self,
+        store: ViewStore,
+        group: str,
+        topic: str,
+        locks: ProcessLocks,
+        producer: TransactionalProducer,
     ) -> None:
-        self.settings = settings
         self.store = store
         self.group = group
-        self.topic = Topics.of(settings).alerts
-        where = store.schema or str(store.path)
-        self.locks = ProcessLocks(
-            settings, f"alerts-{hashlib.sha256(where.encode()).hexdigest()[:12]}", store.path
-        )
-        # A stable id (with --instance) lets a restarted process abort what it left open at
-        # once; otherwise the broker aborts it after the transaction timeout.
-        member = instance or uuid.uuid4().hex[:12]
-        self.producer = TransactionalProducer(
-            settings,
-            client_id=f"rapport-alerts-{group}",
-            transactional_id=f"rapport-alerts-{settings.kafka_topic_prefix}-{group}-{member}",
-        )
+        self.topic = topic
+        self.locks = locks
+        self.producer = producer
         ensure_log_tables(store)
         with store.transaction() as cur:
             store.serialise_schema_changes(cur)
@@ -70,6 +68,24 @@ class AlertPublisher:
                 f"CREATE TABLE IF NOT EXISTS {PUBLISHED}"
                 " (name TEXT PRIMARY KEY, seq BIGINT NOT NULL)"
             )
+
+    @classmethod
+    def connect(
+        cls, settings: Settings, store: ViewStore, group: str, *, instance: str | None = None
+    ) -> AlertPublisher:
+        where = store.schema or str(store.path)
+        locks = ProcessLocks(
+            settings, f"alerts-{hashlib.sha256(where.encode()).hexdigest()[:12]}", store.path
+        )
+        # A stable id (with --instance) lets a restarted process abort what it left open at
+        # once; otherwise the broker aborts it after the transaction timeout.
+        member = instance or uuid.uuid4().hex[:12]
+        producer = TransactionalProducer(
+            settings,
+            client_id=f"rapport-alerts-{group}",
+            transactional_id=f"rapport-alerts-{settings.kafka_topic_prefix}-{group}-{member}",
+        )
+        return cls(store, group, Topics.of(settings).alerts, locks, producer)
 
     def close(self) -> None:
         self.producer.close()
@@ -163,7 +179,7 @@ class AlertDuty(threading.Thread):
 
     def run(self) -> None:
         store = ViewStore(self.settings)
-        publisher = AlertPublisher(self.settings, store, self.group, instance=self.instance)
+        publisher = AlertPublisher.connect(self.settings, store, self.group, instance=self.instance)
         try:
             while not self._stopping.wait(self.interval):
                 try:

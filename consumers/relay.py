@@ -61,6 +61,23 @@ class PartitionsDiffer(RuntimeError):
     """The topic exists with another number of partitions than the settings say."""
 
 
+def partitions_checked(settings: Settings, topic: str) -> Callable[[KafkaProducer], None]:
+    """A new producer's check: the topic exists, with the partitions the settings say (a
+    topic's partitions never change, or candidates would move between them)."""
+
+    def check(producer: KafkaProducer) -> None:
+        ensure_topics(settings)
+        found = producer.partitions_for(topic)
+        if found and len(found) != settings.kafka_partitions:
+            raise PartitionsDiffer(
+                f"{topic} has {len(found)} partitions and RAPPORT_KAFKA_PARTITIONS says"
+                f" {settings.kafka_partitions}: set it to {len(found)} (a topic's partitions are"
+                " never changed, or candidates would move between them)"
+            )
+
+    return check
+
+
 @dataclass(frozen=True, slots=True)
 class _Batch:
     messages: list[tuple[int, bytes, bytes, list[Header]]]
@@ -77,38 +94,32 @@ class RelayStats:
 
 
 class Relay:
-    """Publishes the ledger to the touchpoints topic; one process per set of partitions."""
+    """Publishes the ledger to the touchpoints topic; one process per set of partitions.
+
+    It is given its progress store (holding the locks of its partitions) and its producer;
+    ``connect`` builds the real ones from the settings."""
 
     def __init__(
         self,
         settings: Settings,
         recorder: LedgerRecorder,
+        progress: RelayProgress,
+        producer: TransactionalProducer,
         *,
+        partitions: Sequence[int],
         batch: int = 5_000,
-        worker: tuple[int, int] = (0, 1),
     ) -> None:
         self.settings = settings
         self.recorder = recorder
+        self.progress = progress
+        self.producer = producer
         self.batch = batch
-        self.topic = Topics.of(settings).touchpoints
+        self.topic = progress.topic
         self.partitions_total = settings.kafka_partitions
-        index, workers = worker
-        self.partitions = [p for p in range(self.partitions_total) if p % workers == index]
-        """The partitions this relay publishes (``worker`` i of n takes every n-th one)."""
-        self.progress = RelayProgress(settings, self.topic)
-        self.progress.lock(self.partitions)
-        self.published = self.progress.load(self.partitions)
+        self.partitions = list(partitions)
+        """The partitions this relay publishes."""
+        self.published = progress.load(self.partitions)
         self.stats = RelayStats()
-        self.producer = TransactionalProducer(
-            settings,
-            client_id="rapport-relay",
-            transactional_id=transactional_id(settings, self.topic, self.partitions),
-            on_connect=self._check_partitions,
-            batch_size=256 * 1024,
-            max_request_size=8 * 1024 * 1024,
-            retry_backoff_ms=100,
-            reconnect_backoff_max_ms=1_000,
-        )
         self._next: _Batch | None = None
         self._mine = frozenset(self.partitions)
         self._last_log = time.monotonic()
@@ -116,6 +127,37 @@ class Relay:
         self._checkpoints = Topics.of(settings).checkpoints if 0 in self.partitions else None
         """The first relay also carries the ledger's checkpoint to its topic."""
         self._checkpoint_sent = 0
+
+    @classmethod
+    def connect(
+        cls,
+        settings: Settings,
+        recorder: LedgerRecorder,
+        *,
+        batch: int = 5_000,
+        worker: tuple[int, int] = (0, 1),
+    ) -> Relay:
+        """Relay ``worker`` i of n (every n-th partition), its partitions locked to it."""
+        topic = Topics.of(settings).touchpoints
+        index, workers = worker
+        partitions = [p for p in range(settings.kafka_partitions) if p % workers == index]
+        progress = RelayProgress(settings, topic)
+        try:
+            progress.lock(partitions)
+        except BaseException:
+            progress.close()
+            raise
+        producer = TransactionalProducer(
+            settings,
+            client_id="rapport-relay",
+            transactional_id=transactional_id(settings, topic, partitions),
+            on_connect=partitions_checked(settings, topic),
+            batch_size=256 * 1024,
+            max_request_size=8 * 1024 * 1024,
+            retry_backoff_ms=100,
+            reconnect_backoff_max_ms=1_000,
+        )
+        return cls(settings, recorder, progress, producer, partitions=partitions, batch=batch)
 
     @property
     def position(self) -> int:
@@ -133,17 +175,6 @@ class Relay:
         self.close()
 
     # --- Kafka ------------------------------------------------------------------------------
-
-    def _check_partitions(self, producer: KafkaProducer) -> None:
-        """The topic exists, with the partitions the settings say (candidates never move)."""
-        ensure_topics(self.settings)
-        found = producer.partitions_for(self.topic)
-        if found and len(found) != self.partitions_total:
-            raise PartitionsDiffer(
-                f"{self.topic} has {len(found)} partitions and RAPPORT_KAFKA_PARTITIONS says"
-                f" {self.partitions_total}: set it to {len(found)} (a topic's partitions are"
-                " never changed, or candidates would move between them)"
-            )
 
     # --- publishing -------------------------------------------------------------------------
 

@@ -167,7 +167,7 @@ def relay_worker(settings: Settings, worker: tuple[int, int], batch: int) -> dic
     ensure_topics(settings)
     ledger = Ledger(settings)
     try:
-        with Relay(settings, ledger.ledger_recorder, batch=batch, worker=worker) as relay:
+        with Relay.connect(settings, ledger.ledger_recorder, batch=batch, worker=worker) as relay:
             relay.producer.connect()  # the producer's start-up is not publishing
             started = time.time()
             stats = relay.run(until_caught_up=True)

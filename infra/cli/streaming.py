@@ -206,7 +206,7 @@ def relay_command(
     stopping = _stop_flag()
     with opened_ledger(settings) as ledger:
         try:
-            relay = Relay(
+            relay = Relay.connect(
                 settings,
                 ledger.ledger_recorder,
                 batch=batch,

@@ -60,7 +60,7 @@ def split_by_candidate(lines: list[Any], share: float) -> tuple[list[Any], list[
 def relay_everything(settings: Settings) -> None:
     ledger = Ledger(settings)
     try:
-        with Relay(settings, ledger.ledger_recorder) as relay:
+        with Relay.connect(settings, ledger.ledger_recorder) as relay:
             relay.run(until_caught_up=True)
     finally:
         ledger.close()
@@ -167,7 +167,7 @@ def test_the_alert_log_is_published_and_every_alert_follows_the_contract(
     consume_until(settings, "ops", total, publish_alerts=False)
     where = group_views_settings(settings, "ops")
     with ViewStore(where) as store:
-        publisher = AlertPublisher(where, store, "ops")
+        publisher = AlertPublisher.connect(where, store, "ops")
         try:
             as_of = DEFAULT_UNTIL.timestamp()
             count = publisher.publish(as_of)
@@ -264,7 +264,7 @@ def test_only_one_relay_publishes_a_partition(stream_settings: Settings, tmp_pat
     record_lines(settings, history(5, seed=29, folder=tmp_path))
     ledger = Ledger(settings)
     try:
-        with Relay(settings, ledger.ledger_recorder, worker=(0, 2)):
+        with Relay.connect(settings, ledger.ledger_recorder, worker=(0, 2)):
             second = start(settings, "relay", log=tmp_path / "second.log")
             assert second.wait(timeout=60) == 4
             assert (

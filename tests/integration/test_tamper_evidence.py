@@ -337,7 +337,7 @@ def test_a_checkpoint_file_rolled_back_with_a_cut_tail_is_caught_by_the_topic_co
     def relay_caught_up() -> None:
         ledger = Ledger(settings)
         try:
-            with Relay(settings, ledger.ledger_recorder) as relay:
+            with Relay.connect(settings, ledger.ledger_recorder) as relay:
                 relay.run(until_caught_up=True)
         finally:
             ledger.close()
