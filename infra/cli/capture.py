@@ -15,7 +15,7 @@ import orjson
 import typer
 
 from domain.access import UserRole
-from infra.cli.common import ExitCode, err, opened_ledger, require_writable, settings_for
+from infra.cli.common import ExitCode, err, opened_ledger, require_writable, say, settings_for
 from infra.cli.options import DbOption, UrlOption
 from infra.intake.capture import read_body
 from infra.intake.importing import BOM, load_json
@@ -77,14 +77,13 @@ def record_command(
     problems.sort(key=lambda text: int(text.split()[1].rstrip(":")) if text[:5] == "line " else 0)
     if problems:
         for problem in problems:
-            err.print(problem, markup=False, highlight=False)
+            say(problem)
         err.print("nothing was recorded")
         raise typer.Exit(ExitCode.INVALID)
     forbidden = not_permitted(lines, operator_roles(allow_erasures))
     if forbidden:
         for problem in forbidden:
-            err.print(f"line {problem.index + 1}: type: {problem.message} (--allow-erasures)",
-                      markup=False, highlight=False)  # fmt: skip
+            say(f"line {problem.index + 1}: type: {problem.message} (--allow-erasures)")
         err.print("nothing was recorded")
         raise typer.Exit(ExitCode.NOT_PERMITTED)
     with opened_ledger(settings_for(db, database_url)) as ledger:
@@ -101,11 +100,11 @@ def record_command(
             err.print("nothing was recorded")
             raise typer.Exit(ExitCode.REFUSED) from None
         except IdempotencyKeyReused as reused:
-            err.print(f"--idempotency-key: {reused}", markup=False, highlight=False)
+            say(f"--idempotency-key: {reused}")
             err.print("nothing was recorded")
             raise typer.Exit(ExitCode.INVALID) from None
         except ConflictPersisted as busy:
-            err.print(str(busy), markup=False, highlight=False)
+            say(str(busy))
             raise typer.Exit(ExitCode.STORE) from None
     for outcome in outcomes:
         answer = outcome.as_dict()

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from domain.refusals import Refused
 from domain.vocabulary import ErasureReason
-from infra.cli.common import ExitCode, err, opened_ledger, out, require_writable, say, settings_for
+from infra.cli.common import ExitCode, opened_ledger, out, require_writable, say, settings_for
 from infra.cli.options import DbOption, UrlOption, checked_format
 from infra.compliance import audit
 from infra.store.chain_key import ChainKeyInvalid
@@ -112,38 +112,35 @@ def verify_command(
             try:
                 published = published_checkpoint(ledger.settings, ledger.chain_key)
             except CheckpointMissing as missing:
-                err.print(f"--kafka: {missing}", markup=False, highlight=False)
+                say(f"--kafka: {missing}")
                 raise typer.Exit(ExitCode.INVALID) from None
             except CheckpointInvalid as altered:
-                err.print(f"BROKEN: {altered}.", markup=False, highlight=False)
+                say(f"BROKEN: {altered}.")
                 raise typer.Exit(ExitCode.BROKEN) from None
             except KafkaError as down:
-                err.print(f"--kafka: no broker answers at {ledger.settings.kafka_bootstrap}"
-                          f" ({type(down).__name__})", markup=False, highlight=False)  # fmt: skip
+                bootstrap = ledger.settings.kafka_bootstrap
+                say(f"--kafka: no broker answers at {bootstrap} ({type(down).__name__})")
                 raise typer.Exit(ExitCode.STORE) from None
         try:
             result = audit.verify(ledger, candidate, anchor=anchored, published=published)
         except Refused as unknown:
-            err.print(str(unknown), markup=False, highlight=False)
+            say(str(unknown))
             raise typer.Exit(ExitCode.REFUSED) from None
         except ChainKeyInvalid as unusable:
-            err.print(f"cannot verify: {unusable}", markup=False, highlight=False)
+            say(f"cannot verify: {unusable}")
             raise typer.Exit(ExitCode.INVALID) from None
         if result.broken is not None:
             broken = result.broken
             if not broken.candidate_id:  # the ledger as a whole (its tail, its checkpoint)
                 where = f"BROKEN at position {broken.position}" if broken.position else "BROKEN"
-                err.print(f"{where}: {broken.problem}. {result.events} event(s) before it"
-                          " verified.", markup=False, highlight=False)  # fmt: skip
+                say(f"{where}: {broken.problem}. {result.events} event(s) before it verified.")
                 raise typer.Exit(ExitCode.BROKEN)
             reference = audit.reference_of(ledger, broken.candidate_id) or "unknown"
             version = f", version {broken.version}" if broken.version is not None else ""
-            err.print(
+            say(
                 f"BROKEN at position {broken.position}: candidate {reference}"
                 f" ({broken.candidate_id}){version}: {broken.problem}."
-                f" {result.events} event(s) before it verified.",
-                markup=False,
-                highlight=False,
+                f" {result.events} event(s) before it verified."
             )
             raise typer.Exit(ExitCode.BROKEN)
     scope = f"candidate {candidate}" if candidate else "ledger"
@@ -233,12 +230,12 @@ def erase_command(
         try:
             recorded = ledger.erase(candidate, reason, requested_by=by)
         except Refused as refused:
-            err.print(f"{refused.message} [{refused.code}]", markup=False, highlight=False)
+            say(f"{refused.message} [{refused.code}]")
             raise typer.Exit(ExitCode.REFUSED) from None
         except ValidationError as invalid:
             for error in invalid.errors(include_url=False, include_input=False):
                 field = ".".join(str(p) for p in error["loc"]) or "candidate"
-                err.print(f"{field}: {error['msg']}", markup=False, highlight=False)
+                say(f"{field}: {error['msg']}")
             raise typer.Exit(ExitCode.INVALID) from None
         pending = [e for e in ledger.ledger_recorder.erasures() if not e.scrubbed_at]
     if isinstance(recorded, ErasureRow):
@@ -264,7 +261,7 @@ def _loaded(ledger: audit.Ledger, candidate: str) -> audit.CandidateRecord:
     try:
         return audit.load(ledger, candidate)
     except Refused as unknown:
-        err.print(str(unknown), markup=False, highlight=False)
+        say(str(unknown))
         raise typer.Exit(ExitCode.REFUSED) from None
 
 

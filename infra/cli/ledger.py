@@ -16,7 +16,7 @@ from rich.table import Table
 
 from domain.touchpoints import import_schema
 from infra.cli.capture import AllowErasures, operator_roles
-from infra.cli.common import ExitCode, err, opened_ledger, out, require_writable, settings_for
+from infra.cli.common import ExitCode, err, opened_ledger, out, require_writable, say, settings_for
 from infra.cli.options import DbOption, UrlOption, checked_format
 from infra.core.settings import Settings
 from infra.intake.file_import import (
@@ -51,7 +51,7 @@ def _progress() -> Progress:
 def _print_errors(header: str, errors: list[LineError]) -> None:
     err.print(f"[red]{header}[/red]")
     for error in errors[:MAX_ERRORS_SHOWN]:
-        err.print(f"  {error}", markup=False, highlight=False)
+        say(f"  {error}")
     if len(errors) > MAX_ERRORS_SHOWN:
         err.print(f"  … and {len(errors) - MAX_ERRORS_SHOWN} more")
 

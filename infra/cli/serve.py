@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from domain.access import UserRole
-from infra.cli.common import ExitCode, err, settings_for
+from infra.cli.common import ExitCode, err, say, settings_for
 from infra.cli.options import DbOption, GroupOption, UrlOption, checked_group
 from infra.http.tokens import TokensInvalid, add_token, load_tokens
 
@@ -31,7 +31,7 @@ def token_add(
     try:
         token = add_token(settings.tokens_path, role, name)
     except TokensInvalid as bad:
-        err.print(str(bad), markup=False, highlight=False)
+        say(str(bad))
         raise typer.Exit(ExitCode.INVALID) from None
     err.print(f"token {name!r} ({role.value}) added to {settings.tokens_path}; it is shown once:")
     typer.echo(token)
@@ -57,7 +57,7 @@ def serve_command(
     try:
         tokens = load_tokens(settings.tokens_path)
     except TokensInvalid as bad:
-        err.print(f"RAPPORT_API_TOKENS_FILE: {bad}", markup=False, highlight=False)
+        say(f"RAPPORT_API_TOKENS_FILE: {bad}")
         raise typer.Exit(ExitCode.INVALID) from None
     with socket.socket() as probe:
         # As uvicorn binds: connections of a killed predecessor in TIME_WAIT do not hold the port.
@@ -66,7 +66,7 @@ def serve_command(
             probe.bind((host, port))
         except OSError as taken:
             reason = "is in use" if taken.errno == errno.EADDRINUSE else str(taken)
-            err.print(f"--port: {host}:{port} {reason}", markup=False, highlight=False)
+            say(f"--port: {host}:{port} {reason}")
             raise typer.Exit(ExitCode.INVALID) from None
     state = ServerState(settings, tokens, group=group)
     err.print(f"Rapport on http://{host}:{port}/ (API under /api/v1, OpenAPI at /openapi.json)")

@@ -20,7 +20,7 @@ from eventsourcing.persistence import PersistenceError
 from kafka.errors import KafkaError
 from rich.table import Table
 
-from infra.cli.common import ExitCode, err, opened_ledger, out, settings_for
+from infra.cli.common import ExitCode, err, opened_ledger, out, say, settings_for
 from infra.cli.options import DbOption, UrlOption, checked_format, group_name
 from infra.core.settings import Settings
 from infra.read.read_side import deployed_projections, group_views_settings
@@ -48,7 +48,7 @@ def run_until_stopped(settings: Settings, build: Callable[[], _LongRunning]) -> 
     try:
         process = build()
     except (BrokerUnavailable, KafkaError) as down:
-        err.print(f"Kafka at {settings.kafka_bootstrap}: {down}", markup=False, highlight=False)
+        say(f"Kafka at {settings.kafka_bootstrap}: {down}")
         raise typer.Exit(ExitCode.STORE) from None
     try:
         process.run(lambda: stopping[0])
@@ -122,7 +122,7 @@ def kafka_status(
     try:
         status = stream_status(settings, _ledger_position(settings))
     except (BrokerUnavailable, KafkaError) as down:
-        err.print(f"Kafka at {settings.kafka_bootstrap}: {down}", markup=False, highlight=False)
+        say(f"Kafka at {settings.kafka_bootstrap}: {down}")
         raise typer.Exit(ExitCode.STORE) from None
     if fmt == "json":
         document = orjson.dumps(
@@ -219,7 +219,7 @@ def relay_command(
             try:
                 relay.run(lambda: stopping[0], poll_seconds=poll, until_caught_up=until_caught_up)
             except PartitionsDiffer as differ:
-                err.print(str(differ), markup=False, highlight=False)
+                say(str(differ))
                 raise typer.Exit(ExitCode.INVALID) from None
 
 
@@ -280,7 +280,7 @@ def consume_command(
                 alert_interval=alert_interval,
             )
         except ViewsKeptElsewhere as taken:
-            err.print(str(taken), markup=False, highlight=False)
+            say(str(taken))
             raise typer.Exit(ExitCode.INVALID) from None
 
     run_until_stopped(settings, build)
