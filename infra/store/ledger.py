@@ -142,6 +142,10 @@ class Ledger(Application[UUID]):
         if not self.settings.database_url:
             private_sqlite_file(self.settings.db)
         super().__init__(env=self.settings.event_store_environment())
+        recorder = self.recorder
+        assert isinstance(recorder, LedgerRecorder)  # the settings name one of the two
+        self.ledger_recorder: LedgerRecorder = recorder
+        """The library's recorder, as the ledger's: checked once here, not on every use."""
         self._writing = threading.Lock()
         self.chain_key: ChainKey | None = None
         self.chain_problem: str | None = None
@@ -401,13 +405,6 @@ class Ledger(Application[UUID]):
         )
 
     # --- compliance -----------------------------------------------------------------------------
-
-    @property
-    def ledger_recorder(self) -> LedgerRecorder:
-        """The library's recorder, as the ledger's (the settings name one of the two)."""
-        recorder = self.recorder
-        assert isinstance(recorder, LedgerRecorder)
-        return recorder
 
     def erase(
         self, reference: str, reason: ErasureReason, requested_by: str | None = None
