@@ -94,6 +94,10 @@ class CandidateEngagement:
         """When the candidate first entered each funnel stage."""
         return self.raw.setdefault("st", {})  # type: ignore[no-any-return]
 
+    def application(self, position: str) -> Application | None:
+        found = self.raw.get("ap", {}).get(position)
+        return None if found is None else Application(found)
+
     def applications(self) -> dict[str, Application]:
         return {position: Application(a) for position, a in self.raw.get("ap", {}).items()}
 
@@ -318,7 +322,7 @@ def _application_row(cid: str, position: str, a: Application) -> Upsert:
 def _application(
     candidate: CandidateEngagement, cid: str, position: str, at: float, out: list[Upsert]
 ) -> None:
-    found = candidate.applications().get(position)
+    found = candidate.application(position)
     if found is not None and found.applied_at <= at:
         return
     a = Application(
@@ -336,7 +340,7 @@ def _automated_ack(
     candidate: CandidateEngagement, cid: str, position: str, at: float, out: list[Upsert]
 ) -> None:
     insort(candidate.automated_acks(position), at)
-    a = candidate.applications().get(position)
+    a = candidate.application(position)
     if (
         a is not None
         and a.applied_at < at
