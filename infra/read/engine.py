@@ -2,21 +2,32 @@
 
 The follower (facts read from the ledger) and the Kafka projection consumer (facts read from the
 touchpoints topic) differ only in where facts come from and how their position is kept. What
-they share lives here, once: each candidate's state cached between batches (loaded from the
-views for a candidate the cache misses), the fold, forgetting the cache whenever a commit fails
-(it may then be ahead of the views), and when a view is rebuilt from scratch.
+they share lives here, once: each candidate's state cached between batches, the fold, forgetting
+the cache whenever a commit fails (it may then be ahead of the views), and when a view is rebuilt
+from scratch.
+
+Where a state comes from when the cache misses depends on the source. Beside the ledger, it is
+*replayed*: the candidate's events up to the view's position, folded again (a few dozen events,
+read by the ledger's primary key), so nothing the ledger already holds is stored twice, a state
+never goes stale on disk, and a view built set-based (``infra.read.bulk``), which has no states,
+continues with the fold. A consumer group fed only by a topic has no ledger to replay: it stores
+each changed state with its rows (``view_states``) and loads it back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from infra.read.views import ViewStore
 from projections.base import Fact, Projection, State, Upsert
 
 Work = tuple[Projection, dict[str, State], list[Upsert]]
-"""A projection, the states a batch changed, and the rows to keep: what one commit writes."""
+"""A projection, the states a batch changed (to store), and the rows to keep: what one commit
+writes."""
+
+Replay = Callable[[Sequence[str], int], Sequence[Fact]]
+"""These candidates' facts up to a position, in ledger order."""
 
 
 def to_rebuild(
@@ -32,34 +43,55 @@ def to_rebuild(
 class ProjectionEngine:
     """Folds facts into every projection's state, through a per-projection cache."""
 
-    def __init__(self, store: ViewStore, projections: Sequence[Projection]) -> None:
+    def __init__(
+        self, store: ViewStore, projections: Sequence[Projection], *, replay: Replay | None = None
+    ) -> None:
         self.store = store
         self.projections = list(projections)
+        self.replay = replay
+        """Rebuilds states from the ledger; without it, states are stored with the views."""
         self._states: dict[str, dict[str, State]] = {p.name: {} for p in self.projections}
 
     def cached(self) -> int:
         """The most candidates one projection holds in memory (for the benchmarks)."""
         return max((len(states) for states in self._states.values()), default=0)
 
-    def fold(self, projection: Projection, facts: Sequence[Fact]) -> Work:
+    def fold(self, projection: Projection, facts: Sequence[Fact], *, after: int = 0) -> Work:
         """Apply ``facts`` in order, each to its candidate's state; the states changed and the
-        rows to keep (nothing is written)."""
+        rows to keep (nothing is written). ``after`` is the position the view has folded so far
+        (what a replayed state covers)."""
         states = self._states[projection.name]
+        keeps_state = getattr(projection, "stateful", True)
         missing = {f.candidate_id for f in facts} - states.keys()
         if missing:
-            loaded = self.store.load_states(projection, missing)
-            states.update(loaded)
-            for cid in missing - loaded.keys():
+            if self.replay is not None:
+                states.update(self._replayed(projection, missing, after) if keeps_state else {})
+            else:
+                states.update(self.store.load_states(projection, missing))
+            for cid in missing - states.keys():
                 states[cid] = {}
         rows: list[Upsert] = []
         touched: dict[str, State] = {}
-        keeps_state = getattr(projection, "stateful", True)
+        keeps_state = keeps_state and self.replay is None
         for fact in facts:
             state = states[fact.candidate_id]
             projection.apply(state, fact, rows)
             if keeps_state:
                 touched[fact.candidate_id] = state
         return projection, touched, rows
+
+    def _replayed(
+        self, projection: Projection, candidates: set[str], after: int
+    ) -> dict[str, State]:
+        """The states these candidates had at position ``after``: their facts folded again."""
+        states: dict[str, State] = {}
+        if after <= 0 or self.replay is None:
+            return states
+        discarded: list[Upsert] = []
+        for fact in self.replay(sorted(candidates), after):
+            projection.apply(states.setdefault(fact.candidate_id, {}), fact, discarded)
+            discarded.clear()
+        return states
 
     def fold_all(self, facts: Sequence[Fact]) -> list[Work]:
         return [self.fold(projection, facts) for projection in self.projections]

@@ -59,7 +59,7 @@ class Follower:
         self.store = store
         self.projections = list(projections)
         self.batch = batch
-        self.engine = ProjectionEngine(store, self.projections)
+        self.engine = ProjectionEngine(store, self.projections, replay=self._replay)
         store.claim(LEDGER_FOLLOWER)
         built = {p.name: found[0] for p in self.projections if (found := store.position(p))}
         for projection in to_rebuild(self.projections, built, positions_shared=False):
@@ -114,7 +114,10 @@ class Follower:
             if not self.catch_up():
                 time.sleep(poll_seconds)
 
+    def _replay(self, candidates: Sequence[str], stop: int) -> list[Fact]:
+        return [to_fact(row) for row in self.recorder.read_stored_of(candidates, stop)]
+
     def _apply(self, projection: Projection, done: int, facts: list[Fact]) -> None:
         with self.engine.committing(projection):
-            _, touched, rows = self.engine.fold(projection, facts)
+            _, touched, rows = self.engine.fold(projection, facts, after=done)
             self.store.commit(projection, done, facts[-1].position, touched, rows)

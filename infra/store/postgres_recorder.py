@@ -297,6 +297,26 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
             for n in self.select_notifications(start, limit, stop)
         ]
 
+    def read_stored_of(self, candidates: Sequence[str], stop: int) -> list[StoredRow]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                self._sql(
+                    "SELECT notification_id, originator_id, originator_version, state"
+                    " FROM {events} WHERE originator_id = ANY(%s::uuid[])"
+                    " AND notification_id <= %s ORDER BY notification_id"
+                ),
+                (list(candidates), stop),
+            )
+            return [
+                StoredRow(
+                    r["notification_id"],
+                    str(r["originator_id"]),
+                    r["originator_version"],
+                    bytes(r["state"]),
+                )
+                for r in curs.fetchall()
+            ]
+
     def lookup(self, keys: Iterable[str], candidates: Iterable[UUID]) -> Lookup:
         """Which keys are recorded, the candidates' histories and keys, read in one
         repeatable-read transaction: every statement sees the same snapshot."""

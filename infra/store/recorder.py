@@ -162,6 +162,11 @@ class LedgerRecorder(ApplicationRecorder):
         """Events from position ``start`` as plain rows (the relay's and the views' feed)."""
 
     @abstractmethod
+    def read_stored_of(self, candidates: Sequence[str], stop: int) -> list[StoredRow]:
+        """These candidates' events up to position ``stop``, in ledger order: what a view had
+        folded of them, replayed to rebuild their states instead of storing them."""
+
+    @abstractmethod
     def sealed_rows(self, start: int, limit: int) -> list[SealedRow]:
         """Events from position ``start`` as the chain sees them (``audit verify``)."""
 

@@ -293,6 +293,21 @@ class SQLiteLedgerRecorder(LedgerRecorder, SQLiteApplicationRecorder):
             c.execute(statement, (start, stop if stop is not None else 2**62, limit))
             return [StoredRow(r[0], dashed(r[1]), r[2], r[3]) for r in c.fetchall()]
 
+    def read_stored_of(self, candidates: Sequence[str], stop: int) -> list[StoredRow]:
+        rows: list[StoredRow] = []
+        with self.datastore.transaction(commit=False) as c:
+            for i in range(0, len(candidates), 500):
+                chunk = [cid.replace("-", "") for cid in candidates[i : i + 500]]
+                c.execute(
+                    "SELECT rowid, originator_id, originator_version, state"
+                    f" FROM {self.events_table_name} WHERE originator_id IN"
+                    f" ({','.join('?' * len(chunk))}) AND rowid <= ?",
+                    (*chunk, stop),
+                )
+                rows.extend(StoredRow(r[0], dashed(r[1]), r[2], r[3]) for r in c.fetchall())
+        rows.sort()
+        return rows
+
     def lookup(self, keys: Iterable[str], candidates: Iterable[UUID]) -> Lookup:
         """Which keys are recorded, the candidates' histories and keys: one read transaction,
         so one snapshot of the write-ahead log."""

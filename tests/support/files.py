@@ -97,18 +97,14 @@ def fill(settings: Settings, candidates: int, seed: int, folder: Path) -> int:
 
 
 def dump(store: ViewStore, projections: list[Any]) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the projections' tables and their per-candidate states, in key order."""
+    """Every row of the projections' tables, in key order (states are the machinery's: beside
+    the ledger they are replayed, not stored)."""
     tables: dict[str, list[tuple[Any, ...]]] = {}
     for projection in projections:
         for table in projection.tables:
             tables[table.name] = store.query(
                 f"SELECT * FROM {table.name} ORDER BY {', '.join(table.key)}"
             )
-        tables[f"{projection.name} states"] = store.query(
-            "SELECT candidate_id, state FROM view_states WHERE projection = ?"
-            " ORDER BY candidate_id",
-            (projection.name,),
-        )
     return tables
 
 
