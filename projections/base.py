@@ -124,7 +124,10 @@ class Projection(Protocol):
     version: ClassVar[int]
     tables: ClassVar[tuple[Table, ...]]
     # Optional: ``stateful: ClassVar[bool] = False`` when rows follow from each fact alone,
-    # which spares the machinery from storing an empty state per candidate.
+    # which spares the machinery from storing an empty state per candidate;
+    # ``reads: ClassVar[tuple[str, ...]]``, the only touchpoint fields ``apply`` reads (a
+    # rebuild then gives it only those); ``apply_all(state, facts, out)``, a candidate's facts
+    # at once with the same effect as ``apply`` on each in turn (a rebuild's shortcut).
 
     def apply(self, state: State, fact: Fact, out: list[Upsert]) -> None:
         """Fold ``fact`` into this candidate's ``state`` (in place) and append the rows to keep."""

@@ -183,11 +183,14 @@ def summary(db: DbOption = None, database_url: UrlOption = None) -> None:
 
 
 def rebuild(
-    batch: Annotated[int, typer.Option(min=1, help="Events per view transaction.")] = 50_000,
+    batch: Annotated[
+        int, typer.Option(min=1, help="Events read from the ledger per step.")
+    ] = 100_000,
     db: DbOption = None,
     database_url: UrlOption = None,
 ) -> None:
-    """Drop every view and rebuild it from the first event."""
+    """Rebuild every view from the first event, in bulk, and swap it in whole (readers see the
+    old views until then; an interrupted rebuild leaves them as they were)."""
     with following(settings_for(db, database_url)) as follower:
         follower.batch = batch
         total = follower.recorder.max_notification_id() or 0

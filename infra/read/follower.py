@@ -16,6 +16,7 @@ from datetime import datetime
 import orjson
 import structlog
 
+from infra.read.bulk import BulkRebuild
 from infra.read.engine import ProjectionEngine, to_rebuild
 from infra.read.views import LEDGER_FOLLOWER, ViewMoved, ViewStore
 from infra.store.recorder import LedgerRecorder, StoredRow
@@ -100,7 +101,17 @@ class Follower:
         return applied
 
     def rebuild(self, on_progress: Callable[[int], None] | None = None) -> int:
-        """Drop every view and build it again from the first event."""
+        """Build every view again from the first event, in bulk (``infra.read.bulk``), and
+        swap it in; then fold whatever was recorded meanwhile."""
+        self.engine.forget()
+        count = BulkRebuild(self.recorder, self.store, chunk=self.batch).run(
+            self.projections, on_progress=on_progress
+        )
+        return count + self.catch_up(on_progress)
+
+    def fold_rebuild(self, on_progress: Callable[[int], None] | None = None) -> int:
+        """Drop every view and fold it again from the first event, batch by batch: the live
+        path run over the whole ledger (what the bulk rebuild is checked against)."""
         for projection in self.projections:
             self.store.drop(projection)
             self.store.create(projection)

@@ -190,6 +190,79 @@ class ViewStore:
                     self.sql(f"DELETE FROM {bookkeeping} WHERE projection = ?"), (projection.name,)
                 )
 
+    # --- set-based rebuilds: built aside, swapped in whole ------------------------------------
+
+    def stage(self, projection: Projection) -> None:
+        """Empty tables beside the projection's own (``<table>__next``; left over from a rebuild
+        that died, they are dropped first), for a rebuild to fill while readers see the old."""
+        with self.transaction() as cur:
+            self.serialise_schema_changes(cur)
+            for table in projection.tables:
+                cur.execute(f"DROP TABLE IF EXISTS {_next(table.name)}")
+                staged = Table(_next(table.name), table.columns, table.key)
+                for statement in _create_statements(staged):
+                    cur.execute(statement)
+
+    def fill(self, table: Table, rows: Iterable[Sequence[Any]]) -> int:
+        """Append rows (every column, in order) to a staged table; returns how many."""
+        name = _next(table.name)
+        count = 0
+        if self.is_postgres:
+            copying = f"COPY {name} ({', '.join(table.column_names)}) FROM STDIN"
+            with self.transaction() as cur, cur.copy(copying) as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    count += 1
+            return count
+        insert = f"INSERT INTO {name} VALUES ({', '.join('?' * len(table.columns))})"
+        with self.transaction() as cur:
+            for chunk in _chunks(rows, 50_000):
+                cur.executemany(insert, chunk)
+                count += len(chunk)
+        return count
+
+    def index_staged(self, projection: Projection) -> None:
+        """On PostgreSQL, the staged tables' secondary indexes, built once they are filled, so
+        the swap only renames them (SQLite builds them in the swap: its readers keep reading
+        the last commit meanwhile)."""
+        if not self.is_postgres:
+            return
+        with self.transaction() as cur:
+            for table in projection.tables:
+                for statement in _index_statements(table, suffix=_NEXT):
+                    cur.execute(statement)
+
+    def swap(self, projections: Sequence[Projection], position: int) -> None:
+        """Put the staged tables in place of the projections' own, with their position, in one
+        transaction: readers see the old views or the new ones, never a mix; a crash before
+        the commit leaves the old ones."""
+        with self.transaction() as cur:
+            self.serialise_schema_changes(cur)
+            for projection in projections:
+                for table in projection.tables:
+                    cur.execute(f"DROP TABLE IF EXISTS {table.name}")
+                    cur.execute(f"ALTER TABLE {_next(table.name)} RENAME TO {table.name}")
+                    if self.is_postgres:
+                        cur.execute(
+                            f"ALTER INDEX {_next(table.name)}_pkey RENAME TO {table.name}_pkey"
+                        )
+                        for index in table.indexes:
+                            name = _index_name(table.name, index)
+                            cur.execute(f"ALTER INDEX {name}{_NEXT} RENAME TO {name}")
+                    else:
+                        for statement in _index_statements(table):
+                            cur.execute(statement)
+                cur.execute(
+                    self.sql("DELETE FROM view_states WHERE projection = ?"), (projection.name,)
+                )
+                cur.execute(
+                    self.sql(
+                        "INSERT INTO view_positions VALUES (?, ?, ?) ON CONFLICT (projection)"
+                        " DO UPDATE SET version = excluded.version, position = excluded.position"
+                    ),
+                    (projection.name, projection.version, position),
+                )
+
     def position(self, projection: Projection) -> tuple[int, int] | None:
         """(version, position) of what the projection has processed, or None if never built."""
         rows = self.query(
@@ -261,15 +334,44 @@ class ViewStore:
             )
 
 
+_NEXT = "__next"
+
+
+def _next(name: str) -> str:
+    return f"{name}{_NEXT}"
+
+
+def _chunks(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[Any]]]:
+    chunk: list[Sequence[Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _create_statements(table: Table) -> list[str]:
     columns = ", ".join(f"{c.name} {c.type}" for c in table.columns)
-    statements = [
-        f"CREATE TABLE IF NOT EXISTS {table.name} ({columns}, PRIMARY KEY ({', '.join(table.key)}))"
+    key = ", ".join(table.key)
+    return [
+        f"CREATE TABLE IF NOT EXISTS {table.name} ({columns}, PRIMARY KEY ({key}))",
+        *_index_statements(table),
     ]
-    for index in table.indexes:
-        name = f"{table.name}_{'_'.join(index)}"
-        statements.append(f"CREATE INDEX IF NOT EXISTS {name} ON {table.name} ({', '.join(index)})")
-    return statements
+
+
+def _index_name(table: str, index: tuple[str, ...]) -> str:
+    return f"{table}_{'_'.join(index)}"
+
+
+def _index_statements(table: Table, suffix: str = "") -> list[str]:
+    """The table's secondary indexes; with ``suffix``, on its staged copy, named to be renamed."""
+    return [
+        f"CREATE INDEX IF NOT EXISTS {_index_name(table.name, index)}{suffix}"
+        f" ON {table.name}{suffix} ({', '.join(index)})"
+        for index in table.indexes
+    ]
 
 
 def _upsert_statement(table: Table) -> str:

@@ -1,0 +1,250 @@
+"""Rebuilding views in bulk: every event read once, each view computed whole, swapped in at once.
+
+The fold (``infra.read.engine``) is right for live updates: a few facts, exactly once, each
+batch in one transaction with its position. Rebuilding millions of events through it costs a
+Python call per fact and an upsert per row. A bulk rebuild instead:
+
+1. reads the ledger up to its last position, chunk by chunk, into a columnar table of facts
+   (DuckDB, in a temporary file, so memory stays bounded whatever the ledger's size);
+2. computes each view's rows: set-based SQL where the view has a set-based form
+   (``infra.read.set_based``), otherwise the projection's own fold, run in memory over the
+   facts in ledger order (the alerts, whose episodes depend on that order);
+3. writes them into staged tables beside the live ones, and swaps them in with the position they
+   reflect in one transaction (``ViewStore.swap``): readers see the old views or the new ones,
+   and a crash at any point before the commit leaves the old ones, with their position.
+
+No per-candidate state is written: beside the ledger the fold replays a candidate's events when
+it needs their state, so live updates continue from a bulk-built view as from a folded one.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+import structlog
+
+from infra.core.locks import ProcessLocks
+from infra.read.set_based import COLUMN_OF, FACTS, LOAD_FACTS, SET_BASED
+from infra.read.views import ViewStore
+from infra.store.recorder import LedgerRecorder
+from projections.base import Fact, Projection, State, Table, Upsert
+
+log = structlog.get_logger("rapport.bulk")
+
+CHUNK = 100_000
+"""Events read from the ledger and parsed per step."""
+_FETCH = 50_000
+_MEMORY_LIMIT = "512MB"
+"""What DuckDB may hold before it spills to its temporary file."""
+
+
+class RebuildBusy(RuntimeError):
+    """Another process is rebuilding these views and did not finish in time."""
+
+
+def has_set_based_form(projection: Projection) -> bool:
+    return (projection.name, projection.version) in SET_BASED
+
+
+def _arrow_chunk(rows: Sequence[Any]) -> pa.Table:
+    positions, candidates, versions, states = zip(*rows, strict=True)
+    return pa.table(
+        {
+            "position": pa.array(positions, pa.int64()),
+            "candidate_id": pa.array(candidates, pa.string()),
+            "version": pa.array(versions, pa.int64()),
+            "state": pa.array(states, pa.binary()),
+        }
+    )
+
+
+def _fetched(cursor: duckdb.DuckDBPyConnection) -> Iterator[tuple[Any, ...]]:
+    while batch := cursor.fetchmany(_FETCH):
+        yield from batch
+
+
+class BulkRebuild:
+    """Builds views from the ledger in bulk, into a ``ViewStore``, one rebuild at a time."""
+
+    def __init__(self, recorder: LedgerRecorder, store: ViewStore, *, chunk: int = CHUNK) -> None:
+        self.recorder = recorder
+        self.store = store
+        self.chunk = chunk
+
+    def run(
+        self,
+        projections: Sequence[Projection],
+        *,
+        still_needed: Callable[[], Sequence[Projection]] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+        wait_seconds: float = 3_600,
+    ) -> int:
+        """Rebuild ``projections`` from every event recorded so far; returns the events read.
+
+        Another process may be rebuilding the same views: this waits for it, then asks
+        ``still_needed()`` which views are left to build (none, usually)."""
+        with self._exclusive(wait_seconds) as waited:
+            if waited and still_needed is not None:
+                projections = still_needed()
+            if not projections:
+                return 0
+            return self._build(projections, on_progress)
+
+    def _exclusive(self, wait_seconds: float) -> _Exclusive:
+        where = self.store.schema or str(self.store.path)
+        return _Exclusive(
+            ProcessLocks(self.store.settings, "views-rebuild", self.store.path),
+            where,
+            wait_seconds,
+        )
+
+    def _build(
+        self, projections: Sequence[Projection], on_progress: Callable[[int], None] | None
+    ) -> int:
+        until = self.recorder.max_notification_id() or 0
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="rapport-rebuild-") as folder:
+            db = duckdb.connect(str(Path(folder) / "facts.duckdb"))
+            try:
+                db.execute("SET TimeZone = 'UTC'")
+                db.execute(f"SET memory_limit = '{_MEMORY_LIMIT}'")
+                db.execute(f"SET temp_directory = '{folder}'")
+                db.execute(FACTS)
+                events = self._load(db, until, on_progress)
+                for projection in projections:
+                    self.store.stage(projection)
+                    if has_set_based_form(projection):
+                        self._select(db, projection)
+                    else:
+                        self._fold(db, projection)
+                    self.store.index_staged(projection)
+            finally:
+                db.close()
+        self.store.swap(projections, until)
+        log.info(
+            "views.rebuilt_in_bulk",
+            projections=[p.name for p in projections],
+            events=events,
+            position=until,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        return events
+
+    def _load(
+        self,
+        db: duckdb.DuckDBPyConnection,
+        until: int,
+        on_progress: Callable[[int], None] | None,
+    ) -> int:
+        start, events = 1, 0
+        while start <= until:
+            rows = self.recorder.read_stored(start, self.chunk, until)
+            if not rows:
+                break
+            db.register("chunk", _arrow_chunk(rows))
+            db.execute(LOAD_FACTS)
+            db.unregister("chunk")
+            events += len(rows)
+            start = rows[-1].position + 1
+            if on_progress:
+                on_progress(len(rows))
+        return events
+
+    def _select(self, db: duckdb.DuckDBPyConnection, projection: Projection) -> None:
+        statements = SET_BASED[(projection.name, projection.version)]
+        for table in projection.tables:
+            self.store.fill(table, _fetched(db.execute(statements[table.name])))
+
+    def _fold(self, db: duckdb.DuckDBPyConnection, projection: Projection) -> None:
+        """The projection's own fold, one candidate at a time (their facts in ledger order,
+        from an empty state, through ``apply_all`` when the projection has it): memory holds
+        one candidate's state, and only each row's last version is written."""
+        tables = {table.name: table for table in projection.tables}
+        layout = {name: (t.column_names, t.key) for name, t in tables.items()}
+        pending: dict[str, list[tuple[Any, ...]]] = {name: [] for name in tables}
+        apply_all = getattr(projection, "apply_all", None) or _one_by_one(projection)
+        out: list[Upsert] = []
+        reads: tuple[str, ...] | None = getattr(projection, "reads", None)
+        fields = ", ".join(COLUMN_OF[name] for name in reads) if reads else "data"
+        cursor = db.execute(
+            f"SELECT position, candidate_id, version, type, happened, recorded_at, {fields}"
+            " FROM facts ORDER BY candidate_id, position"
+        )
+        facts: list[Fact] = []
+        for row in _fetched(cursor):
+            cid = row[1]
+            if facts and facts[0].candidate_id != cid:
+                self._flush(apply_all, facts, out, layout, pending, tables)
+                facts = []
+            data = dict(zip(reads, row[6:], strict=True)) if reads else orjson.loads(row[6])
+            facts.append(Fact(row[0], cid, row[2], row[3], row[4], row[5], data))
+        if facts:
+            self._flush(apply_all, facts, out, layout, pending, tables)
+        for name, rows in pending.items():
+            self.store.fill(tables[name], rows)
+
+    def _flush(
+        self,
+        apply_all: Callable[[State, Sequence[Fact], list[Upsert]], None],
+        facts: list[Fact],
+        out: list[Upsert],
+        layout: dict[str, tuple[tuple[str, ...], tuple[str, ...]]],
+        pending: dict[str, list[tuple[Any, ...]]],
+        tables: dict[str, Table],
+    ) -> None:
+        """One candidate's rows, each in its last version, queued for its staged table."""
+        apply_all({}, facts, out)
+        latest: dict[tuple[str, tuple[Any, ...]], tuple[Any, ...]] = {}
+        for upsert in out:
+            columns, key = layout[upsert.table]
+            row = upsert.row
+            latest[(upsert.table, tuple([row[k] for k in key]))] = tuple([row[c] for c in columns])
+        out.clear()
+        for (name, _), values in latest.items():
+            rows = pending[name]
+            rows.append(values)
+            if len(rows) >= _FETCH:
+                self.store.fill(tables[name], rows)
+                rows.clear()
+
+
+def _one_by_one(
+    projection: Projection,
+) -> Callable[[State, Sequence[Fact], list[Upsert]], None]:
+    def apply_all(state: State, facts: Sequence[Fact], out: list[Upsert]) -> None:
+        for fact in facts:
+            projection.apply(state, fact, out)
+
+    return apply_all
+
+
+class _Exclusive:
+    """One bulk rebuild of a set of views at a time (a lock that dies with its process)."""
+
+    def __init__(self, locks: ProcessLocks, where: str, wait_seconds: float) -> None:
+        self.locks = locks
+        self.where = where
+        self.wait_seconds = wait_seconds
+
+    def __enter__(self) -> bool:
+        """Whether another rebuild had to be waited for."""
+        deadline = time.monotonic() + self.wait_seconds
+        waited = False
+        while not self.locks.try_lock([0]):
+            if time.monotonic() > deadline:
+                self.locks.close()
+                raise RebuildBusy(f"another process is still rebuilding the views in {self.where}")
+            waited = True
+            time.sleep(0.1)
+        return waited
+
+    def __exit__(self, *_exc: object) -> None:
+        self.locks.unlock()
+        self.locks.close()

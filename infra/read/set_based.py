@@ -1,0 +1,197 @@
+"""The set-based forms of the journey and engagement views: the same rows as the fold, in SQL.
+
+A rebuild reads every event once into a columnar table of facts (DuckDB, embedded) and computes
+each view's rows with a few statements over the whole history, instead of folding millions of
+facts one at a time in Python. The fold (``projections/journey.py``, ``projections/engagement.py``)
+stays the definition for live updates; these statements restate it, rule for rule, and
+``tests/integration/test_bulk_rebuild.py`` holds the two equal (rows byte for byte, on hypothesis
+histories that are back-dated, shuffled, erased and opted out, on SQLite and PostgreSQL).
+
+Why the restatement is exact: every engagement value is a minimum over a set of facts ("the
+earliest reply strictly after the outreach", "the first moment each stage was entered"), so it
+depends on which facts exist, never on the order the fold met them; the journey's rows follow
+from each fact alone. The alerts are not restated here: their episodes depend on the order facts
+were recorded (a late fact withdraws an episode), so a rebuild folds them, in memory
+(``infra.read.bulk``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from projections.engagement import AUTOMATION, EngagementProjection
+from projections.journey import JourneyProjection
+
+_TOUCHPOINT_FIELDS = {
+    "type": "VARCHAR",
+    "candidate": "VARCHAR",
+    "occurred_at": "VARCHAR",
+    "status": "VARCHAR",
+    "role": "VARCHAR",
+    "therapeutic_areas": "VARCHAR[]",
+    "recruiter": "VARCHAR",
+    "automated": "BOOLEAN",
+    "personalization": "VARCHAR",
+    "channel": "VARCHAR",
+    "campaign": "VARCHAR",
+    "sentiment": "VARCHAR",
+    "position": "VARCHAR",
+    "pool": "VARCHAR",
+}
+"""The touchpoint fields the set-based forms read (every other field only reaches ``data``)."""
+
+COLUMN_OF = {name: name for name in _TOUCHPOINT_FIELDS} | {
+    "position": "requisition",
+    "therapeutic_areas": "areas",
+    "occurred_at": "happened",
+}
+"""The ``facts`` column holding each touchpoint field, for a fold that names what it reads."""
+
+
+def _struct(fields: Mapping[str, str]) -> str:
+    return "{" + ", ".join(f'"{name}": "{kind}"' for name, kind in fields.items()) + "}"
+
+
+_EVENT_SHAPE = (
+    _struct({"timestamp": "VARCHAR"})[:-1] + ', "touchpoint": ' + _struct(_TOUCHPOINT_FIELDS) + "}"
+)
+
+FACTS = """
+CREATE TABLE facts (
+    position BIGINT, candidate_id VARCHAR, version BIGINT, type VARCHAR,
+    happened DOUBLE, recorded_at DOUBLE, candidate VARCHAR, status VARCHAR, role VARCHAR,
+    areas VARCHAR[], recruiter VARCHAR, automated BOOLEAN, personalization VARCHAR,
+    channel VARCHAR, campaign VARCHAR, sentiment VARCHAR, requisition VARCHAR, pool VARCHAR,
+    personal_touch BOOLEAN, engaging BOOLEAN, data VARCHAR
+)
+"""
+"""One row per event, typed: what a ``projections.base.Fact`` carries, plus its two flags."""
+
+LOAD_FACTS = f"""
+INSERT INTO facts
+SELECT position, candidate_id, version, t.type,
+    -- seconds as Python computes them: microseconds / 10**6, one rounding
+    epoch_us(t.occurred_at::TIMESTAMPTZ) / 1e6, epoch_us(e.timestamp::TIMESTAMPTZ) / 1e6,
+    t.candidate, t.status, t.role, t.therapeutic_areas, t.recruiter,
+    coalesce(t.automated, false), t.personalization, t.channel, t.campaign, t.sentiment,
+    t.position, t.pool,
+    -- Fact.is_personal_touch: a recruiter's own touch, not a registration or a blast
+    coalesce(t.recruiter, '') <> '' AND NOT coalesce(t.automated, false)
+        AND t.type <> 'candidate_registered'
+        AND t.personalization IS DISTINCT FROM 'generic_blast',
+    -- what credits an engagement (engagement._ENGAGING_TYPES and Fact.is_engaging_reply)
+    t.type IN ('call_held', 'application_submitted')
+        OR (t.type = 'reply_received' AND t.sentiment IN ('interested', 'not_now')),
+    -- the touchpoint as the views keep it: everything but ``personal``
+    json_merge_patch(json_extract(body, '$.touchpoint'), '{{"personal": null}}')
+FROM (
+    SELECT position, candidate_id, version, body,
+        from_json(body, '{_EVENT_SHAPE}') AS e
+    FROM (SELECT position, candidate_id, version, decode(state) AS body FROM chunk)
+), LATERAL (SELECT e.touchpoint AS t)
+"""
+"""From a chunk of stored events (an Arrow table ``chunk``: position, candidate_id, version,
+state) into ``facts``: the JSON parsed once per event, in C."""
+
+_REACHES = """CASE type
+    WHEN 'reply_received' THEN CASE WHEN engaging THEN 'engaged' END
+    WHEN 'outreach_sent' THEN 'contacted' WHEN 'content_shared' THEN 'contacted'
+    WHEN 'personal_note_sent' THEN 'contacted' WHEN 'call_held' THEN 'engaged'
+    WHEN 'application_submitted' THEN 'applied' WHEN 'application_acknowledged' THEN 'applied'
+    WHEN 'shortlisted' THEN 'shortlisted' WHEN 'interview_scheduled' THEN 'interviewing'
+    WHEN 'offer_extended' THEN 'offered' WHEN 'offer_accepted' THEN 'offered'
+    WHEN 'hired' THEN 'hired' END"""
+"""``projections.journey._reaches``."""
+
+_STAGE_OF = """CASE type
+    WHEN 'candidate_registered' THEN 'sourced' WHEN 'outreach_sent' THEN 'contacted'
+    WHEN 'content_shared' THEN 'contacted' WHEN 'personal_note_sent' THEN 'contacted'
+    WHEN 'application_submitted' THEN 'applied' WHEN 'shortlisted' THEN 'shortlisted'
+    WHEN 'interview_scheduled' THEN 'interviewing' WHEN 'offer_extended' THEN 'offered'
+    WHEN 'hired' THEN 'hired' END"""
+"""``projections.engagement._STAGE_OF``."""
+
+_REGISTRATIONS = """(SELECT * FROM facts WHERE type = 'candidate_registered'
+    QUALIFY row_number() OVER (PARTITION BY candidate_id ORDER BY position DESC) = 1)"""
+"""Each candidate's registration (the last, were there two: the fold's upsert keeps the last)."""
+
+JOURNEY: dict[str, str] = {
+    "view_journey_candidates": f"""
+        SELECT candidate_id, candidate, status, role, recruiter, happened
+        FROM {_REGISTRATIONS} ORDER BY candidate_id""",
+    "view_journey_events": f"""
+        SELECT candidate_id, version, position, happened, recorded_at, type,
+            CASE WHEN automated THEN 'automation'
+                ELSE coalesce(nullif(recruiter, ''), 'candidate') END,
+            personal_touch::INTEGER, {_REACHES}, data
+        FROM facts ORDER BY candidate_id, version""",
+}
+
+ENGAGEMENT: dict[str, str] = {
+    # Each outreach, credited with the earliest reply and the earliest engagement strictly after
+    # it, with the status and role of the candidate's registration.
+    "view_outreach": f"""
+        WITH outreach AS (SELECT * FROM facts WHERE type = 'outreach_sent'),
+        replies AS (SELECT candidate_id, happened FROM facts WHERE type = 'reply_received'),
+        engagements AS (SELECT candidate_id, happened FROM facts WHERE engaging),
+        responded AS (
+            SELECT o.position, min(r.happened) AS at FROM outreach o
+            JOIN replies r ON r.candidate_id = o.candidate_id AND r.happened > o.happened
+            GROUP BY o.position),
+        engaged AS (
+            SELECT o.position, min(g.happened) AS at FROM outreach o
+            JOIN engagements g ON g.candidate_id = o.candidate_id AND g.happened > o.happened
+            GROUP BY o.position)
+        SELECT o.position, o.candidate_id, o.happened, reg.status, reg.role,
+            o.personalization, o.channel,
+            CASE WHEN o.automated THEN '{AUTOMATION}'
+                ELSE coalesce(nullif(o.recruiter, ''), '{AUTOMATION}') END,
+            o.campaign,
+            strftime(to_timestamp(o.happened), '%G-W%V'),
+            strftime(to_timestamp(o.happened), '%Y-%m'),
+            responded.at, engaged.at
+        FROM outreach o
+        LEFT JOIN {_REGISTRATIONS} reg ON reg.candidate_id = o.candidate_id
+        LEFT JOIN responded ON responded.position = o.position
+        LEFT JOIN engaged ON engaged.position = o.position
+        ORDER BY o.position""",
+    "view_candidate_areas": f"""
+        SELECT DISTINCT candidate_id, unnest(areas) AS area
+        FROM {_REGISTRATIONS} ORDER BY candidate_id, area""",
+    # Each application (by requisition) at its earliest moment, with the first personal touch
+    # and the first automated acknowledgement of that requisition strictly after it.
+    "view_applications": """
+        WITH applied AS (
+            SELECT candidate_id, requisition, min(happened) AS at FROM facts
+            WHERE type = 'application_submitted' GROUP BY candidate_id, requisition),
+        touched AS (
+            SELECT a.candidate_id, a.requisition, min(t.happened) AS at FROM applied a
+            JOIN facts t ON t.candidate_id = a.candidate_id AND t.personal_touch
+                AND t.happened > a.at
+            GROUP BY a.candidate_id, a.requisition),
+        acknowledged AS (
+            SELECT a.candidate_id, a.requisition, min(k.happened) AS at FROM applied a
+            JOIN facts k ON k.candidate_id = a.candidate_id
+                AND k.type = 'application_acknowledged' AND k.automated
+                AND k.requisition = a.requisition AND k.happened > a.at
+            GROUP BY a.candidate_id, a.requisition)
+        SELECT candidate_id, requisition, applied.at, touched.at, acknowledged.at
+        FROM applied
+        LEFT JOIN touched USING (candidate_id, requisition)
+        LEFT JOIN acknowledged USING (candidate_id, requisition)
+        ORDER BY candidate_id, requisition""",
+    "view_stage_entries": f"""
+        SELECT candidate_id, stage, min(happened) FROM (
+            SELECT candidate_id, {_STAGE_OF} AS stage, happened FROM facts
+            UNION ALL
+            SELECT candidate_id, 'engaged', happened FROM facts WHERE engaging)
+        WHERE stage IS NOT NULL
+        GROUP BY candidate_id, stage ORDER BY candidate_id, stage""",
+}
+
+SET_BASED: dict[tuple[str, int], dict[str, str]] = {
+    (JourneyProjection.name, JourneyProjection.version): JOURNEY,
+    (EngagementProjection.name, EngagementProjection.version): ENGAGEMENT,
+}
+"""(projection name, version) -> each of its tables -> the statement giving its rows, in key
+order. A projection whose version is not here (its fold changed since) is folded instead."""
