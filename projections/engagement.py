@@ -135,6 +135,7 @@ OUTREACH = Table(
         Column("first_engagement_at", _F),
     ),
     key=("position",),
+    indexes=(("candidate_id",),),
 )
 """One row per outreach (its ledger position is the key)."""
 

@@ -17,6 +17,7 @@ from infra.http.prometheus import RapportCollector
 from infra.http.state import ServerState, now_minute
 from infra.http.tokens import ApiToken
 from infra.read.read_side import parse_as_of
+from infra.read.reader import Reader
 
 API = "/api/v1"
 MAX_OFFSET = 1_000_000_000
@@ -116,6 +117,18 @@ def requester(token: ApiToken) -> str:
 def answer(state: ServerState, key: tuple[Any, ...], compute: Callable[[], Any]) -> Response:
     """A JSON answer, cached as its bytes: a repeated question costs no serialisation either."""
     body = state.cached(key, lambda: orjson.dumps(compute()))
+    return Response(body, media_type="application/json")
+
+
+def analysed(
+    state: ServerState, key: tuple[Any, ...], compute: Callable[[Reader], dict[str, Any]]
+) -> Response:
+    """A JSON answer read from the columnar copy in one snapshot, carrying the ledger position
+    it reflects (``position``), cached per that position."""
+    with state.analysis() as (snapshot, position):
+        body = state.cached(
+            key, lambda: orjson.dumps(compute(snapshot) | {"position": position}), position=position
+        )
     return Response(body, media_type="application/json")
 
 

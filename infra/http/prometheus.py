@@ -90,8 +90,9 @@ class RapportCollector:
         alerts = GaugeMetricFamily(
             "rapport_alerts_open", "Open stale-contact alerts.", labels=["rule"]
         )
-        for rule, count in count_open_alerts(store, time.time()).items():
-            alerts.add_metric([rule], count)
+        with state.analysis() as (reader, _):
+            for rule, count in count_open_alerts(reader, time.time()).items():
+                alerts.add_metric([rule], count)
         families: list[Metric] = [size, by_type, position, lag, alerts]
         families += self._relay_and_groups(ledger)
         return families

@@ -1,9 +1,12 @@
-"""What ``rapport serve`` holds while it runs: the views, the ledger, the tokens, a cache.
+"""What ``rapport serve`` holds while it runs: the views, their columnar copy, the ledger, the
+tokens, a cache.
 
 Embedded, a follower thread keeps the views current (as ``rapport follow`` does) and requests
 read them; with ``--group``, the views are a consumer group's and are read as they are. Each
-request thread has its own views connection. Answers are cached per views position, so a
-dashboard refreshed by a whole team costs one query until something new is recorded.
+request thread has its own views connection. Breakdowns, the funnel, the candidate experience
+and the alerts are read from the columnar copy (``infra.read.columnar``), which the same thread
+refreshes after the views move. Answers are cached per position, so a dashboard refreshed by a
+whole team costs one query until something new is recorded.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import structlog
@@ -23,9 +27,12 @@ from infra.core.alert_rules_file import load_rules
 from infra.core.settings import Settings
 from infra.http.tokens import ApiToken, identify
 from infra.intake.group_commit import GroupCommit
+from infra.read.columnar import ColumnarCopy, Snapshot
 from infra.read.read_side import existing_group_views, following
 from infra.read.views import ViewStore
 from infra.store.ledger import Ledger
+from projections.alerts import AlertsProjection
+from projections.engagement import EngagementProjection
 
 log = structlog.get_logger("rapport.serve")
 T = TypeVar("T")
@@ -48,6 +55,8 @@ class ServerState:
         self.poll_seconds = poll_seconds
         self.alert_rules = load_rules(settings.alert_rules)
         """The stale-contact rules, read once at start (a bad file stops the server there)."""
+        self.columnar = ColumnarCopy([EngagementProjection(), AlertsProjection(self.alert_rules)])
+        """What breakdowns and alerts are read from, refreshed after the views move."""
         self.ledger = Ledger(settings)
         self.writer = GroupCommit(self.ledger)
         """Where the write API records: concurrent requests share a transaction."""
@@ -66,11 +75,17 @@ class ServerState:
 
     def start(self) -> None:
         if self.group is not None:
+            self.columnar.refresh(self.views())
             self.caught_up.set()
+            self._follower = threading.Thread(
+                target=self._copy_group_views, name="columnar-refresh", daemon=True
+            )
+            self._follower.start()
             return
         with following(self.settings) as follower:  # the views exist before the first request
             follower.catch_up()
             self.views_position = min(follower.positions().values(), default=0)
+            self.columnar.refresh(follower.store, follower.recorder)
         self.caught_up.set()
         self._follower = threading.Thread(target=self._follow, name="views-follower", daemon=True)
         self._follower.start()
@@ -91,6 +106,7 @@ class ServerState:
                 with contextlib.suppress(sqlite3.ProgrammingError):
                     store.close()
             self._stores.clear()
+        self.columnar.close()
         self.ledger.close()
 
     def _follow(self) -> None:
@@ -100,6 +116,7 @@ class ServerState:
                     while not self._stopping.is_set():
                         if follower.catch_up():
                             self.views_position = min(follower.positions().values(), default=0)
+                            self.columnar.refresh(follower.store, follower.recorder)
                         else:
                             self._nudged.wait(self.poll_seconds)
                             self._nudged.clear()
@@ -107,7 +124,23 @@ class ServerState:
                 log.error("serve.follower_failed", error=type(failure).__name__)
                 self._stopping.wait(1.0)
 
+    def _copy_group_views(self) -> None:
+        """A consumer group writes its views elsewhere: look for a new position every poll."""
+        while not self._stopping.is_set():
+            try:
+                self.columnar.refresh(self.views())
+            except Exception as failure:  # keep serving the last copy; try again
+                log.error("serve.columnar_refresh_failed", error=type(failure).__name__)
+            self._stopping.wait(self.poll_seconds)
+
     # --- reading ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def analysis(self) -> Iterator[tuple[Snapshot, int]]:
+        """The columnar copy as one snapshot, and the ledger position it reflects."""
+        with self.columnar.snapshot() as snapshot:
+            positions = snapshot.positions()
+            yield snapshot, min((at for _, at in positions.values()), default=0)
 
     def views(self) -> ViewStore:
         store = getattr(self._local, "store", None)
@@ -125,8 +158,12 @@ class ServerState:
         rows = self.views().query("SELECT MIN(position) FROM view_positions")
         return int(rows[0][0] or 0) if rows else 0
 
-    def cached(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
-        full = (self.position(), *key)
+    def cached(
+        self, key: tuple[Any, ...], compute: Callable[[], T], *, position: int | None = None
+    ) -> T:
+        """``compute()``'s answer for ``key`` at the views' position (or at ``position``, that
+        of the copy it reads), from the cache when asked before."""
+        full = (self.position() if position is None else position, *key)
         with self._cache_lock:
             if full in self._cache:
                 self._cache.move_to_end(full)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from infra.read.reader import Reader
 from infra.read.views import ViewStore
 from projections.alert_rules import DEFAULT_RULES
 from projections.alerts import (
@@ -89,7 +90,7 @@ class Alert:
         }
 
 
-def _built(store: ViewStore) -> tuple[int, int] | None:
+def _built(store: Reader) -> tuple[int, int] | None:
     """(version, position) of the alerts view, or None when it was never built here."""
     rows = store.query(
         "SELECT version, position FROM view_positions WHERE projection = ?",
@@ -137,7 +138,7 @@ def alert_from_row(row: AlertRow, as_of: float) -> Alert:
 
 
 def count_open_alerts(
-    store: ViewStore, as_of: float, rule: str | None = None, recruiter: str | None = None
+    store: Reader, as_of: float, rule: str | None = None, recruiter: str | None = None
 ) -> dict[str, int]:
     """How many alerts are open as of ``as_of``, per rule (counted in SQL: no objects built)."""
     if _built(store) is None:
@@ -148,7 +149,7 @@ def count_open_alerts(
 
 
 def open_alerts(
-    store: ViewStore,
+    store: Reader,
     as_of: float,
     rule: str | None = None,
     recruiter: str | None = None,

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from infra.read.views import ViewStore
+from infra.read.reader import Reader
 from projections.journey import FunnelStage, funnel_of
 from projections.rates import Rate, percentile
 
@@ -88,7 +88,7 @@ def _check_dimensions(by: Sequence[str]) -> None:
 
 
 def engagement_report(
-    store: ViewStore, by: Sequence[str], as_of: float | None = None, window_days: float = 30
+    store: Reader, by: Sequence[str], as_of: float | None = None, window_days: float = 30
 ) -> list[Segment]:
     """Outreach count, response and engagement rates and time to first response, per segment.
 
@@ -151,7 +151,7 @@ def engagement_report(
     return segments
 
 
-def funnel(store: ViewStore, as_of: float | None = None) -> list[FunnelStage]:
+def funnel(store: Reader, as_of: float | None = None) -> list[FunnelStage]:
     """Candidates per stage, conversion from the previous stage, and median days in each
     (``projections.journey.funnel_of`` does the arithmetic over the stage entries read here)."""
     where, params = ("", []) if as_of is None else (" WHERE entered_at <= ?", [as_of])
@@ -164,7 +164,7 @@ def funnel(store: ViewStore, as_of: float | None = None) -> list[FunnelStage]:
 
 
 def candidate_experience(
-    store: ViewStore, as_of: float | None = None, sla_hours: float = 48
+    store: Reader, as_of: float | None = None, sla_hours: float = 48
 ) -> CandidateExperience:
     """Did applicants hear from a person within the SLA, or only from an automation?
 

@@ -156,6 +156,23 @@ class ViewStore:
         finally:
             cur.close()
 
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        """A cursor whose statements (``?`` placeholders, as ``sql`` makes them) all see one
+        snapshot of the views: rows and positions that belong together."""
+        if self.is_postgres:
+            with self._conn.transaction(), self._conn.cursor() as cur:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield cur
+            return
+        cur = self._conn.cursor()
+        cur.execute("BEGIN")
+        try:
+            yield cur
+        finally:
+            self._conn.rollback()
+            cur.close()
+
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         if self.is_postgres:
             with self._conn.cursor() as cur:

@@ -317,6 +317,17 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
                 for r in curs.fetchall()
             ]
 
+    def candidates_between(self, after: int, until: int) -> list[str]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                self._sql(
+                    "SELECT DISTINCT originator_id FROM {events}"
+                    " WHERE notification_id > %s AND notification_id <= %s"
+                ),
+                (after, until),
+            )
+            return [str(row["originator_id"]) for row in curs.fetchall()]
+
     def lookup(self, keys: Iterable[str], candidates: Iterable[UUID]) -> Lookup:
         """Which keys are recorded, the candidates' histories and keys, read in one
         repeatable-read transaction: every statement sees the same snapshot."""

@@ -167,6 +167,11 @@ class LedgerRecorder(ApplicationRecorder):
         folded of them, replayed to rebuild their states instead of storing them."""
 
     @abstractmethod
+    def candidates_between(self, after: int, until: int) -> list[str]:
+        """The candidates with an event at a position in (``after``, ``until``]: whose view rows
+        may have changed between those two positions."""
+
+    @abstractmethod
     def sealed_rows(self, start: int, limit: int) -> list[SealedRow]:
         """Events from position ``start`` as the chain sees them (``audit verify``)."""
 

@@ -308,6 +308,15 @@ class SQLiteLedgerRecorder(LedgerRecorder, SQLiteApplicationRecorder):
         rows.sort()
         return rows
 
+    def candidates_between(self, after: int, until: int) -> list[str]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT DISTINCT originator_id FROM {self.events_table_name}"
+                " WHERE rowid > ? AND rowid <= ?",
+                (after, until),
+            )
+            return [dashed(row[0]) for row in c.fetchall()]
+
     def lookup(self, keys: Iterable[str], candidates: Iterable[UUID]) -> Lookup:
         """Which keys are recorded, the candidates' histories and keys: one read transaction,
         so one snapshot of the write-ahead log."""

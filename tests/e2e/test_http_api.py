@@ -65,6 +65,10 @@ def test_metrics_funnel_and_experience_answer_as_the_cli_does(
     assert funnel["stages"] == cli_document["funnel"]
     experience = get(client, tokens["compliance"], "/api/v1/metrics/candidate-experience",
                      as_of=AS_OF).json()  # fmt: skip
+    # Read from the columnar copy, each answer says which ledger position it reflects.
+    with current_views(settings) as store:
+        (position,) = store.query("SELECT MIN(position) FROM view_positions")[0]
+    assert document["position"] == funnel["position"] == experience.pop("position") == position
     assert experience | {"as_of": None} == cli_document["candidate_experience"] | {"as_of": None}
     assert get(client, tokens["viewer"], "/api/v1/metrics/engagement").status_code == 200  # now
 

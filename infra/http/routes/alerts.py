@@ -6,8 +6,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from infra.http.deps import API, MAX_OFFSET, AsOf, ReadsAlerts, State, answer, invalid, iso, moment
+from infra.http.deps import (
+    API,
+    MAX_OFFSET,
+    AsOf,
+    ReadsAlerts,
+    State,
+    analysed,
+    invalid,
+    iso,
+    moment,
+)
 from infra.read.alerts import count_open_alerts, open_alerts
+from infra.read.reader import Reader
 
 router = APIRouter(prefix=API, tags=["alerts"], dependencies=[ReadsAlerts])
 
@@ -27,8 +38,7 @@ def alerts(
         raise invalid("rule", f"unknown rule {rule!r} (known: {', '.join(rules.names)})")
     at = moment(as_of)
 
-    def compute() -> dict[str, Any]:
-        store = state.views()
+    def compute(store: Reader) -> dict[str, Any]:
         found = open_alerts(store, at, rule=rule, recruiter=recruiter, limit=limit, offset=offset)
         counts = count_open_alerts(store, at, rule=rule, recruiter=recruiter)
         return {
@@ -40,4 +50,4 @@ def alerts(
             "alerts": [a.as_record() for a in found],
         }
 
-    return answer(state, ("alerts", at, rule, recruiter, limit, offset), compute)
+    return analysed(state, ("alerts", at, rule, recruiter, limit, offset), compute)

@@ -21,10 +21,10 @@ from pygal.style import Style
 
 from infra.http.deps import AsOf, Candidate, ReadsJourneys, ReadsMetrics, State, moment
 from infra.http.guard import TOKEN_COOKIE
-from infra.http.state import ServerState
 from infra.read.alerts import count_open_alerts, open_alerts
 from infra.read.journeys import NoSuchCandidate, journey, next_due_action
 from infra.read.metrics import candidate_experience, engagement_report, funnel
+from infra.read.reader import Reader
 from projections.rates import Rate
 
 STATIC = Path(__file__).parents[1] / "static"
@@ -70,8 +70,8 @@ def _rate_value(rate: Rate) -> dict[str, Any]:
     }
 
 
-def engagement_chart(state: ServerState, at: float) -> tuple[str, list[dict[str, Any]]]:
-    segments = engagement_report(state.views(), ["status", "personalization"], at)
+def engagement_chart(reader: Reader, at: float) -> tuple[str, list[dict[str, Any]]]:
+    segments = engagement_report(reader, ["status", "personalization"], at)
     by_status: dict[str, dict[str, Rate]] = defaultdict(dict)
     rows = []
     for segment in segments:
@@ -96,8 +96,8 @@ def engagement_chart(state: ServerState, at: float) -> tuple[str, list[dict[str,
     return chart.render(is_unicode=True), rows
 
 
-def trend_chart(state: ServerState, at: float) -> str:
-    segments = engagement_report(state.views(), ["cohort_week", "personalization"], at)
+def trend_chart(reader: Reader, at: float) -> str:
+    segments = engagement_report(reader, ["cohort_week", "personalization"], at)
     weeks = sorted({str(s.values["cohort_week"]) for s in segments if s.values["cohort_week"]})
     rates = {(str(s.values["cohort_week"]), s.values["personalization"]): s for s in segments}
     chart = _chart(
@@ -119,8 +119,8 @@ def trend_chart(state: ServerState, at: float) -> str:
     return chart.render(is_unicode=True)
 
 
-def funnel_chart(state: ServerState, at: float) -> tuple[str, list[Any]]:
-    stages = funnel(state.views(), at)
+def funnel_chart(reader: Reader, at: float) -> tuple[str, list[Any]]:
+    stages = funnel(reader, at)
     chart = _chart(
         pygal.HorizontalBar, "Funnel: candidates per stage", print_values=True, height=320
     )
@@ -177,26 +177,29 @@ def dashboard(
     if rule is not None and rule not in rules.names:
         rule = None
 
-    def charts() -> dict[str, Any]:
-        engagement_svg, engagement_rows = engagement_chart(state, at)
-        funnel_svg, stages = funnel_chart(state, at)
-        return {
-            "engagement_svg": engagement_svg,
-            "engagement_rows": engagement_rows,
-            "trend_svg": trend_chart(state, at),
-            "funnel_svg": funnel_svg,
-            "stages": stages,
-            "experience": candidate_experience(state.views(), at),
-        }
+    with state.analysis() as (reader, position):
 
-    page = state.cached(("dashboard", at), charts)
-    alerts, by_rule = state.cached(
-        ("dashboard alerts", at, rule, recruiter),
-        lambda: (
-            open_alerts(state.views(), at, rule=rule, recruiter=recruiter, limit=SHOWN_ALERTS),
-            count_open_alerts(state.views(), at, rule=rule, recruiter=recruiter),
-        ),
-    )
+        def charts() -> dict[str, Any]:
+            engagement_svg, engagement_rows = engagement_chart(reader, at)
+            funnel_svg, stages = funnel_chart(reader, at)
+            return {
+                "engagement_svg": engagement_svg,
+                "engagement_rows": engagement_rows,
+                "trend_svg": trend_chart(reader, at),
+                "funnel_svg": funnel_svg,
+                "stages": stages,
+                "experience": candidate_experience(reader, at),
+            }
+
+        page = state.cached(("dashboard", at), charts, position=position)
+        alerts, by_rule = state.cached(
+            ("dashboard alerts", at, rule, recruiter),
+            lambda: (
+                open_alerts(reader, at, rule=rule, recruiter=recruiter, limit=SHOWN_ALERTS),
+                count_open_alerts(reader, at, rule=rule, recruiter=recruiter),
+            ),
+            position=position,
+        )
     return templates.TemplateResponse(
         request,
         "dashboard.html",

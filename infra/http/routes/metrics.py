@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from infra.http.deps import API, AsOf, ReadsMetrics, State, answer, invalid, iso, moment
+from infra.http.deps import API, AsOf, ReadsMetrics, State, analysed, invalid, iso, moment
 from infra.read.metrics import candidate_experience, engagement_report, funnel, parse_dimensions
+from infra.read.reader import Reader
 
 router = APIRouter(prefix=f"{API}/metrics", tags=["metrics"], dependencies=[ReadsMetrics])
 
@@ -26,8 +27,8 @@ def engagement(
         raise invalid("by", str(bad)) from None
     at = moment(as_of)
 
-    def compute() -> dict[str, Any]:
-        segments = engagement_report(state.views(), dimensions, at, window)
+    def compute(reader: Reader) -> dict[str, Any]:
+        segments = engagement_report(reader, dimensions, at, window)
         return {
             "as_of": iso(at),
             "window_days": window,
@@ -35,17 +36,17 @@ def engagement(
             "segments": [s.as_dict() for s in segments],
         }
 
-    return answer(state, ("engagement", tuple(dimensions), at, window), compute)
+    return analysed(state, ("engagement", tuple(dimensions), at, window), compute)
 
 
 @router.get("/funnel")
 def funnel_endpoint(state: State, as_of: AsOf = None) -> Response:
     """Candidates per stage, conversion from the previous stage, median days in each."""
     at = moment(as_of)
-    return answer(
+    return analysed(
         state,
         ("funnel", at),
-        lambda: {"as_of": iso(at), "stages": [s.as_dict() for s in funnel(state.views(), at)]},
+        lambda reader: {"as_of": iso(at), "stages": [s.as_dict() for s in funnel(reader, at)]},
     )
 
 
@@ -57,8 +58,8 @@ def experience(
 ) -> Response:
     """Did applicants hear from a person within the SLA, or only from an automation?"""
     at = moment(as_of)
-    return answer(
+    return analysed(
         state,
         ("experience", at, sla_hours),
-        lambda: {"as_of": iso(at)} | candidate_experience(state.views(), at, sla_hours).as_dict(),
+        lambda reader: {"as_of": iso(at)} | candidate_experience(reader, at, sla_hours).as_dict(),
     )
