@@ -1,8 +1,8 @@
 """Candidate journeys: each candidate's timeline, the stage they are at, and their last touches.
 
-The view keeps the timeline (one row per touchpoint, without personal data); the stage and the
-last touches are read from it for any "as of" instant, so a journey can be seen as it stood on
-any date by when things happened.
+The timeline is the candidate's touchpoints without personal data (read from the ledger beside
+the views, or from a topic-fed copy); the stage and the last touches are read from it for any
+"as of" instant, so a journey can be seen as it stood on any date by when things happened.
 """
 
 from __future__ import annotations
@@ -49,8 +49,12 @@ _DETAIL_SKIP = {"type", "candidate", "occurred_at", "source_id", "recruiter", "a
 
 
 class JourneyProjection:
+    """Who each candidate is (reference, status, role, owner): the journey's header. The
+    timeline itself is the candidate's own stream in the ledger, read by its primary key
+    (``infra.read.journeys``); only views fed from a topic keep a copy (``TimelineProjection``)."""
+
     name: ClassVar[str] = "journey"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
     stateful: ClassVar[bool] = False
     """Every row follows from its fact alone: no per-candidate state to keep."""
     tables: ClassVar[tuple[Table, ...]] = (
@@ -66,22 +70,6 @@ class JourneyProjection:
             ),
             key=("candidate_id",),
             indexes=(("candidate",),),
-        ),
-        Table(
-            "view_journey_events",
-            (
-                Column("candidate_id", "TEXT"),
-                Column("version", "BIGINT"),
-                Column("position", "BIGINT"),
-                Column("occurred_at", "DOUBLE PRECISION"),
-                Column("recorded_at", "DOUBLE PRECISION"),
-                Column("type", "TEXT"),
-                Column("by_whom", "TEXT"),
-                Column("personal_touch", "INTEGER"),
-                Column("reaches", "TEXT"),
-                Column("data", "TEXT"),
-            ),
-            key=("candidate_id", "version"),
         ),
     )
 
@@ -100,9 +88,41 @@ class JourneyProjection:
                     },
                 )
             )
+
+
+TIMELINE = "view_journey_events"
+
+
+class TimelineProjection:
+    """Each candidate's timeline, one row per touchpoint without personal data: for views fed
+    from the touchpoints topic, which have no ledger to read it from."""
+
+    name: ClassVar[str] = "timeline"
+    version: ClassVar[int] = 1
+    stateful: ClassVar[bool] = False
+    tables: ClassVar[tuple[Table, ...]] = (
+        Table(
+            TIMELINE,
+            (
+                Column("candidate_id", "TEXT"),
+                Column("version", "BIGINT"),
+                Column("position", "BIGINT"),
+                Column("occurred_at", "DOUBLE PRECISION"),
+                Column("recorded_at", "DOUBLE PRECISION"),
+                Column("type", "TEXT"),
+                Column("by_whom", "TEXT"),
+                Column("personal_touch", "INTEGER"),
+                Column("reaches", "TEXT"),
+                Column("data", "TEXT"),
+            ),
+            key=("candidate_id", "version"),
+        ),
+    )
+
+    def apply(self, state: State, fact: Fact, out: list[Upsert]) -> None:
         out.append(
             Upsert(
-                "view_journey_events",
+                TIMELINE,
                 {
                     "candidate_id": fact.candidate_id,
                     "version": fact.version,
@@ -195,6 +215,20 @@ def last_personal_touch(steps: Sequence[Step]) -> Step | None:
 
 def _when(step: Step) -> tuple[float, int]:
     return step.occurred_at, step.position
+
+
+def step_of(fact: Fact) -> Step:
+    """A fact as its journey shows it (what a ``TimelineProjection`` row holds)."""
+    return Step(
+        fact.position,
+        fact.occurred_at,
+        fact.recorded_at,
+        fact.type,
+        _by_whom(fact),
+        fact.is_personal_touch,
+        _reaches(fact),
+        detail(fact.data),
+    )
 
 
 def steps_from_rows(rows: Sequence[Sequence[Any]]) -> list[Step]:

@@ -183,7 +183,9 @@ def consumer_worker(settings: Settings, group: str, total: int) -> dict[str, Any
     from infra.read.read_side import all_projections, group_views_settings
 
     where = group_views_settings(settings, group)
-    consumer = ProjectionConsumer.connect(where, group, all_projections(), publish_alerts=False)
+    consumer = ProjectionConsumer.connect(
+        where, group, all_projections(timeline=True), publish_alerts=False
+    )
     first: list[float] = []
     original = consumer.process
 

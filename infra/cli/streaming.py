@@ -273,7 +273,7 @@ def consume_command(
             return ProjectionConsumer.connect(
                 settings,
                 group,
-                deployed_projections(settings),
+                deployed_projections(settings, timeline=True),
                 instance=instance,
                 batch=batch,
                 publish_alerts=alerts,

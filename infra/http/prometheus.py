@@ -1,13 +1,16 @@
 """Prometheus metrics of ``rapport serve`` (``prometheus_client``).
 
-The figures are read from the store when scraped, at most every ``REFRESH_SECONDS`` (a count
-by type over a million events is not free), plus a latency histogram of every request.
+The figures are read from the store when scraped, at most every ``REFRESH_SECONDS``, plus a
+latency histogram of every request. The events by type are counted by the ledger's database
+once, then only for the events recorded since (a consumer group's server counts its timeline
+view instead).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -17,6 +20,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from infra.read.alerts import count_open_alerts
 from infra.read.read_side import all_projections
+from projections.journey import TIMELINE
 
 if TYPE_CHECKING:
     from infra.http.state import ServerState
@@ -41,6 +45,8 @@ class RapportCollector:
         self._lock = threading.Lock()
         self._families: list[Metric] = []
         self._read_at = 0.0
+        self._types: Counter[str] = Counter()
+        self._types_until = 0
         self._registry = CollectorRegistry()
         self._registry.register(self)
 
@@ -65,13 +71,11 @@ class RapportCollector:
         size.add_metric([], ledger)
         by_type = GaugeMetricFamily(
             "rapport_ledger_events_by_type",
-            "Events recorded per touchpoint type (from the journey view).",
+            "Events recorded per touchpoint type.",
             labels=["type"],
         )
-        for kind, count in store.query(
-            "SELECT type, COUNT(*) FROM view_journey_events GROUP BY type ORDER BY type"
-        ):
-            by_type.add_metric([str(kind)], int(count))
+        for kind, count in sorted(self._by_type(ledger).items()):
+            by_type.add_metric([kind], count)
         position = GaugeMetricFamily(
             "rapport_projection_position",
             "Ledger position a projection has applied.",
@@ -96,6 +100,16 @@ class RapportCollector:
         families: list[Metric] = [size, by_type, position, lag, alerts]
         families += self._relay_and_groups(ledger)
         return families
+
+    def _by_type(self, ledger: int) -> dict[str, int]:
+        if self.state.group is not None:
+            rows = self.state.views().query(f"SELECT type, COUNT(*) FROM {TIMELINE} GROUP BY type")
+            return {str(kind): int(count) for kind, count in rows}
+        if ledger > self._types_until:
+            recorder = self.state.ledger.ledger_recorder
+            self._types.update(recorder.type_counts(self._types_until, ledger))
+            self._types_until = ledger
+        return dict(self._types)
 
     def _relay_and_groups(self, ledger: int) -> list[Metric]:
         """The relay's and the consumer groups' distance to the ledger, when they have run."""

@@ -145,7 +145,8 @@ class ServerState:
     def views(self) -> ViewStore:
         store = getattr(self._local, "store", None)
         if store is None:
-            store = ViewStore(self.views_settings)
+            beside = self.ledger.ledger_recorder if self.group is None else None
+            store = ViewStore(self.views_settings, ledger=beside)
             self._local.store = store
             with self._stores_lock:
                 self._stores.append(store)

@@ -31,7 +31,7 @@ import pyarrow as pa
 import structlog
 
 from infra.core.locks import ProcessLocks
-from infra.read.set_based import COLUMN_OF, FACTS, LOAD_FACTS, SET_BASED
+from infra.read.set_based import COLUMN_OF, FACTS, SET_BASED, load_facts
 from infra.read.views import ViewStore
 from infra.store.recorder import LedgerRecorder
 from projections.base import Fact, Projection, State, Table, Upsert
@@ -117,7 +117,8 @@ class BulkRebuild:
                 db.execute(f"SET memory_limit = '{_MEMORY_LIMIT}'")
                 db.execute(f"SET temp_directory = '{folder}'")
                 db.execute(FACTS)
-                events = self._load(db, until, on_progress)
+                loading = load_facts(with_data=any(_reads_anything(p) for p in projections))
+                events = self._load(db, loading, until, on_progress)
                 for projection in projections:
                     self.store.stage(projection)
                     if has_set_based_form(projection):
@@ -140,6 +141,7 @@ class BulkRebuild:
     def _load(
         self,
         db: duckdb.DuckDBPyConnection,
+        loading: str,
         until: int,
         on_progress: Callable[[int], None] | None,
     ) -> int:
@@ -149,7 +151,7 @@ class BulkRebuild:
             if not rows:
                 break
             db.register("chunk", _arrow_chunk(rows))
-            db.execute(LOAD_FACTS)
+            db.execute(loading)
             db.unregister("chunk")
             events += len(rows)
             start = rows[-1].position + 1
@@ -213,6 +215,11 @@ class BulkRebuild:
             if len(rows) >= _FETCH:
                 self.store.fill(tables[name], rows)
                 rows.clear()
+
+
+def _reads_anything(projection: Projection) -> bool:
+    """A projection folded in bulk that does not say which fields it reads gets them all."""
+    return not has_set_based_form(projection) and not getattr(projection, "reads", None)
 
 
 def _one_by_one(

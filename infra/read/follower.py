@@ -24,6 +24,10 @@ from projections.base import Fact, Projection
 
 log = structlog.get_logger("rapport.follower")
 
+RETIRED_TABLES = ("view_journey_events",)
+"""Tables views beside the ledger no longer keep: the journey timeline is read from the ledger
+(a consumer group fed from a topic keeps it, in views of its own)."""
+
 
 def to_fact(row: StoredRow) -> Fact:
     """A stored event as a ``Fact``; personal data never leaves this function."""
@@ -62,6 +66,7 @@ class Follower:
         self.batch = batch
         self.engine = ProjectionEngine(store, self.projections, replay=self._replay)
         store.claim(LEDGER_FOLLOWER)
+        store.retire(RETIRED_TABLES)
         built = {p.name: found[0] for p in self.projections if (found := store.position(p))}
         for projection in to_rebuild(self.projections, built, positions_shared=False):
             log.info("views.rebuild_needed", projection=projection.name)

@@ -22,7 +22,7 @@ from projections.alert_rules import AlertRules
 from projections.alerts import AlertsProjection
 from projections.base import Projection
 from projections.engagement import EngagementProjection
-from projections.journey import JourneyProjection
+from projections.journey import JourneyProjection, TimelineProjection
 
 
 def check_group(group: str) -> str:
@@ -74,20 +74,23 @@ def existing_group_views(settings: Settings, group: str) -> Settings:
     return where
 
 
-def all_projections(rules: AlertRules | None = None) -> list[Projection]:
-    """Every projection the views hold; the alerts with ``rules`` (default: the built-in ones)."""
-    return [JourneyProjection(), EngagementProjection(), AlertsProjection(rules)]
+def all_projections(rules: AlertRules | None = None, *, timeline: bool = False) -> list[Projection]:
+    """Every projection the views hold; the alerts with ``rules`` (default: the built-in ones).
+    ``timeline``: views fed from a topic keep each journey's timeline too (beside the ledger,
+    it is read from the ledger)."""
+    found: list[Projection] = [JourneyProjection(), EngagementProjection(), AlertsProjection(rules)]
+    return [*found, TimelineProjection()] if timeline else found
 
 
-def deployed_projections(settings: Settings) -> list[Projection]:
+def deployed_projections(settings: Settings, *, timeline: bool = False) -> list[Projection]:
     """Every projection, the alerts with the rules the settings name."""
-    return all_projections(load_rules(settings.alert_rules))
+    return all_projections(load_rules(settings.alert_rules), timeline=timeline)
 
 
 @contextmanager
 def following(settings: Settings) -> Iterator[Follower]:
     ledger = Ledger(settings)
-    store = ViewStore(settings)
+    store = ViewStore(settings, ledger=ledger.ledger_recorder)
     try:
         yield Follower(ledger.ledger_recorder, store, deployed_projections(settings))
     finally:

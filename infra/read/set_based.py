@@ -9,10 +9,10 @@ histories that are back-dated, shuffled, erased and opted out, on SQLite and Pos
 
 Why the restatement is exact: every engagement value is a minimum over a set of facts ("the
 earliest reply strictly after the outreach", "the first moment each stage was entered"), so it
-depends on which facts exist, never on the order the fold met them; the journey's rows follow
-from each fact alone. The alerts are not restated here: their episodes depend on the order facts
-were recorded (a late fact withdraws an episode), so a rebuild folds them, in memory
-(``infra.read.bulk``).
+depends on which facts exist, never on the order the fold met them; the journey's header
+follows from the registration alone. The alerts are not restated here: their episodes depend
+on the order facts were recorded (a late fact withdraws an episode), so a rebuild folds them,
+a candidate at a time (``infra.read.bulk``, ``AlertsProjection.apply_all``).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ CREATE TABLE facts (
 """
 """One row per event, typed: what a ``projections.base.Fact`` carries, plus its two flags."""
 
-LOAD_FACTS = f"""
+_LOAD_FACTS = f"""
 INSERT INTO facts
 SELECT position, candidate_id, version, t.type,
     -- seconds as Python computes them: microseconds / 10**6, one rounding
@@ -82,26 +82,23 @@ SELECT position, candidate_id, version, t.type,
     -- what credits an engagement (engagement._ENGAGING_TYPES and Fact.is_engaging_reply)
     t.type IN ('call_held', 'application_submitted')
         OR (t.type = 'reply_received' AND t.sentiment IN ('interested', 'not_now')),
-    -- the touchpoint as the views keep it: everything but ``personal``
-    json_merge_patch(json_extract(body, '$.touchpoint'), '{{"personal": null}}')
+    {{data}}
 FROM (
     SELECT position, candidate_id, version, body,
         from_json(body, '{_EVENT_SHAPE}') AS e
     FROM (SELECT position, candidate_id, version, decode(state) AS body FROM chunk)
 ), LATERAL (SELECT e.touchpoint AS t)
 """
-"""From a chunk of stored events (an Arrow table ``chunk``: position, candidate_id, version,
-state) into ``facts``: the JSON parsed once per event, in C."""
+_DATA = """json_merge_patch(json_extract(body, '$.touchpoint'), '{"personal": null}')"""
+"""The touchpoint as a fact carries it: everything but ``personal``."""
 
-_REACHES = """CASE type
-    WHEN 'reply_received' THEN CASE WHEN engaging THEN 'engaged' END
-    WHEN 'outreach_sent' THEN 'contacted' WHEN 'content_shared' THEN 'contacted'
-    WHEN 'personal_note_sent' THEN 'contacted' WHEN 'call_held' THEN 'engaged'
-    WHEN 'application_submitted' THEN 'applied' WHEN 'application_acknowledged' THEN 'applied'
-    WHEN 'shortlisted' THEN 'shortlisted' WHEN 'interview_scheduled' THEN 'interviewing'
-    WHEN 'offer_extended' THEN 'offered' WHEN 'offer_accepted' THEN 'offered'
-    WHEN 'hired' THEN 'hired' END"""
-"""``projections.journey._reaches``."""
+
+def load_facts(*, with_data: bool) -> str:
+    """From a chunk of stored events (an Arrow table ``chunk``: position, candidate_id,
+    version, state) into ``facts``: the JSON parsed once per event, in C. ``with_data``: keep
+    each touchpoint whole too, for a fold that reads any field (it costs a second parse)."""
+    return _LOAD_FACTS.replace("{data}", _DATA if with_data else "NULL")
+
 
 _STAGE_OF = """CASE type
     WHEN 'candidate_registered' THEN 'sourced' WHEN 'outreach_sent' THEN 'contacted'
@@ -119,12 +116,6 @@ JOURNEY: dict[str, str] = {
     "view_journey_candidates": f"""
         SELECT candidate_id, candidate, status, role, recruiter, happened
         FROM {_REGISTRATIONS} ORDER BY candidate_id""",
-    "view_journey_events": f"""
-        SELECT candidate_id, version, position, happened, recorded_at, type,
-            CASE WHEN automated THEN 'automation'
-                ELSE coalesce(nullif(recruiter, ''), 'candidate') END,
-            personal_touch::INTEGER, {_REACHES}, data
-        FROM facts ORDER BY candidate_id, version""",
 }
 
 ENGAGEMENT: dict[str, str] = {

@@ -19,6 +19,7 @@ import orjson
 
 from infra.core.private_files import private_sqlite_file
 from infra.core.settings import Settings
+from infra.store.recorder import LedgerRecorder
 from projections.base import Projection, State, Table, Upsert
 
 _BOOKKEEPING = (
@@ -50,8 +51,11 @@ def views_path(ledger: Path) -> Path:
 class ViewStore:
     """The read side's database connection, for projections' writes and for queries."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, ledger: LedgerRecorder | None = None) -> None:
         self.settings = settings
+        self.ledger = ledger
+        """The ledger these views are fed from, when they sit beside it: journeys read their
+        timeline there (views fed from a topic keep a copy instead)."""
         self.is_postgres = bool(settings.database_url)
         self.schema: str | None = None
         """The PostgreSQL schema of the views."""
@@ -279,6 +283,13 @@ class ViewStore:
                     ),
                     (projection.name, projection.version, position),
                 )
+
+    def retire(self, tables: Sequence[str]) -> None:
+        """Drop tables an earlier version kept and this one does not."""
+        with self.transaction() as cur:
+            self.serialise_schema_changes(cur)
+            for name in tables:
+                cur.execute(f"DROP TABLE IF EXISTS {name}")
 
     def position(self, projection: Projection) -> tuple[int, int] | None:
         """(version, position) of what the projection has processed, or None if never built."""

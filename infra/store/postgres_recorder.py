@@ -328,6 +328,18 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
             )
             return [str(row["originator_id"]) for row in curs.fetchall()]
 
+    def type_counts(self, after: int, until: int) -> dict[str, int]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                self._sql(
+                    "SELECT convert_from(state, 'UTF8')::jsonb -> 'touchpoint' ->> 'type'"
+                    " AS kind, COUNT(*) AS n FROM {events}"
+                    " WHERE notification_id > %s AND notification_id <= %s GROUP BY 1"
+                ),
+                (after, until),
+            )
+            return {str(row["kind"]): int(row["n"]) for row in curs.fetchall()}
+
     def lookup(self, keys: Iterable[str], candidates: Iterable[UUID]) -> Lookup:
         """Which keys are recorded, the candidates' histories and keys, read in one
         repeatable-read transaction: every statement sees the same snapshot."""

@@ -172,6 +172,11 @@ class LedgerRecorder(ApplicationRecorder):
         may have changed between those two positions."""
 
     @abstractmethod
+    def type_counts(self, after: int, until: int) -> dict[str, int]:
+        """Events per touchpoint type at positions in (``after``, ``until``], counted by the
+        database (a monitoring figure, added up as the ledger grows)."""
+
+    @abstractmethod
     def sealed_rows(self, start: int, limit: int) -> list[SealedRow]:
         """Events from position ``start`` as the chain sees them (``audit verify``)."""
 

@@ -317,6 +317,15 @@ class SQLiteLedgerRecorder(LedgerRecorder, SQLiteApplicationRecorder):
             )
             return [dashed(row[0]) for row in c.fetchall()]
 
+    def type_counts(self, after: int, until: int) -> dict[str, int]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT json_extract(CAST(state AS TEXT), '$.touchpoint.type'), COUNT(*)"
+                f" FROM {self.events_table_name} WHERE rowid > ? AND rowid <= ? GROUP BY 1",
+                (after, until),
+            )
+            return {str(kind): int(count) for kind, count in c.fetchall()}
+
     def lookup(self, keys: Iterable[str], candidates: Iterable[UUID]) -> Lookup:
         """Which keys are recorded, the candidates' histories and keys: one read transaction,
         so one snapshot of the write-ahead log."""

@@ -56,7 +56,7 @@ def _records(settings: Settings) -> list[SimpleNamespace]:
 
 def _consumer(tmp_path: Path, letters: _Letters) -> ProjectionConsumer:
     store = ViewStore(Settings(db=tmp_path / "group.db", views_db=tmp_path / "group.views.db"))
-    views = StreamViews(store, all_projections(), "ops", TOPIC)
+    views = StreamViews(store, all_projections(timeline=True), "ops", TOPIC)
     views.prepare()
     return ProjectionConsumer(_NoBroker(), views, letters)  # type: ignore[arg-type]
 

@@ -68,7 +68,7 @@ def relay_everything(settings: Settings) -> None:
 
 def consume_until(settings: Settings, group: str, events: int, **options: Any) -> Any:
     consumer = ProjectionConsumer.connect(
-        group_views_settings(settings, group), group, all_projections(), **options
+        group_views_settings(settings, group), group, all_projections(timeline=True), **options
     )
     try:
         consumer.run(lambda: consumer.stats.applied >= events)
@@ -248,7 +248,10 @@ def test_a_batch_the_relay_sends_again_after_a_crash_is_not_counted_twice(
     relay_everything(settings)
     assert len(read_topic(settings, Topics.of(settings).touchpoints)) == 2 * total
     consumer = ProjectionConsumer.connect(
-        group_views_settings(settings, "ops"), "ops", all_projections(), publish_alerts=False
+        group_views_settings(settings, "ops"),
+        "ops",
+        all_projections(timeline=True),
+        publish_alerts=False,
     )
     try:
         consumer.run(lambda: consumer.stats.duplicates >= total)
