@@ -41,7 +41,7 @@ CANDIDATES = "view_alert_candidates"
 
 WITHDRAWN = "withdrawn"
 
-_TOUCH_TYPES = frozenset(
+TOUCH_TYPES = frozenset(
     {
         "outreach_sent",
         "call_held",
@@ -56,7 +56,7 @@ _TOUCH_TYPES = frozenset(
 )
 """Touchpoints by us that reach the candidate (an update, in the shortlist rule's sense)."""
 
-_STRUCTURAL = frozenset(
+STRUCTURAL = frozenset(
     {
         "added_to_talent_pool",
         "removed_from_talent_pool",
@@ -72,7 +72,7 @@ _STRUCTURAL = frozenset(
 )
 """Facts that change what a rule watches, whoever did them."""
 
-_PERSONAL, _TOUCH = 1, 2
+FLAG_PERSONAL, FLAG_TOUCH = 1, 2
 
 Entry = list[Any]
 """A remembered fact as stored (a JSON list); read it through ``Remembered``."""
@@ -136,11 +136,11 @@ def _entry(fact: Fact) -> Entry | None:
     kind = fact.type
     flags = 0
     if fact.is_personal_touch:
-        flags |= _PERSONAL | _TOUCH
-    elif kind in _TOUCH_TYPES and (fact.get("recruiter") or fact.get("automated")):
-        flags |= _TOUCH
+        flags |= FLAG_PERSONAL | FLAG_TOUCH
+    elif kind in TOUCH_TYPES and (fact.get("recruiter") or fact.get("automated")):
+        flags |= FLAG_TOUCH
     engaging = kind == "call_held" or fact.is_engaging_reply
-    if not flags and not engaging and kind not in _STRUCTURAL:
+    if not flags and not engaging and kind not in STRUCTURAL:
         return None
     argument = fact.get("pool") or fact.get("position")
     return [fact.occurred_at, fact.position, kind, flags, argument]
@@ -209,7 +209,7 @@ class _Evaluation:
             return  # nothing is recorded after an erasure
         fact = Remembered(entry)
         kind, flags, argument = fact.type, fact.flags, fact.argument
-        personal = bool(flags & _PERSONAL)
+        personal = bool(flags & FLAG_PERSONAL)
         ended = "left the talent pool"
         if kind == "erasure_requested":
             self.erased = True
@@ -342,14 +342,18 @@ class AlertsProjection:
             )
             return
         entry = _entry(fact)
-        if entry is None:
-            return
+        if entry is not None:
+            self.remember(state, fact.candidate_id, entry, out)
+
+    def remember(self, state: State, cid: str, entry: Entry, out: list[Upsert]) -> None:
+        """Fold one remembered fact (``_entry``) of candidate ``cid`` into their episodes."""
         timeline: list[Entry] = state.setdefault(TIMELINE, [])
         new = Remembered(entry)
+        position = new.position
         at = len(timeline)
-        while at and _happened(timeline[at - 1]) > (new.occurred_at, new.position):
+        while at and _happened(timeline[at - 1]) > (new.occurred_at, position):
             at -= 1
-        if at and Remembered(timeline[at - 1]).position == new.position:
+        if at and Remembered(timeline[at - 1]).position == position:
             return  # delivered twice
         timeline.insert(at, entry)
         kept: dict[str, list[Any]] = state.setdefault(EPISODES_KEPT, {})
@@ -370,53 +374,51 @@ class AlertsProjection:
             for key, episode in kept.items():
                 named = Episode(episode)
                 if key not in found and named.resolution != WITHDRAWN:
-                    named.resolve(named.anchor_at, WITHDRAWN, fact.position)
-                    out.append(self._row(fact, key, episode))
+                    named.resolve(named.anchor_at, WITHDRAWN, position)
+                    out.append(self._row(cid, key, episode, position))
         for key, episode in found.items():
             if kept.get(key) != episode:
                 kept[key] = episode
-                out.append(self._row(fact, key, episode))
+                out.append(self._row(cid, key, episode, position))
 
     def apply_all(self, state: State, facts: Sequence[Fact], out: list[Upsert]) -> None:
         """A candidate's facts at once (in ledger order, from an empty state): the same rows and
-        state as ``apply`` fact by fact, for a rebuild.
-
-        When the facts the rules need arrived in the order they happened (nearly always), one
-        pass over them gives every episode, and each row last changed when the fact that opened
-        or resolved it arrived; otherwise they are applied one by one."""
+        state as ``apply`` fact by fact, for a rebuild."""
         entries: list[Entry] = []
-        for fact in facts:
-            entry = _entry(fact) if fact.type != "candidate_registered" else None
-            if entry is not None:
-                entries.append(entry)
-        if state or any(_happened(a) > _happened(b) for a, b in pairwise(entries)):
-            for fact in facts:
-                self.apply(state, fact, out)
-            return
         for fact in facts:
             if fact.type == "candidate_registered":
                 self.apply(state, fact, out)
-        if not entries:
+            elif (entry := _entry(fact)) is not None:
+                entries.append(entry)
+        if entries:
+            self.remember_all(state, facts[0].candidate_id, entries, out)
+
+    def remember_all(
+        self, state: State, cid: str, entries: Sequence[Entry], out: list[Upsert]
+    ) -> None:
+        """``remember`` each of a candidate's entries in ledger order, from an empty state.
+
+        When they arrived in the order they happened (nearly always), one pass over them gives
+        every episode, and each row last changed when the fact that opened or resolved it
+        arrived; otherwise they are folded one by one."""
+        if state or any(_happened(a) > _happened(b) for a, b in pairwise(entries)):
+            for entry in entries:
+                self.remember(state, cid, entry, out)
             return
         evaluation = _Evaluation(self._rules)
         for entry in entries:
             evaluation.step(entry)
-        state[TIMELINE] = entries
+        state[TIMELINE] = list(entries)
         state[EPISODES_KEPT] = evaluation.found
         state[SNAPSHOT] = evaluation.snapshot()
-        cid = facts[0].candidate_id
         for key, episode in evaluation.found.items():
             changed = Episode(episode).resolved_position
             if changed is None:
                 changed = int(key.split("|")[1])
-            out.append(self._row_of(cid, key, episode, changed))
-
-    @classmethod
-    def _row(cls, fact: Fact, key: str, episode: list[Any]) -> Upsert:
-        return cls._row_of(fact.candidate_id, key, episode, fact.position)
+            out.append(self._row(cid, key, episode, changed))
 
     @staticmethod
-    def _row_of(cid: str, key: str, episode: list[Any], changed: int) -> Upsert:
+    def _row(cid: str, key: str, episode: list[Any], changed: int) -> Upsert:
         rule, position = key.split("|")
         opened_by, anchor_at, due_at, resolved_at, resolution, resolved_position = episode
         return Upsert(

@@ -192,12 +192,11 @@ def rebuild(
     """Rebuild every view from the first event, in bulk, and swap it in whole (readers see the
     old views until then; an interrupted rebuild leaves them as they were)."""
     with following(settings_for(db, database_url)) as follower:
-        follower.batch = batch
         total = follower.recorder.max_notification_id() or 0
         started = time.perf_counter()
         with bulk_mode(), _progress() as progress:
             task = progress.add_task("rebuilding", total=total)
-            count = follower.rebuild(on_progress=lambda n: progress.advance(task, n))
+            count = follower.rebuild(on_progress=lambda n: progress.advance(task, n), chunk=batch)
     elapsed = time.perf_counter() - started
     out.print(f"rebuilt every view from {count} event(s) in {elapsed:.2f}s")
 

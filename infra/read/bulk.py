@@ -31,9 +31,10 @@ import pyarrow as pa
 import structlog
 
 from infra.core.locks import ProcessLocks
-from infra.read.set_based import COLUMN_OF, FACTS, SET_BASED, load_facts
+from infra.read.set_based import ALERT_ENTRIES, ALERTS, COLUMN_OF, FACTS, SET_BASED, load_facts
 from infra.read.views import ViewStore
 from infra.store.recorder import LedgerRecorder
+from projections.alerts import AlertsProjection
 from projections.base import Fact, Projection, State, Table, Upsert
 
 log = structlog.get_logger("rapport.bulk")
@@ -77,6 +78,8 @@ class BulkRebuild:
         self.recorder = recorder
         self.store = store
         self.chunk = chunk
+        self.seconds: dict[str, float] = {}
+        """Seconds spent per phase of the last rebuild (load, each projection, swap)."""
 
     def run(
         self,
@@ -119,22 +122,30 @@ class BulkRebuild:
                 db.execute(FACTS)
                 loading = load_facts(with_data=any(_reads_anything(p) for p in projections))
                 events = self._load(db, loading, until, on_progress)
+                seconds = {"load": time.perf_counter() - started}
                 for projection in projections:
+                    began = time.perf_counter()
                     self.store.stage(projection)
                     if has_set_based_form(projection):
                         self._select(db, projection)
+                    elif isinstance(projection, AlertsProjection):
+                        self._alerts(db, projection)
                     else:
                         self._fold(db, projection)
                     self.store.index_staged(projection)
+                    seconds[projection.name] = time.perf_counter() - began
             finally:
                 db.close()
+        began = time.perf_counter()
         self.store.swap(projections, until)
+        seconds["swap"] = time.perf_counter() - began
+        self.seconds = {phase: round(spent, 3) for phase, spent in seconds.items()}
         log.info(
             "views.rebuilt_in_bulk",
-            projections=[p.name for p in projections],
             events=events,
             position=until,
             seconds=round(time.perf_counter() - started, 3),
+            phases=self.seconds,
         )
         return events
 
@@ -147,14 +158,14 @@ class BulkRebuild:
     ) -> int:
         start, events = 1, 0
         while start <= until:
-            rows = self.recorder.read_stored(start, self.chunk, until)
+            rows = self.recorder.read_raw(start, self.chunk, until)
             if not rows:
                 break
             db.register("chunk", _arrow_chunk(rows))
             db.execute(loading)
             db.unregister("chunk")
             events += len(rows)
-            start = rows[-1].position + 1
+            start = rows[-1][0] + 1
             if on_progress:
                 on_progress(len(rows))
         return events
@@ -163,6 +174,29 @@ class BulkRebuild:
         statements = SET_BASED[(projection.name, projection.version)]
         for table in projection.tables:
             self.store.fill(table, _fetched(db.execute(statements[table.name])))
+
+    def _alerts(self, db: duckdb.DuckDBPyConnection, projection: AlertsProjection) -> None:
+        """The registrations' table in SQL; the episodes folded over what the rules remember
+        of each fact (computed in SQL, so only those facts reach Python)."""
+        tables = {table.name: table for table in projection.tables}
+        for name, statement in ALERTS.items():
+            self.store.fill(tables[name], _fetched(db.execute(statement)))
+        (episodes,) = (t for t in projection.tables if t.name not in ALERTS)
+        out: list[Upsert] = []
+        cid = ""
+        entries: list[list[Any]] = []
+        for found in _fetched(db.execute(ALERT_ENTRIES)):
+            if found[0] != cid:
+                if entries:
+                    projection.remember_all({}, cid, entries, out)
+                    if len(out) >= _FETCH:
+                        self.store.fill(episodes, _last_versions(out, episodes))
+                        out.clear()
+                cid, entries = found[0], []
+            entries.append(list(found[1:]))
+        if entries:
+            projection.remember_all({}, cid, entries, out)
+        self.store.fill(episodes, _last_versions(out, episodes))
 
     def _fold(self, db: duckdb.DuckDBPyConnection, projection: Projection) -> None:
         """The projection's own fold, one candidate at a time (their facts in ledger order,
@@ -215,6 +249,16 @@ class BulkRebuild:
             if len(rows) >= _FETCH:
                 self.store.fill(tables[name], rows)
                 rows.clear()
+
+
+def _last_versions(out: list[Upsert], table: Table) -> list[tuple[Any, ...]]:
+    """Each row's last version among ``out`` (whole candidates), as tuples in column order."""
+    latest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    columns, key = table.column_names, table.key
+    for upsert in out:
+        row = upsert.row
+        latest[tuple([row[k] for k in key])] = tuple([row[c] for c in columns])
+    return list(latest.values())
 
 
 def _reads_anything(projection: Projection) -> bool:

@@ -16,7 +16,7 @@ from datetime import datetime
 import orjson
 import structlog
 
-from infra.read.bulk import BulkRebuild
+from infra.read.bulk import CHUNK, BulkRebuild
 from infra.read.engine import ProjectionEngine, to_rebuild
 from infra.read.views import LEDGER_FOLLOWER, ViewMoved, ViewStore
 from infra.store.recorder import LedgerRecorder, StoredRow
@@ -105,11 +105,13 @@ class Follower:
                 on_progress(len(facts))
         return applied
 
-    def rebuild(self, on_progress: Callable[[int], None] | None = None) -> int:
-        """Build every view again from the first event, in bulk (``infra.read.bulk``), and
-        swap it in; then fold whatever was recorded meanwhile."""
+    def rebuild(
+        self, on_progress: Callable[[int], None] | None = None, *, chunk: int = CHUNK
+    ) -> int:
+        """Build every view again from the first event, in bulk (``infra.read.bulk``, reading
+        ``chunk`` events per step), and swap it in; then fold whatever was recorded meanwhile."""
         self.engine.forget()
-        count = BulkRebuild(self.recorder, self.store, chunk=self.batch).run(
+        count = BulkRebuild(self.recorder, self.store, chunk=chunk).run(
             self.projections, on_progress=on_progress
         )
         return count + self.catch_up(on_progress)

@@ -19,6 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from projections.alerts import (
+    CANDIDATES,
+    FLAG_PERSONAL,
+    FLAG_TOUCH,
+    STRUCTURAL,
+    TOUCH_TYPES,
+)
 from projections.engagement import AUTOMATION, EngagementProjection
 from projections.journey import JourneyProjection
 
@@ -86,7 +93,12 @@ SELECT position, candidate_id, version, t.type,
 FROM (
     SELECT position, candidate_id, version, body,
         from_json(body, '{_EVENT_SHAPE}') AS e
-    FROM (SELECT position, candidate_id, version, decode(state) AS body FROM chunk)
+    FROM (SELECT position, version, decode(state) AS body,
+        -- the ledger's ids as the views write them (a UUID's text, dashed)
+        CASE WHEN length(candidate_id) = 32 THEN concat_ws('-', candidate_id[1:8],
+            candidate_id[9:12], candidate_id[13:16], candidate_id[17:20], candidate_id[21:32])
+            ELSE candidate_id END AS candidate_id
+        FROM chunk)
 ), LATERAL (SELECT e.touchpoint AS t)
 """
 _DATA = """json_merge_patch(json_extract(body, '$.touchpoint'), '{"personal": null}')"""
@@ -179,6 +191,34 @@ ENGAGEMENT: dict[str, str] = {
         WHERE stage IS NOT NULL
         GROUP BY candidate_id, stage ORDER BY candidate_id, stage""",
 }
+
+
+def _listed(names: frozenset[str]) -> str:
+    return ", ".join(f"'{name}'" for name in sorted(names))
+
+
+ALERT_ENTRIES = f"""
+    SELECT candidate_id, happened, position, type, flags, argument FROM (
+        SELECT candidate_id, happened, position, type,
+            CASE WHEN personal_touch THEN {FLAG_PERSONAL | FLAG_TOUCH}
+                WHEN type IN ({_listed(TOUCH_TYPES)})
+                    AND (coalesce(recruiter, '') <> '' OR automated) THEN {FLAG_TOUCH}
+                ELSE 0 END AS flags,
+            coalesce(nullif(pool, ''), requisition) AS argument,
+            type = 'call_held' OR (type = 'reply_received' AND engaging) AS engaging
+        FROM facts WHERE type <> 'candidate_registered')
+    WHERE flags <> 0 OR engaging OR type IN ({_listed(STRUCTURAL)})
+    ORDER BY candidate_id, position"""
+"""What the alert rules remember of each fact (``projections.alerts._entry``), in the order the
+fold meets them: the episodes themselves are then folded, a candidate at a time
+(``AlertsProjection.remember_all``)."""
+
+ALERTS: dict[str, str] = {
+    CANDIDATES: f"""
+        SELECT candidate_id, candidate, recruiter, status
+        FROM {_REGISTRATIONS} ORDER BY candidate_id""",
+}
+"""The alerts' tables that follow from the registration alone."""
 
 SET_BASED: dict[tuple[str, int], dict[str, str]] = {
     (JourneyProjection.name, JourneyProjection.version): JOURNEY,

@@ -297,6 +297,21 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
             for n in self.select_notifications(start, limit, stop)
         ]
 
+    def read_raw(self, start: int, limit: int, stop: int) -> list[tuple[int, str, int, bytes]]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                self._sql(
+                    "SELECT notification_id, originator_id::text AS cid, originator_version,"
+                    " state FROM {events} WHERE notification_id >= %s AND notification_id <= %s"
+                    " ORDER BY notification_id LIMIT %s"
+                ),
+                (start, stop, limit),
+            )
+            return [
+                (r["notification_id"], r["cid"], r["originator_version"], r["state"])
+                for r in curs.fetchall()
+            ]
+
     def read_stored_of(self, candidates: Sequence[str], stop: int) -> list[StoredRow]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(

@@ -162,6 +162,12 @@ class LedgerRecorder(ApplicationRecorder):
         """Events from position ``start`` as plain rows (the relay's and the views' feed)."""
 
     @abstractmethod
+    def read_raw(self, start: int, limit: int, stop: int) -> list[tuple[int, str, int, bytes]]:
+        """Events from position ``start`` as (position, candidate id as the database keeps it:
+        32 hex digits on SQLite, dashed on PostgreSQL, version, state): a bulk rebuild's feed,
+        with nothing built per row in Python."""
+
+    @abstractmethod
     def read_stored_of(self, candidates: Sequence[str], stop: int) -> list[StoredRow]:
         """These candidates' events up to position ``stop``, in ledger order: what a view had
         folded of them, replayed to rebuild their states instead of storing them."""

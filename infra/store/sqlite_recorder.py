@@ -293,6 +293,15 @@ class SQLiteLedgerRecorder(LedgerRecorder, SQLiteApplicationRecorder):
             c.execute(statement, (start, stop if stop is not None else 2**62, limit))
             return [StoredRow(r[0], dashed(r[1]), r[2], r[3]) for r in c.fetchall()]
 
+    def read_raw(self, start: int, limit: int, stop: int) -> list[tuple[int, str, int, bytes]]:
+        statement = (
+            f"SELECT rowid, originator_id, originator_version, state FROM {self.events_table_name}"
+            " WHERE rowid >= ? AND rowid <= ? ORDER BY rowid LIMIT ?"
+        )
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(statement, (start, stop, limit))
+            return cast(list[tuple[int, str, int, bytes]], c.fetchall())
+
     def read_stored_of(self, candidates: Sequence[str], stop: int) -> list[StoredRow]:
         rows: list[StoredRow] = []
         with self.datastore.transaction(commit=False) as c:
