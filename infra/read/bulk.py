@@ -20,6 +20,7 @@ it needs their state, so live updates continue from a bulk-built view as from a 
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -102,10 +103,10 @@ class BulkRebuild:
 
     def _exclusive(self, wait_seconds: float) -> _Exclusive:
         where = self.store.schema or str(self.store.path)
+        # On PostgreSQL the lock's name is the server's: it names the views' schema.
+        name = f"views-rebuild-{self.store.schema}" if self.store.schema else "views-rebuild"
         return _Exclusive(
-            ProcessLocks(self.store.settings, "views-rebuild", self.store.path),
-            where,
-            wait_seconds,
+            ProcessLocks(self.store.settings, name, self.store.path), where, wait_seconds
         )
 
     def _build(
@@ -276,26 +277,40 @@ def _one_by_one(
     return apply_all
 
 
+_IN_PROCESS: dict[str, threading.Lock] = {}
+_IN_PROCESS_GUARD = threading.Lock()
+
+
 class _Exclusive:
-    """One bulk rebuild of a set of views at a time (a lock that dies with its process)."""
+    """One bulk rebuild of a set of views at a time: a lock that dies with its process, and
+    one between the threads of a process (a lock file's byte range is the whole process's)."""
 
     def __init__(self, locks: ProcessLocks, where: str, wait_seconds: float) -> None:
         self.locks = locks
         self.where = where
         self.wait_seconds = wait_seconds
+        with _IN_PROCESS_GUARD:
+            self.local = _IN_PROCESS.setdefault(where, threading.Lock())
 
     def __enter__(self) -> bool:
         """Whether another rebuild had to be waited for."""
         deadline = time.monotonic() + self.wait_seconds
-        waited = False
+        waited = not self.local.acquire(blocking=False)
+        if waited and not self.local.acquire(timeout=self.wait_seconds):
+            self._busy()
         while not self.locks.try_lock([0]):
             if time.monotonic() > deadline:
-                self.locks.close()
-                raise RebuildBusy(f"another process is still rebuilding the views in {self.where}")
+                self.local.release()
+                self._busy()
             waited = True
             time.sleep(0.1)
         return waited
 
+    def _busy(self) -> None:
+        self.locks.close()
+        raise RebuildBusy(f"another rebuild of the views in {self.where} is still running")
+
     def __exit__(self, *_exc: object) -> None:
         self.locks.unlock()
         self.locks.close()
+        self.local.release()

@@ -24,6 +24,9 @@ from projections.base import Fact, Projection
 
 log = structlog.get_logger("rapport.follower")
 
+BULK_FROM = 20_000
+"""Events from which a view that starts from nothing is built in bulk, not folded."""
+
 RETIRED_TABLES = ("view_journey_events",)
 """Tables views beside the ledger no longer keep: the journey timeline is read from the ledger
 (a consumer group fed from a topic keeps it, in views of its own)."""
@@ -59,11 +62,15 @@ class Follower:
         projections: Sequence[Projection],
         *,
         batch: int = 10_000,
+        bulk_from: int | None = BULK_FROM,
     ) -> None:
+        """``bulk_from``: a view never built (or dropped for a new version) is built in bulk
+        when the ledger holds at least this many events (None: always folded)."""
         self.recorder = recorder
         self.store = store
         self.projections = list(projections)
         self.batch = batch
+        self.bulk_from = bulk_from
         self.engine = ProjectionEngine(store, self.projections, replay=self._replay)
         store.claim(LEDGER_FOLLOWER)
         store.retire(RETIRED_TABLES)
@@ -81,9 +88,9 @@ class Follower:
         self, on_progress: Callable[[int], None] | None = None, *, until: int | None = None
     ) -> int:
         """Process everything recorded so far (or up to position ``until``); returns the count."""
+        applied = self._build_empty_views(on_progress) if until is None else 0
         positions = self.positions()
         start = min(positions.values(), default=0) + 1
-        applied = 0
         while until is None or start <= until:
             rows = self.recorder.read_stored(start, self.batch, until)
             if not rows:
@@ -104,6 +111,22 @@ class Follower:
             if on_progress:
                 on_progress(len(facts))
         return applied
+
+    def _build_empty_views(self, on_progress: Callable[[int], None] | None) -> int:
+        """Views that start from nothing on a ledger of ``bulk_from`` events or more are built
+        in bulk rather than folded fact by fact; returns the events read."""
+        if self.bulk_from is None:
+            return 0
+        empty = self._empty()
+        if not empty or (self.recorder.max_notification_id() or 0) < self.bulk_from:
+            return 0
+        self.engine.forget()
+        return BulkRebuild(self.recorder, self.store).run(
+            empty, still_needed=self._empty, on_progress=on_progress
+        )
+
+    def _empty(self) -> list[Projection]:
+        return [p for p in self.projections if (self.store.position(p) or (0, 0))[1] == 0]
 
     def rebuild(
         self, on_progress: Callable[[int], None] | None = None, *, chunk: int = CHUNK
