@@ -394,14 +394,22 @@ class AlertsProjection:
             self.remember_all(state, facts[0].candidate_id, entries, out)
 
     def remember_all(
-        self, state: State, cid: str, entries: Sequence[Entry], out: list[Upsert]
+        self,
+        state: State,
+        cid: str,
+        entries: Sequence[Entry],
+        out: list[Upsert],
+        *,
+        in_order: bool | None = None,
     ) -> None:
         """``remember`` each of a candidate's entries in ledger order, from an empty state.
 
-        When they arrived in the order they happened (nearly always), one pass over them gives
-        every episode, and each row last changed when the fact that opened or resolved it
-        arrived; otherwise they are folded one by one."""
-        if state or any(_happened(a) > _happened(b) for a, b in pairwise(entries)):
+        When they arrived in the order they happened (nearly always; ``in_order`` says so when
+        the caller knows), one pass over them gives every episode, and each row last changed when
+        the fact that opened or resolved it arrived; otherwise they are folded one by one."""
+        if in_order is None:
+            in_order = all(_happened(a) <= _happened(b) for a, b in pairwise(entries))
+        if state or not in_order:
             for entry in entries:
                 self.remember(state, cid, entry, out)
             return

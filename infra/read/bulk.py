@@ -19,6 +19,7 @@ it needs their state, so live updates continue from a bulk-built view as from a 
 
 from __future__ import annotations
 
+import queue
 import tempfile
 import threading
 import time
@@ -157,18 +158,48 @@ class BulkRebuild:
         until: int,
         on_progress: Callable[[int], None] | None,
     ) -> int:
-        start, events = 1, 0
-        while start <= until:
-            rows = self.recorder.read_raw(start, self.chunk, until)
-            if not rows:
-                break
-            db.register("chunk", _arrow_chunk(rows))
-            db.execute(loading)
-            db.unregister("chunk")
-            events += len(rows)
-            start = rows[-1][0] + 1
-            if on_progress:
-                on_progress(len(rows))
+        """Every event up to ``until`` into ``facts``: a thread reads the next chunk from the
+        ledger while DuckDB parses this one (both release the interpreter meanwhile)."""
+        chunks: queue.Queue[pa.Table | BaseException | None] = queue.Queue(maxsize=2)
+        stop = threading.Event()
+
+        def hand_over(item: pa.Table | BaseException | None) -> bool:
+            while not stop.is_set():
+                try:
+                    chunks.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def read() -> None:
+            try:
+                start = 1
+                while start <= until:
+                    rows = self.recorder.read_raw(start, self.chunk, until)
+                    if not rows or not hand_over(_arrow_chunk(rows)):
+                        break
+                    start = rows[-1][0] + 1
+                hand_over(None)
+            except BaseException as failure:  # raised again by the loading thread
+                hand_over(failure)
+
+        reader = threading.Thread(target=read, name="rebuild-reader", daemon=True)
+        reader.start()
+        events = 0
+        try:
+            while (chunk := chunks.get()) is not None:
+                if isinstance(chunk, BaseException):
+                    raise chunk
+                db.register("chunk", chunk)
+                db.execute(loading)
+                db.unregister("chunk")
+                events += chunk.num_rows
+                if on_progress:
+                    on_progress(chunk.num_rows)
+        finally:
+            stop.set()
+            reader.join()
         return events
 
     def _select(self, db: duckdb.DuckDBPyConnection, projection: Projection) -> None:
@@ -184,19 +215,19 @@ class BulkRebuild:
             self.store.fill(tables[name], _fetched(db.execute(statement)))
         (episodes,) = (t for t in projection.tables if t.name not in ALERTS)
         out: list[Upsert] = []
-        cid = ""
+        cid, in_order = "", True
         entries: list[list[Any]] = []
         for found in _fetched(db.execute(ALERT_ENTRIES)):
             if found[0] != cid:
                 if entries:
-                    projection.remember_all({}, cid, entries, out)
+                    projection.remember_all({}, cid, entries, out, in_order=in_order)
                     if len(out) >= _FETCH:
                         self.store.fill(episodes, _last_versions(out, episodes))
                         out.clear()
-                cid, entries = found[0], []
-            entries.append(list(found[1:]))
+                cid, in_order, entries = found[0], found[6], []
+            entries.append(list(found[1:6]))
         if entries:
-            projection.remember_all({}, cid, entries, out)
+            projection.remember_all({}, cid, entries, out, in_order=in_order)
         self.store.fill(episodes, _last_versions(out, episodes))
 
     def _fold(self, db: duckdb.DuckDBPyConnection, projection: Projection) -> None:

@@ -198,7 +198,12 @@ def _listed(names: frozenset[str]) -> str:
 
 
 ALERT_ENTRIES = f"""
-    SELECT candidate_id, happened, position, type, flags, argument FROM (
+    SELECT candidate_id, happened, position, type, flags, argument,
+        -- whether the candidate's remembered facts arrived in the order they happened
+        NOT bool_or(coalesce(happened < earlier, false)) OVER (PARTITION BY candidate_id)
+    FROM (
+        SELECT *, lag(happened) OVER (PARTITION BY candidate_id ORDER BY position) AS earlier
+        FROM (
         SELECT candidate_id, happened, position, type,
             CASE WHEN personal_touch THEN {FLAG_PERSONAL | FLAG_TOUCH}
                 WHEN type IN ({_listed(TOUCH_TYPES)})
@@ -207,7 +212,7 @@ ALERT_ENTRIES = f"""
             coalesce(nullif(pool, ''), requisition) AS argument,
             type = 'call_held' OR (type = 'reply_received' AND engaging) AS engaging
         FROM facts WHERE type <> 'candidate_registered')
-    WHERE flags <> 0 OR engaging OR type IN ({_listed(STRUCTURAL)})
+        WHERE flags <> 0 OR engaging OR type IN ({_listed(STRUCTURAL)}))
     ORDER BY candidate_id, position"""
 """What the alert rules remember of each fact (``projections.alerts._entry``), in the order the
 fold meets them: the episodes themselves are then folded, a candidate at a time
