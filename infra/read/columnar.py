@@ -49,6 +49,10 @@ Positions = dict[str, tuple[int, int]]
 class Snapshot:
     """Statements over the copy as it stood when the snapshot began (``?`` placeholders)."""
 
+    aggregates_lists = True
+    """It can return a group's values as a list (DuckDB's ``list``): queries may ask for one
+    statement where SQLite needs two."""
+
     def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
         self._cursor = cursor
 

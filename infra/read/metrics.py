@@ -116,23 +116,36 @@ def engagement_report(
         where, where_params = " WHERE o.sent_at <= ?", [as_of]
     group = f" GROUP BY {', '.join(columns)}" if columns else ""
     head = "".join(f"{c}, " for c in columns)
-    counts = store.query(
+    response_params = [window, as_of] if as_of is not None else [window]
+    counted = (
         f"SELECT {head}COUNT(*), SUM(CASE WHEN {responded} THEN 1 ELSE 0 END),"
         f" SUM(CASE WHEN {engaged} THEN 1 ELSE 0 END)"
-        f" FROM view_outreach o{join}{where}{group}",
-        [*select_params, *where_params],
     )
     delays: dict[tuple[Any, ...], list[float]] = defaultdict(list)
-    response_params = [window, as_of] if as_of is not None else [window]
-    for row in store.query(
-        f"SELECT {head}o.first_response_at - o.sent_at FROM view_outreach o{join}"
-        f"{where or ' WHERE 1 = 1'} AND {responded}",
-        [*where_params, *response_params],
-    ):
-        delays[tuple(row[:-1])].append(float(row[-1]) / HOUR)
+    if getattr(store, "aggregates_lists", False):
+        # One statement: each segment's delays come back as a list beside its counts.
+        counts = [
+            (*row[:-1], delays.setdefault(tuple(row[: len(by)]), [d / HOUR for d in row[-1]]))
+            for row in store.query(
+                f"{counted}, coalesce(list(o.first_response_at - o.sent_at)"
+                f" FILTER (WHERE {responded}), [])"
+                f" FROM view_outreach o{join}{where}{group}",
+                [*select_params, *response_params, *where_params],
+            )
+        ]
+    else:
+        counts = store.query(
+            f"{counted} FROM view_outreach o{join}{where}{group}", [*select_params, *where_params]
+        )
+        for row in store.query(
+            f"SELECT {head}o.first_response_at - o.sent_at FROM view_outreach o{join}"
+            f"{where or ' WHERE 1 = 1'} AND {responded}",
+            [*where_params, *response_params],
+        ):
+            delays[tuple(row[:-1])].append(float(row[-1]) / HOUR)
     segments = []
     for row in counts:
-        key, (n, responses, engagements) = tuple(row[: len(by)]), row[len(by) :]
+        key, (n, responses, engagements) = tuple(row[: len(by)]), row[len(by) : len(by) + 3]
         if not n:
             continue
         hours = delays.get(key, [])
