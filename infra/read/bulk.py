@@ -44,7 +44,7 @@ log = structlog.get_logger("rapport.bulk")
 CHUNK = 100_000
 """Events read from the ledger and parsed per step."""
 _FETCH = 50_000
-_MEMORY_LIMIT = "512MB"
+MEMORY_LIMIT_MB = 512
 """What DuckDB may hold before it spills to its temporary file."""
 
 
@@ -119,7 +119,7 @@ class BulkRebuild:
             db = duckdb.connect(str(Path(folder) / "facts.duckdb"))
             try:
                 db.execute("SET TimeZone = 'UTC'")
-                db.execute(f"SET memory_limit = '{_MEMORY_LIMIT}'")
+                db.execute(f"SET memory_limit = '{MEMORY_LIMIT_MB}MB'")
                 db.execute(f"SET temp_directory = '{folder}'")
                 db.execute(FACTS)
                 loading = load_facts(with_data=any(_reads_anything(p) for p in projections))

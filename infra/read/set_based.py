@@ -132,19 +132,12 @@ JOURNEY: dict[str, str] = {
 
 ENGAGEMENT: dict[str, str] = {
     # Each outreach, credited with the earliest reply and the earliest engagement strictly after
-    # it, with the status and role of the candidate's registration.
+    # it (an as-of join finds the nearest later one per candidate, without pairing every reply
+    # with every outreach), with the status and role of the candidate's registration.
     "view_outreach": f"""
         WITH outreach AS (SELECT * FROM facts WHERE type = 'outreach_sent'),
         replies AS (SELECT candidate_id, happened FROM facts WHERE type = 'reply_received'),
-        engagements AS (SELECT candidate_id, happened FROM facts WHERE engaging),
-        responded AS (
-            SELECT o.position, min(r.happened) AS at FROM outreach o
-            JOIN replies r ON r.candidate_id = o.candidate_id AND r.happened > o.happened
-            GROUP BY o.position),
-        engaged AS (
-            SELECT o.position, min(g.happened) AS at FROM outreach o
-            JOIN engagements g ON g.candidate_id = o.candidate_id AND g.happened > o.happened
-            GROUP BY o.position)
+        engagements AS (SELECT candidate_id, happened FROM facts WHERE engaging)
         SELECT o.position, o.candidate_id, o.happened, reg.status, reg.role,
             o.personalization, o.channel,
             CASE WHEN o.automated THEN '{AUTOMATION}'
@@ -152,11 +145,14 @@ ENGAGEMENT: dict[str, str] = {
             o.campaign,
             strftime(to_timestamp(o.happened), '%G-W%V'),
             strftime(to_timestamp(o.happened), '%Y-%m'),
-            responded.at, engaged.at
+            r.happened, g.happened
         FROM outreach o
         LEFT JOIN {_REGISTRATIONS} reg ON reg.candidate_id = o.candidate_id
-        LEFT JOIN responded ON responded.position = o.position
-        LEFT JOIN engaged ON engaged.position = o.position
+        -- the nearest later moment: the earliest reply (engagement) strictly after the outreach
+        ASOF LEFT JOIN replies r
+            ON r.candidate_id = o.candidate_id AND o.happened < r.happened
+        ASOF LEFT JOIN engagements g
+            ON g.candidate_id = o.candidate_id AND o.happened < g.happened
         ORDER BY o.position""",
     "view_candidate_areas": f"""
         SELECT DISTINCT candidate_id, unnest(areas) AS area
@@ -167,22 +163,16 @@ ENGAGEMENT: dict[str, str] = {
         WITH applied AS (
             SELECT candidate_id, requisition, min(happened) AS at FROM facts
             WHERE type = 'application_submitted' GROUP BY candidate_id, requisition),
-        touched AS (
-            SELECT a.candidate_id, a.requisition, min(t.happened) AS at FROM applied a
-            JOIN facts t ON t.candidate_id = a.candidate_id AND t.personal_touch
-                AND t.happened > a.at
-            GROUP BY a.candidate_id, a.requisition),
-        acknowledged AS (
-            SELECT a.candidate_id, a.requisition, min(k.happened) AS at FROM applied a
-            JOIN facts k ON k.candidate_id = a.candidate_id
-                AND k.type = 'application_acknowledged' AND k.automated
-                AND k.requisition = a.requisition AND k.happened > a.at
-            GROUP BY a.candidate_id, a.requisition)
-        SELECT candidate_id, requisition, applied.at, touched.at, acknowledged.at
-        FROM applied
-        LEFT JOIN touched USING (candidate_id, requisition)
-        LEFT JOIN acknowledged USING (candidate_id, requisition)
-        ORDER BY candidate_id, requisition""",
+        touches AS (SELECT candidate_id, happened FROM facts WHERE personal_touch),
+        acks AS (
+            SELECT candidate_id, requisition, happened FROM facts
+            WHERE type = 'application_acknowledged' AND automated)
+        SELECT a.candidate_id, a.requisition, a.at, t.happened, k.happened
+        FROM applied a
+        ASOF LEFT JOIN touches t ON t.candidate_id = a.candidate_id AND a.at < t.happened
+        ASOF LEFT JOIN acks k ON k.candidate_id = a.candidate_id
+            AND k.requisition = a.requisition AND a.at < k.happened
+        ORDER BY a.candidate_id, a.requisition""",
     "view_stage_entries": f"""
         SELECT candidate_id, stage, min(happened) FROM (
             SELECT candidate_id, {_STAGE_OF} AS stage, happened FROM facts

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from infra.store.chain import GENESIS, LinkRow, SealedRow, links_for
@@ -298,19 +299,21 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
         ]
 
     def read_raw(self, start: int, limit: int, stop: int) -> list[tuple[int, str, int, bytes]]:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(
+        # Plain tuples in binary format: no dict per row, no hex decoding of each state.
+        with (
+            self.datastore.transaction(commit=False) as curs,
+            curs.connection.cursor(row_factory=tuple_row) as raw,
+        ):
+            raw.execute(
                 self._sql(
-                    "SELECT notification_id, originator_id::text AS cid, originator_version,"
-                    " state FROM {events} WHERE notification_id >= %s AND notification_id <= %s"
+                    "SELECT notification_id, originator_id::text, originator_version, state"
+                    " FROM {events} WHERE notification_id >= %s AND notification_id <= %s"
                     " ORDER BY notification_id LIMIT %s"
                 ),
                 (start, stop, limit),
+                binary=True,
             )
-            return [
-                (r["notification_id"], r["cid"], r["originator_version"], r["state"])
-                for r in curs.fetchall()
-            ]
+            return raw.fetchall()
 
     def read_stored_of(self, candidates: Sequence[str], stop: int) -> list[StoredRow]:
         with self.datastore.transaction(commit=False) as curs:
