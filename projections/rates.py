@@ -53,10 +53,21 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    below = math.floor(rank)
-    above = min(below + 1, len(ordered) - 1)
-    return ordered[below] + (ordered[above] - ordered[below]) * (rank - below)
+    below, above = order_statistics(len(ordered), q)
+    return interpolated(ordered[below], ordered[above], len(ordered), q)
+
+
+def order_statistics(n: int, q: float) -> tuple[int, int]:
+    """The 0-based ranks of the two sorted values the ``q``-th percentile of ``n`` lies between
+    (a database can return just those two instead of every value)."""
+    below = math.floor((n - 1) * q / 100)
+    return below, min(below + 1, n - 1)
+
+
+def interpolated(low: float, high: float, n: int, q: float) -> float:
+    """The ``q``-th percentile of ``n`` values from its two order statistics."""
+    rank = (n - 1) * q / 100
+    return low + (high - low) * (rank - math.floor(rank))
 
 
 @dataclass(frozen=True, slots=True)

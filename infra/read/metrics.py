@@ -19,7 +19,7 @@ from typing import Any
 
 from infra.read.reader import Reader
 from projections.journey import FunnelStage, funnel_of
-from projections.rates import Rate, percentile
+from projections.rates import Rate, interpolated, percentile
 
 DAY = 86_400.0
 HOUR = 3_600.0
@@ -122,17 +122,29 @@ def engagement_report(
         f" SUM(CASE WHEN {engaged} THEN 1 ELSE 0 END)"
     )
     delays: dict[tuple[Any, ...], list[float]] = defaultdict(list)
+    hours_at: dict[tuple[Any, ...], tuple[float | None, float | None]] = {}
     if getattr(store, "aggregates_lists", False):
-        # One statement: each segment's delays come back as a list beside its counts.
-        counts = [
-            (*row[:-1], delays.setdefault(tuple(row[: len(by)]), [d / HOUR for d in row[-1]]))
-            for row in store.query(
-                f"{counted}, coalesce(list(o.first_response_at - o.sent_at)"
-                f" FILTER (WHERE {responded}), [])"
-                f" FROM view_outreach o{join}{where}{group}",
-                [*select_params, *response_params, *where_params],
+        # One statement: each segment's sorted delays stay in the database, which returns only
+        # the order statistics the median and the 90th percentile lie between.
+        picks = ", ".join(
+            f"d[floor((len(d) - 1) * {q} / 100)::BIGINT + 1],"
+            f" d[least(floor((len(d) - 1) * {q} / 100)::BIGINT + 1, len(d) - 1) + 1]"
+            for q in (50, 90)
+        )
+        counts = []
+        for row in store.query(
+            f"SELECT * EXCLUDE (d), len(d), {picks} FROM ({counted},"
+            f" list_sort(coalesce(list(o.first_response_at - o.sent_at)"
+            f" FILTER (WHERE {responded}), [])) AS d"
+            f" FROM view_outreach o{join}{where}{group})",
+            [*select_params, *response_params, *where_params],
+        ):
+            responded_n, low50, high50, low90, high90 = row[len(by) + 3 :]
+            hours_at[tuple(row[: len(by)])] = (
+                _percentile(responded_n, low50, high50, 50),
+                _percentile(responded_n, low90, high90, 90),
             )
-        ]
+            counts.append(row[: len(by) + 3])
     else:
         counts = store.query(
             f"{counted} FROM view_outreach o{join}{where}{group}", [*select_params, *where_params]
@@ -148,20 +160,31 @@ def engagement_report(
         key, (n, responses, engagements) = tuple(row[: len(by)]), row[len(by) : len(by) + 3]
         if not n:
             continue
-        hours = delays.get(key, [])
+        if key in hours_at:
+            median, p90 = hours_at[key]
+        else:
+            hours = delays.get(key, [])
+            median, p90 = percentile(hours, 50), percentile(hours, 90)
         segments.append(
             Segment(
                 values=dict(zip(by, key, strict=True)),
                 outreach=int(n),
                 response=Rate(int(responses or 0), int(n)),
                 engagement=Rate(int(engagements or 0), int(n)),
-                response_hours_median=percentile(hours, 50),
-                response_hours_p90=percentile(hours, 90),
+                response_hours_median=median,
+                response_hours_p90=p90,
             )
         )
     # NULLs sort differently on SQLite and PostgreSQL: order here, the same on both.
     segments.sort(key=lambda s: tuple((v is not None, v or "") for v in s.values.values()))
     return segments
+
+
+def _percentile(n: int, low: float | None, high: float | None, q: float) -> float | None:
+    """``percentile`` of ``n`` response delays (seconds) in hours, from its order statistics."""
+    if not n or low is None or high is None:
+        return None
+    return interpolated(float(low) / HOUR, float(high) / HOUR, int(n), q)
 
 
 def funnel(store: Reader, as_of: float | None = None) -> list[FunnelStage]:
