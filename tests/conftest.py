@@ -9,13 +9,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from infra.core.settings import Settings
 from infra.store.ledger import Ledger
 from tests.support.builders import NOW
-from tests.support.environment import KAFKA_BOOTSTRAP, POSTGRES_URL
+from tests.support.environment import KAFKA_BOOTSTRAP
+from tests.support.stores import fresh_postgres
 
 pytest_plugins = ["tests.support.capture"]  # the served write API's fixture
 
@@ -32,29 +32,8 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setting
 @pytest.fixture
 def postgres_settings(tmp_path: Path) -> Iterator[Settings]:
     """A fresh schema on the test server (fails under CI when there is none)."""
-    if not POSTGRES_URL:
-        if os.environ.get("CI"):
-            pytest.fail("RAPPORT_TEST_DATABASE_URL is not set: run the suite with `make test`")
-        pytest.skip("no PostgreSQL: run `make test` to start one")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        # The chain's key and checkpoint live outside the database: in the test's folder.
-        yield Settings(
-            database_url=POSTGRES_URL,
-            database_schema=schema,
-            chain_key_file=tmp_path / f"{schema}.chain.key",
-            checkpoint_file=tmp_path / f"{schema}.checkpoint.json",
-        )
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            # The test's own schema, and those of consumer groups' views (``<schema>_<group>``).
-            found = conn.execute(
-                "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (f"{schema}%",)
-            ).fetchall()
-            for (name,) in found:
-                conn.execute(f"DROP SCHEMA {name} CASCADE")
+    with fresh_postgres(tmp_path) as settings:
+        yield settings
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""A fresh, empty ledger on either store, for tests that need many (one per hypothesis example),
-where a pytest fixture gives one per test."""
+"""A fresh, empty ledger on either store: for the ``settings`` fixture, and for tests that need
+many (one per hypothesis example), where a fixture gives one per test."""
 
 from __future__ import annotations
 
@@ -18,27 +18,39 @@ from tests.support.environment import POSTGRES_URL
 
 
 @contextmanager
+def fresh_postgres(folder: Path) -> Iterator[Settings]:
+    """A schema of its own on the test server (fails under CI when there is none), dropped
+    afterwards with those of its consumer groups' views (``<schema>_<group>``); the chain's key
+    and checkpoint live outside the database, in ``folder``."""
+    if not POSTGRES_URL:
+        if os.environ.get("CI"):
+            pytest.fail("RAPPORT_TEST_DATABASE_URL is not set: run the suite with `make test`")
+        pytest.skip("no PostgreSQL: run `make test` to start one")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield Settings(
+            database_url=POSTGRES_URL,
+            database_schema=schema,
+            chain_key_file=folder / f"{schema}.chain.key",
+            checkpoint_file=folder / f"{schema}.checkpoint.json",
+        )
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            found = conn.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (f"{schema}%",)
+            ).fetchall()
+            for (name,) in found:
+                conn.execute(f"DROP SCHEMA {name} CASCADE")
+
+
+@contextmanager
 def fresh_settings(kind: str) -> Iterator[Settings]:
-    """``kind`` is ``sqlite`` (a temporary folder) or ``postgres`` (a schema of its own on the
-    test server, dropped afterwards)."""
+    """``kind`` is ``sqlite`` (a temporary folder) or ``postgres`` (``fresh_postgres``)."""
     with tempfile.TemporaryDirectory() as folder:
         if kind == "sqlite":
             yield Settings(db=Path(folder) / "rapport.db")
             return
-        if not POSTGRES_URL:
-            if os.environ.get("CI"):
-                pytest.fail("RAPPORT_TEST_DATABASE_URL is not set: run the suite with `make test`")
-            pytest.skip("no PostgreSQL: run `make test` to start one")
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-        try:
-            yield Settings(
-                database_url=POSTGRES_URL,
-                database_schema=schema,
-                chain_key_file=Path(folder) / "chain.key",
-                checkpoint_file=Path(folder) / "checkpoint.json",
-            )
-        finally:
-            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        with fresh_postgres(Path(folder)) as settings:
+            yield settings
