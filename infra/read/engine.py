@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import islice
 
 from infra.read.views import ViewStore
 from projections.base import Fact, Projection, State, Upsert
@@ -25,6 +26,9 @@ from projections.base import Fact, Projection, State, Upsert
 Work = tuple[Projection, dict[str, State], list[Upsert]]
 """A projection, the states a batch changed (to store), and the rows to keep: what one commit
 writes."""
+
+CACHE_SIZE = 50_000
+"""Candidates' states an engine keeps per projection by default."""
 
 Replay = Callable[[Sequence[str], int], Sequence[Fact]]
 """These candidates' facts up to a position, in ledger order."""
@@ -44,12 +48,21 @@ class ProjectionEngine:
     """Folds facts into every projection's state, through a per-projection cache."""
 
     def __init__(
-        self, store: ViewStore, projections: Sequence[Projection], *, replay: Replay | None = None
+        self,
+        store: ViewStore,
+        projections: Sequence[Projection],
+        *,
+        replay: Replay | None = None,
+        cache_size: int = CACHE_SIZE,
     ) -> None:
         self.store = store
         self.projections = list(projections)
         self.replay = replay
         """Rebuilds states from the ledger; without it, states are stored with the views."""
+        self.cache_size = cache_size
+        """Candidates' states kept in memory per projection: those used longest ago are dropped
+        first (replayed or loaded again when needed), so memory stays bounded however many
+        candidates the ledger holds."""
         self._states: dict[str, dict[str, State]] = {p.name: {} for p in self.projections}
 
     def cached(self) -> int:
@@ -60,24 +73,32 @@ class ProjectionEngine:
         """Apply ``facts`` in order, each to its candidate's state; the states changed and the
         rows to keep (nothing is written). ``after`` is the position the view has folded so far
         (what a replayed state covers)."""
+        rows: list[Upsert] = []
+        if not getattr(projection, "stateful", True):
+            for fact in facts:
+                projection.apply({}, fact, rows)
+            return projection, {}, rows
         states = self._states[projection.name]
-        keeps_state = getattr(projection, "stateful", True)
-        missing = {f.candidate_id for f in facts} - states.keys()
+        batch = {f.candidate_id: None for f in facts}
+        missing = batch.keys() - states.keys()
         if missing:
             if self.replay is not None:
-                states.update(self._replayed(projection, missing, after) if keeps_state else {})
+                states.update(self._replayed(projection, missing, after))
             else:
                 states.update(self.store.load_states(projection, missing))
             for cid in missing - states.keys():
                 states[cid] = {}
-        rows: list[Upsert] = []
+        for cid in batch:  # used now: the last to be dropped
+            states[cid] = states.pop(cid)
         touched: dict[str, State] = {}
-        keeps_state = keeps_state and self.replay is None
+        stores_states = self.replay is None
         for fact in facts:
             state = states[fact.candidate_id]
             projection.apply(state, fact, rows)
-            if keeps_state:
+            if stores_states:
                 touched[fact.candidate_id] = state
+        for cid in list(islice(states, max(0, len(states) - self.cache_size))):
+            del states[cid]
         return projection, touched, rows
 
     def _replayed(

@@ -17,7 +17,7 @@ import orjson
 import structlog
 
 from infra.read.bulk import CHUNK, BulkRebuild
-from infra.read.engine import ProjectionEngine, to_rebuild
+from infra.read.engine import CACHE_SIZE, ProjectionEngine, to_rebuild
 from infra.read.views import LEDGER_FOLLOWER, ViewMoved, ViewStore
 from infra.store.recorder import LedgerRecorder, StoredRow
 from projections.base import Fact, Projection
@@ -63,6 +63,7 @@ class Follower:
         *,
         batch: int = 10_000,
         bulk_from: int | None = BULK_FROM,
+        cache_size: int = CACHE_SIZE,
     ) -> None:
         """``bulk_from``: a view never built (or dropped for a new version) is built in bulk
         when the ledger holds at least this many events (None: always folded)."""
@@ -71,7 +72,9 @@ class Follower:
         self.projections = list(projections)
         self.batch = batch
         self.bulk_from = bulk_from
-        self.engine = ProjectionEngine(store, self.projections, replay=self._replay)
+        self.engine = ProjectionEngine(
+            store, self.projections, replay=self._replay, cache_size=cache_size
+        )
         store.claim(LEDGER_FOLLOWER)
         store.retire(RETIRED_TABLES)
         built = {p.name: found[0] for p in self.projections if (found := store.position(p))}

@@ -136,10 +136,17 @@ def _views(settings: Settings) -> Iterator[tuple[Ledger, ViewStore]]:
     events=st.lists(_EVENT, min_size=1, max_size=60),
     bulk_after=st.integers(1, 4),
     batch=st.integers(1, 40),
+    cache=st.sampled_from([1, 2, 50_000]),
 )
 def test_a_bulk_rebuild_equals_the_fold_and_the_fold_continues_from_it(
-    kind: str, events: list[tuple[int, str, int, int, int]], bulk_after: int, batch: int
+    kind: str,
+    events: list[tuple[int, str, int, int, int]],
+    bulk_after: int,
+    batch: int,
+    cache: int,
 ) -> None:
+    """``cache``: how many candidates' states the fold keeps in memory; the others are replayed
+    from the ledger when their next fact comes."""
     deliveries = _deliveries(events)
     with fresh_settings(kind) as settings:
         for number, lines in enumerate(deliveries, start=1):
@@ -150,9 +157,13 @@ def test_a_bulk_rebuild_equals_the_fold_and_the_fold_continues_from_it(
                 with _views(settings) as (ledger, store):
                     Follower(ledger.ledger_recorder, store, all_projections()).rebuild()
         with _views(settings) as (ledger, store):
-            Follower(ledger.ledger_recorder, store, all_projections(), batch=batch).catch_up()
+            Follower(
+                ledger.ledger_recorder, store, all_projections(), batch=batch, cache_size=cache
+            ).catch_up()
             continued = dump(store, all_projections())
-            follower = Follower(ledger.ledger_recorder, store, all_projections(), batch=batch)
+            follower = Follower(
+                ledger.ledger_recorder, store, all_projections(), batch=batch, cache_size=cache
+            )
             follower.fold_rebuild()
             folded = dump(store, all_projections())
             follower.rebuild()
