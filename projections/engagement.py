@@ -28,7 +28,7 @@ from projections.base import Column, Fact, Record, State, Table, Upsert, entry, 
 AUTOMATION = "automation"
 """The ``recruiter`` value of outreach sent by a tool rather than a person."""
 
-_STAGE_OF = {
+STAGE_OF = {
     "candidate_registered": "sourced",
     "outreach_sent": "contacted",
     "content_shared": "contacted",
@@ -39,7 +39,7 @@ _STAGE_OF = {
     "offer_extended": "offered",
     "hired": "hired",
 }
-_ENGAGING_TYPES = frozenset({"call_held", "application_submitted"})
+ENGAGING_TYPES = frozenset({"call_held", "application_submitted"})
 
 
 class Outreach(Record):
@@ -198,7 +198,7 @@ class EngagementProjection:
         at = fact.occurred_at
         cid = fact.candidate_id
         candidate = CandidateEngagement(state)
-        stage = _STAGE_OF.get(kind)
+        stage = STAGE_OF.get(kind)
         if stage is not None:
             _enter(candidate, cid, stage, at, out)
         if kind == "outreach_sent":
@@ -206,7 +206,7 @@ class EngagementProjection:
         elif kind == "reply_received":
             engaging = fact.is_engaging_reply
             _credit(candidate, cid, at, engaging, out)
-        elif kind in _ENGAGING_TYPES:
+        elif kind in ENGAGING_TYPES:
             _credit(candidate, cid, at, None, out)
             if kind == "application_submitted":
                 _application(candidate, cid, fact.data["position"], at, out)

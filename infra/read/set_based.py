@@ -26,7 +26,8 @@ from projections.alerts import (
     STRUCTURAL,
     TOUCH_TYPES,
 )
-from projections.engagement import AUTOMATION, EngagementProjection
+from projections.base import ENGAGING_SENTIMENTS
+from projections.engagement import AUTOMATION, ENGAGING_TYPES, STAGE_OF, EngagementProjection
 from projections.journey import JourneyProjection
 
 _TOUCHPOINT_FIELDS = {
@@ -59,6 +60,10 @@ def _struct(fields: Mapping[str, str]) -> str:
     return "{" + ", ".join(f'"{name}": "{kind}"' for name, kind in fields.items()) + "}"
 
 
+def _listed(names: frozenset[str]) -> str:
+    return ", ".join(f"'{name}'" for name in sorted(names))
+
+
 _EVENT_SHAPE = (
     _struct({"timestamp": "VARCHAR"})[:-1] + ', "touchpoint": ' + _struct(_TOUCHPOINT_FIELDS) + "}"
 )
@@ -86,9 +91,9 @@ SELECT position, candidate_id, version, t.type,
     coalesce(t.recruiter, '') <> '' AND NOT coalesce(t.automated, false)
         AND t.type <> 'candidate_registered'
         AND t.personalization IS DISTINCT FROM 'generic_blast',
-    -- what credits an engagement (engagement._ENGAGING_TYPES and Fact.is_engaging_reply)
-    t.type IN ('call_held', 'application_submitted')
-        OR (t.type = 'reply_received' AND t.sentiment IN ('interested', 'not_now')),
+    -- what credits an engagement (engagement.ENGAGING_TYPES and Fact.is_engaging_reply)
+    t.type IN ({_listed(ENGAGING_TYPES)})
+        OR (t.type = 'reply_received' AND t.sentiment IN ({_listed(ENGAGING_SENTIMENTS)})),
     {{data}}
 FROM (
     SELECT position, candidate_id, version, body,
@@ -112,13 +117,12 @@ def load_facts(*, with_data: bool) -> str:
     return _LOAD_FACTS.replace("{data}", _DATA if with_data else "NULL")
 
 
-_STAGE_OF = """CASE type
-    WHEN 'candidate_registered' THEN 'sourced' WHEN 'outreach_sent' THEN 'contacted'
-    WHEN 'content_shared' THEN 'contacted' WHEN 'personal_note_sent' THEN 'contacted'
-    WHEN 'application_submitted' THEN 'applied' WHEN 'shortlisted' THEN 'shortlisted'
-    WHEN 'interview_scheduled' THEN 'interviewing' WHEN 'offer_extended' THEN 'offered'
-    WHEN 'hired' THEN 'hired' END"""
-"""``projections.engagement._STAGE_OF``."""
+_STAGE_OF = (
+    "CASE type "
+    + " ".join(f"WHEN '{kind}' THEN '{stage}'" for kind, stage in sorted(STAGE_OF.items()))
+    + " END"
+)
+"""The funnel stage a fact's type enters (``projections.engagement.STAGE_OF``)."""
 
 _REGISTRATIONS = """(SELECT * FROM facts WHERE type = 'candidate_registered'
     QUALIFY row_number() OVER (PARTITION BY candidate_id ORDER BY position DESC) = 1)"""
@@ -181,10 +185,6 @@ ENGAGEMENT: dict[str, str] = {
         WHERE stage IS NOT NULL
         GROUP BY candidate_id, stage ORDER BY candidate_id, stage""",
 }
-
-
-def _listed(names: frozenset[str]) -> str:
-    return ", ".join(f"'{name}'" for name in sorted(names))
 
 
 ALERT_ENTRIES = f"""
