@@ -34,7 +34,7 @@ import structlog
 
 from infra.core.locks import ProcessLocks
 from infra.read.set_based import ALERT_ENTRIES, ALERTS, COLUMN_OF, FACTS, SET_BASED, load_facts
-from infra.read.views import ViewStore
+from infra.read.views import ViewStore, last_versions
 from infra.store.recorder import LedgerRecorder
 from projections.alerts import AlertsProjection
 from projections.base import Fact, Projection, State, Table, Upsert
@@ -222,21 +222,18 @@ class BulkRebuild:
                 if entries:
                     projection.remember_all({}, cid, entries, out, in_order=in_order)
                     if len(out) >= _FETCH:
-                        self.store.fill(episodes, _last_versions(out, episodes))
-                        out.clear()
+                        self._fill_last_versions(out, {episodes.name: episodes})
                 cid, in_order, entries = found[0], found[6], []
             entries.append(list(found[1:6]))
         if entries:
             projection.remember_all({}, cid, entries, out, in_order=in_order)
-        self.store.fill(episodes, _last_versions(out, episodes))
+        self._fill_last_versions(out, {episodes.name: episodes})
 
     def _fold(self, db: duckdb.DuckDBPyConnection, projection: Projection) -> None:
         """The projection's own fold, one candidate at a time (their facts in ledger order,
         from an empty state, through ``apply_all`` when the projection has it): memory holds
         one candidate's state, and only each row's last version is written."""
         tables = {table.name: table for table in projection.tables}
-        layout = {name: (t.column_names, t.key) for name, t in tables.items()}
-        pending: dict[str, list[tuple[Any, ...]]] = {name: [] for name in tables}
         apply_all = getattr(projection, "apply_all", None) or _one_by_one(projection)
         out: list[Upsert] = []
         reads: tuple[str, ...] | None = getattr(projection, "reads", None)
@@ -249,48 +246,22 @@ class BulkRebuild:
         for row in _fetched(cursor):
             cid = row[1]
             if facts and facts[0].candidate_id != cid:
-                self._flush(apply_all, facts, out, layout, pending, tables)
+                apply_all({}, facts, out)  # a whole candidate: their rows are final
+                if len(out) >= _FETCH:
+                    self._fill_last_versions(out, tables)
                 facts = []
             data = dict(zip(reads, row[6:], strict=True)) if reads else orjson.loads(row[6])
             facts.append(Fact(row[0], cid, row[2], row[3], row[4], row[5], data))
         if facts:
-            self._flush(apply_all, facts, out, layout, pending, tables)
-        for name, rows in pending.items():
-            self.store.fill(tables[name], rows)
+            apply_all({}, facts, out)
+        self._fill_last_versions(out, tables)
 
-    def _flush(
-        self,
-        apply_all: Callable[[State, Sequence[Fact], list[Upsert]], None],
-        facts: list[Fact],
-        out: list[Upsert],
-        layout: dict[str, tuple[tuple[str, ...], tuple[str, ...]]],
-        pending: dict[str, list[tuple[Any, ...]]],
-        tables: dict[str, Table],
-    ) -> None:
-        """One candidate's rows, each in its last version, queued for its staged table."""
-        apply_all({}, facts, out)
-        latest: dict[tuple[str, tuple[Any, ...]], tuple[Any, ...]] = {}
-        for upsert in out:
-            columns, key = layout[upsert.table]
-            row = upsert.row
-            latest[(upsert.table, tuple([row[k] for k in key]))] = tuple([row[c] for c in columns])
+    def _fill_last_versions(self, out: list[Upsert], tables: dict[str, Table]) -> None:
+        """Whole candidates' rows, each in its last version, into the staged tables; ``out``
+        is emptied."""
+        for name, values in last_versions(out, tables.values()).items():
+            self.store.fill(tables[name], values)
         out.clear()
-        for (name, _), values in latest.items():
-            rows = pending[name]
-            rows.append(values)
-            if len(rows) >= _FETCH:
-                self.store.fill(tables[name], rows)
-                rows.clear()
-
-
-def _last_versions(out: list[Upsert], table: Table) -> list[tuple[Any, ...]]:
-    """Each row's last version among ``out`` (whole candidates), as tuples in column order."""
-    latest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    columns, key = table.column_names, table.key
-    for upsert in out:
-        row = upsert.row
-        latest[tuple([row[k] for k in key])] = tuple([row[c] for c in columns])
-    return list(latest.values())
 
 
 def _reads_anything(projection: Projection) -> bool:

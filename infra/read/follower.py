@@ -91,8 +91,11 @@ class Follower:
         self, on_progress: Callable[[int], None] | None = None, *, until: int | None = None
     ) -> int:
         """Process everything recorded so far (or up to position ``until``); returns the count."""
-        applied = self._build_empty_views(on_progress) if until is None else 0
+        applied = 0
         positions = self.positions()
+        if until is None and self.bulk_from is not None and 0 in positions.values():
+            applied = self._build_empty_views(on_progress)
+            positions = self.positions()
         start = min(positions.values(), default=0) + 1
         while until is None or start <= until:
             rows = self.recorder.read_stored(start, self.batch, until)
@@ -118,10 +121,8 @@ class Follower:
     def _build_empty_views(self, on_progress: Callable[[int], None] | None) -> int:
         """Views that start from nothing on a ledger of ``bulk_from`` events or more are built
         in bulk rather than folded fact by fact; returns the events read."""
-        if self.bulk_from is None:
-            return 0
         empty = self._empty()
-        if not empty or (self.recorder.max_notification_id() or 0) < self.bulk_from:
+        if not empty or (self.recorder.max_notification_id() or 0) < (self.bulk_from or 0):
             return 0
         self.engine.forget()
         return BulkRebuild(self.recorder, self.store).run(

@@ -340,15 +340,8 @@ class ViewStore:
     ) -> None:
         """A batch's rows and changed states, inside the caller's transaction."""
         tables = {table.name: table for table in projection.tables}
-        # Only a row's last version in the batch needs writing.
-        latest: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = defaultdict(dict)
-        layout = {name: (t.column_names, t.key) for name, t in tables.items()}
-        for upsert in rows:
-            columns, key = layout[upsert.table]
-            row = upsert.row
-            latest[upsert.table][tuple([row[k] for k in key])] = tuple([row[c] for c in columns])
-        for name, values_by_key in latest.items():
-            cur.executemany(self.sql(_upsert_statement(tables[name])), list(values_by_key.values()))
+        for name, values in last_versions(rows, projection.tables).items():
+            cur.executemany(self.sql(_upsert_statement(tables[name])), values)
         if states:
             cur.executemany(
                 self.sql(
@@ -360,6 +353,20 @@ class ViewStore:
                     for cid, state in states.items()
                 ],
             )
+
+
+def last_versions(
+    rows: Iterable[Upsert], tables: Iterable[Table]
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Each row's last version among ``rows``, per table, as tuples in column order: only
+    those need writing."""
+    layout = {t.name: (t.column_names, t.key) for t in tables}
+    latest: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = defaultdict(dict)
+    for upsert in rows:
+        columns, key = layout[upsert.table]
+        row = upsert.row
+        latest[upsert.table][tuple([row[k] for k in key])] = tuple([row[c] for c in columns])
+    return {name: list(found.values()) for name, found in latest.items()}
 
 
 _NEXT = "__next"
