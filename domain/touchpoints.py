@@ -109,6 +109,13 @@ Email = Annotated[
 """An address's shape only: a CRM export is not the place to check that a mailbox exists."""
 
 
+_PERSONAL = {"personal": True}
+
+
+def content_digest(content: bytes) -> str:
+    return f"sha256:{sha256(content).hexdigest()}"
+
+
 @lru_cache(maxsize=1 << 18)
 def candidate_id(candidate: str) -> UUID:
     """The ledger's id of a candidate, derived from the CRM's reference so every writer agrees."""
@@ -207,17 +214,25 @@ class Touchpoint(_Model):
 
         The content digest leaves personal data out, so the key outlives an erasure.
         """
-        if self.source_id is not None:
-            return f"src:{self.source_id}"
-        if (key := self.idempotency_key) is not None:
-            return f"{IDEMPOTENCY_PREFIX}{key}"
-        return self.content_digest
+        return self.dedupe_key_of()
 
     @property
     def content_digest(self) -> str:
         """What the touchpoint says, personal data left out (it is sealed, then erased)."""
-        content = self.__pydantic_serializer__.to_json(self, exclude={"personal": True})
-        return f"sha256:{sha256(content).hexdigest()}"
+        return content_digest(self.clear_json)
+
+    @property
+    def clear_json(self) -> bytes:
+        """The touchpoint's JSON without its personal data: what the ledger stores in the clear."""
+        return self.__pydantic_serializer__.to_json(self, exclude=_PERSONAL)
+
+    def dedupe_key_of(self, clear_json: bytes | None = None) -> str:
+        """``dedupe_key``, from the ``clear_json`` a bulk import has already serialised."""
+        if self.source_id is not None:
+            return f"src:{self.source_id}"
+        if (key := self.idempotency_key) is not None:
+            return f"{IDEMPOTENCY_PREFIX}{key}"
+        return content_digest(self.clear_json if clear_json is None else clear_json)
 
     @property
     def is_personal_touch(self) -> bool:

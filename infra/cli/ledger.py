@@ -23,10 +23,9 @@ from infra.intake.file_import import (
     ImportInvalid,
     ImportNotPermitted,
     ImportRefused,
-    import_lines,
-    read_file,
+    ImportStopped,
+    import_touchpoints,
 )
-from infra.intake.importing import LineError
 from infra.read.read_side import following
 from infra.store.ledger import ConflictPersisted, Ledger, bulk_mode
 from infra.streaming.messages import message_schemas
@@ -48,12 +47,12 @@ def _progress() -> Progress:
     )
 
 
-def _print_errors(header: str, errors: list[LineError]) -> None:
+def _print_errors(header: str, stopped: ImportStopped) -> None:
     err.print(f"[red]{header}[/red]")
-    for error in errors[:MAX_ERRORS_SHOWN]:
+    for error in stopped.errors[:MAX_ERRORS_SHOWN]:
         say(f"  {error}")
-    if len(errors) > MAX_ERRORS_SHOWN:
-        err.print(f"  … and {len(errors) - MAX_ERRORS_SHOWN} more")
+    if stopped.total > MAX_ERRORS_SHOWN:
+        err.print(f"  … and {stopped.total - MAX_ERRORS_SHOWN} more")
 
 
 def import_file(
@@ -93,42 +92,40 @@ def _import(
     allow_erasures: bool = False,
 ) -> None:
     started = time.perf_counter()
-    try:
-        lines = read_file(file, fmt, operator_roles(allow_erasures))  # type: ignore[arg-type]
-    except ImportInvalid as invalid:
-        _print_errors(
-            f"{file}: {len(invalid.errors)} error(s); nothing was written", invalid.errors
-        )
-        raise typer.Exit(ExitCode.INVALID) from None
-    except ImportNotPermitted as forbidden:
-        _print_errors(
-            f"{file}: {len(forbidden.errors)} erasure(s) without --allow-erasures;"
-            " nothing was written",
-            forbidden.errors,
-        )
-        raise typer.Exit(ExitCode.NOT_PERMITTED) from None
     with opened_ledger(settings) as ledger:
         if not dry_run:
             require_writable(ledger)
         try:
             with _progress() as progress:
                 task = progress.add_task("recording", total=None)
-                result = import_lines(
+                result = import_touchpoints(
                     ledger,
-                    lines,
+                    file,
+                    fmt,  # type: ignore[arg-type]
+                    operator_roles(allow_erasures),
                     dry_run=dry_run,
                     batch_events=batch_size,
                     on_total=lambda total: progress.update(task, total=total),
                     on_progress=lambda n: progress.advance(task, n),
                 )
+        except ImportInvalid as invalid:
+            _print_errors(f"{file}: {invalid.total} error(s); nothing was written", invalid)
+            raise typer.Exit(ExitCode.INVALID) from None
+        except ImportNotPermitted as forbidden:
+            _print_errors(
+                f"{file}: {forbidden.total} erasure(s) without --allow-erasures;"
+                " nothing was written",
+                forbidden,
+            )
+            raise typer.Exit(ExitCode.NOT_PERMITTED) from None
         except ImportRefused as refused:
             header = (
                 "a concurrent writer changed these candidates during the import; earlier"
                 " batches were kept and re-running the import resumes exactly"
                 if refused.after_writing
-                else f"{file}: {len(refused.errors)} touchpoint(s) refused; nothing was written"
+                else f"{file}: {refused.total} touchpoint(s) refused; nothing was written"
             )
-            _print_errors(header, refused.errors)
+            _print_errors(header, refused)
             raise typer.Exit(ExitCode.REFUSED) from None
         except ConflictPersisted as conflict:
             err.print(f"[red]{conflict}[/red]")

@@ -1,27 +1,73 @@
-"""Importing a file: every line validated and every act checked against the operator's roles
-before the ledger is touched; then the whole file decided against the ledger, and written in
-batches of whole candidates. A file the rules refuse in part is written not at all (the
-refusals are counted in the refusal log, except on a dry run)."""
+"""Importing a file in bounded memory, whatever its size.
+
+A file the rules refuse in part is written not at all, so everything is read, validated and
+decided before the first write; what waits between the steps waits on disk, in a private
+temporary folder (``TMPDIR``), not in memory:
+
+1. **scan**: every line is read and put in a partition file by the candidate it names (a
+   strict-JSON pass in Rust; no validation yet). Partitions are ranges of candidate ids, so the
+   whole import is written in the order of the ledger's index, not at random places in it.
+2. **decide** (``import_decisions``): a partition at a time, each candidate's lines are
+   validated (once: pydantic), put in order and decided against the ledger in chunks. What is
+   accepted waits on disk as the JSON the ledger will store, personal data apart. Worker
+   processes decide partitions side by side when the file is large.
+3. **write**: the decided candidates are sealed (one cipher per candidate, nonces drawn in
+   bulk) and written in transactions of whole candidates, by a thread of their own while the
+   next batch is sealed.
+
+A concurrent writer that changes a candidate between steps 2 and 3 makes that batch's store
+refuse it; its lines are then validated and decided again by the ledger's ordinary path.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import os
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from types import TracebackType
 from typing import Literal
 
+from eventsourcing.persistence import IntegrityError, RecordConflictError
+
 from domain.access import UserRole
-from domain.refusals import Refused
-from infra.intake.capture import not_permitted
-from infra.intake.importing import LineError, read_touchpoints
-from infra.store.ledger import BatchRefused, Ledger, Line
+from domain.touchpoints import candidate_id
+from infra.intake.import_decisions import (
+    CHUNK_LINES,
+    Decided,
+    Job,
+    decide_in_worker,
+    decide_partition,
+    deciders,
+    refused_line,
+)
+from infra.intake.importing import LineError, Scanned, scan, validate
+from infra.intake.spill import Partitions, Spill
+from infra.store.decided import DecidedCandidate, StoredBatch
+from infra.store.ledger import BatchRefused, Ledger, Line, WriteReport
+
+PARTITION_BYTES = 16 << 20
+"""About this much of the file per partition: a partition is grouped in memory."""
+MAX_PARTITIONS = 512
+"""Files open at once while scanning; past 8 GB, partitions grow instead."""
+PARALLEL_FROM_BYTES = 32 << 20
+"""Files this large are decided by worker processes (starting one costs about a second)."""
 
 
 class ImportStopped(Exception):
-    """The file was not imported; ``errors`` say why, line by line."""
+    """The file was not imported; ``errors`` say why, line by line (the first ones;
+    ``total`` counts them all)."""
 
-    def __init__(self, errors: list[LineError]) -> None:
-        super().__init__(f"{len(errors)} problem(s)")
+    def __init__(self, errors: list[LineError], total: int | None = None) -> None:
+        self.total = len(errors) if total is None else total
+        super().__init__(f"{self.total} problem(s)")
         self.errors = errors
 
 
@@ -37,8 +83,10 @@ class ImportRefused(ImportStopped):
     """Touchpoints the rules refuse. ``after_writing``: a concurrent writer changed candidates
     between the decision and a batch, so earlier batches are kept (a re-run resumes exactly)."""
 
-    def __init__(self, errors: list[LineError], *, after_writing: bool = False) -> None:
-        super().__init__(errors)
+    def __init__(
+        self, errors: list[LineError], *, after_writing: bool = False, total: int | None = None
+    ) -> None:
+        super().__init__(errors, total)
         self.after_writing = after_writing
 
 
@@ -51,52 +99,233 @@ class ImportResult:
     duplicates: int
     """Lines found already recorded."""
     written: bool
+    seconds: dict[str, float] = field(default_factory=dict, compare=False)
+    """How long each step took (scan, decide, write), for the benchmarks."""
 
 
-def read_file(
-    path: Path, fmt: Literal["auto", "jsonl", "csv"], roles: frozenset[UserRole]
-) -> list[Line]:
-    """The file's touchpoints, or ``ImportInvalid``/``ImportNotPermitted`` naming every line."""
-    lines, errors = read_touchpoints(path, fmt)
-    if errors:
-        raise ImportInvalid(errors)
-    forbidden = not_permitted(lines, roles)
-    if forbidden:
-        raise ImportNotPermitted([LineError(p.index, p.field, p.message) for p in forbidden])
-    return lines
-
-
-def import_lines(
+def import_touchpoints(
     ledger: Ledger,
-    lines: list[Line],
+    path: Path,
+    fmt: Literal["auto", "jsonl", "csv"],
+    roles: frozenset[UserRole],
     *,
     dry_run: bool = False,
     batch_events: int = 20_000,
     on_total: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    partition_bytes: int = PARTITION_BYTES,
+    chunk_lines: int = CHUNK_LINES,
+    workers: int | None = None,
 ) -> ImportResult:
-    """Decide ``lines`` against the ledger and, unless ``dry_run``, record them."""
-    decision = ledger.decide(lines)
-    if decision.refusals:
-        if not dry_run:
-            ledger.note_refusals(lines, decision.refusals, "import")
-        raise ImportRefused(_refused(decision.refusals))
-    if dry_run:
-        return ImportResult(
-            len(lines), decision.event_count, len(decision.candidates),
-            len(decision.duplicates), written=False,
-        )  # fmt: skip
-    if on_total is not None:
-        on_total(decision.event_count)
-    try:
-        report = ledger.write(decision, batch_events=batch_events, on_progress=on_progress)
-    except BatchRefused as late:
-        ledger.note_refusals(lines, late.refusals, "import")
-        raise ImportRefused(_refused(late.refusals), after_writing=True) from None
+    """Import the file, or raise the ``ImportStopped`` that says why nothing was written.
+
+    ``workers``: processes deciding partitions side by side (0: this one); by default one per
+    core for a file of ``PARALLEL_FROM_BYTES`` or more. ``partition_bytes`` and
+    ``chunk_lines`` size the steps (tests make them small to have many).
+    """
+    size = path.stat().st_size
+    count = min(MAX_PARTITIONS, max(1, -(-size // partition_bytes)))
+    if workers is None:
+        workers = (os.cpu_count() or 1) if size >= PARALLEL_FROM_BYTES else 0
+    workers = min(workers, count)
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rapport-import-")))
+        pool = stack.enter_context(deciders(ledger.settings, workers)) if workers > 1 else None
+        partitions = _scanned(path, fmt, folder, count)
+        seconds["scan"] = time.perf_counter() - started
+        recorded_at = ledger.clock()
+        jobs = [
+            Job(
+                part,
+                part.with_suffix(".decided"),
+                part.with_suffix(".refused"),
+                roles,
+                recorded_at,
+                chunk_lines,
+            )
+            for part in partitions
+        ]
+        found = _decide(ledger, jobs, pool)
+        seconds["decide"] = time.perf_counter() - started - seconds["scan"]
+        if found.invalid.total:
+            raise ImportInvalid(found.invalid.sorted(), found.invalid.total)
+        if found.forbidden.total:
+            raise ImportNotPermitted(found.forbidden.sorted(), found.forbidden.total)
+        if found.refused.total:
+            if not dry_run:
+                _note_refusals(ledger, jobs)
+            raise ImportRefused(found.refused.sorted(), total=found.refused.total)
+        if dry_run:
+            return ImportResult(
+                found.lines, found.events, found.candidates, found.duplicates, False, seconds
+            )
+        if on_total is not None:
+            on_total(found.events)
+        began = time.perf_counter()
+        written = _write(ledger, jobs, recorded_at, ledger.batch_limit(batch_events), on_progress)
+        seconds["write"] = time.perf_counter() - began
     return ImportResult(
-        len(lines), report.events, report.candidates, report.duplicates, written=True
+        found.lines,
+        written.events,
+        written.candidates,
+        found.lines - written.lines,
+        True,
+        seconds,
     )
 
 
-def _refused(refusals: list[tuple[int, Refused]]) -> list[LineError]:
-    return [LineError(n, r.field, f"{r.message} [{r.code}]") for n, r in refusals]
+# --- step 1: scan into partitions by candidate id ------------------------------------------
+
+
+def _scanned(
+    path: Path, fmt: Literal["auto", "jsonl", "csv"], folder: Path, count: int
+) -> list[Path]:
+    partitions = Partitions(folder, count)
+    for scanned in scan(path, fmt):
+        reference = scanned.candidate
+        index = 0
+        if reference is not None:
+            index = int.from_bytes(candidate_id(reference).bytes[:2], "big") * count >> 16
+        partitions.add(index, tuple(scanned))
+    return partitions.finish()
+
+
+# --- step 2: decide, here or in worker processes ------------------------------------------
+
+
+def _decide(ledger: Ledger, jobs: list[Job], pool: Executor | None) -> Decided:
+    found = Decided()
+    if pool is None:
+        for job in jobs:
+            found.merge(decide_partition(ledger, job))
+    else:
+        for decided in pool.map(decide_in_worker, jobs):
+            found.merge(decided)
+    return found
+
+
+def _note_refusals(ledger: Ledger, jobs: list[Job]) -> None:
+    """Count the refused touchpoints in the refusal log, a few thousand at a time."""
+    rows = []
+    for job in jobs:
+        for row in Spill.read(job.refused):
+            rows.append(row)
+            if len(rows) >= 5_000:
+                ledger.note_refusal_rows(rows)
+                rows = []
+    ledger.note_refusal_rows(rows)
+
+
+# --- step 3: write, in transactions of whole candidates -------------------------------------
+
+
+def _write(
+    ledger: Ledger,
+    jobs: list[Job],
+    recorded_at: datetime,
+    batch_events: int,
+    on_progress: Callable[[int], None] | None,
+) -> _Written:
+    with _Writer(ledger, on_progress) as writer:
+        for batch in _batches(jobs, batch_events):
+            writer.put(batch, ledger.prepare_decided(batch, recorded_at))
+    ledger.scrub_pending()  # the log pages that held erased candidates' keys, once at the end
+    return writer.written
+
+
+def _batches(jobs: list[Job], batch_events: int) -> Iterator[list[DecidedCandidate]]:
+    batch: list[DecidedCandidate] = []
+    size = 0
+    for job in jobs:
+        for candidate in Spill.read(job.decided):
+            batch.append(candidate)
+            size += len(candidate[1])
+            if size >= batch_events:
+                yield batch
+                batch, size = [], 0
+    if batch:
+        yield batch
+
+
+class _Writer:
+    """Stores prepared batches on a thread of its own: SQLite and PostgreSQL do their part
+    without holding the GIL, so the next batch is sealed and assembled meanwhile."""
+
+    def __init__(self, ledger: Ledger, on_progress: Callable[[int], None] | None) -> None:
+        self.ledger = ledger
+        self.on_progress = on_progress
+        self.written = _Written()
+        self.failure: BaseException | None = None
+        self._queue: queue.Queue[tuple[list[DecidedCandidate], StoredBatch] | None]
+        self._queue = queue.Queue(maxsize=1)
+        self._thread = threading.Thread(target=self._run, name="import-writer", daemon=True)
+
+    def __enter__(self) -> _Writer:
+        self._thread.start()
+        return self
+
+    def put(self, candidates: list[DecidedCandidate], batch: StoredBatch) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self._queue.put((candidates, batch))
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if kind is None and self.failure is not None:
+            raise self.failure
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self.failure is not None:
+                continue  # the importer stops at its next batch; take what it already sent
+            candidates, batch = item
+            try:
+                written = _store(self.ledger, candidates, batch)
+            except BaseException as failure:  # re-raised by the importer's thread
+                self.failure = failure
+                continue
+            self.written.add(written)
+            if self.on_progress is not None:
+                self.on_progress(len(batch.events))
+
+
+def _store(ledger: Ledger, candidates: list[DecidedCandidate], batch: StoredBatch) -> WriteReport:
+    try:
+        return ledger.store_prepared(batch)
+    except (IntegrityError, RecordConflictError):
+        pass  # another writer changed some of these candidates since they were decided
+    lines: list[Line] = []
+    for candidate in candidates:
+        for scanned in candidate[3]:
+            touchpoint = validate(Scanned(*scanned))
+            assert not isinstance(touchpoint, list), "it was valid when decided"
+            lines.append((scanned[0], touchpoint))
+    try:
+        return ledger.write(ledger.decide(lines))
+    except BatchRefused as late:
+        ledger.note_refusals(lines, late.refusals, "import")
+        raise ImportRefused(
+            [refused_line(n, r) for n, r in late.refusals], after_writing=True
+        ) from None
+
+
+@dataclass
+class _Written:
+    """What the write step recorded (counts only: a million positions would not be small)."""
+
+    events: int = 0
+    candidates: int = 0
+    lines: int = 0
+
+    def add(self, report: WriteReport) -> None:
+        self.events += report.events
+        self.candidates += report.candidates
+        self.lines += len(report.positions_by_line)

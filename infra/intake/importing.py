@@ -15,8 +15,9 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
+import jiter
 import orjson
 from pydantic import ValidationError
 
@@ -127,46 +128,98 @@ def parse_item(number: int, item: Any) -> Touchpoint | list[LineError]:
         return line_errors(number, invalid)
 
 
+JSON_CHECKED, JSON_UNCHECKED, CSV_RECORD, PROBLEM = range(4)
+"""How a scanned line's payload is validated: a JSON line already found strict (valid, no key
+twice), any other JSON line, a CSV row as a JSON record, or a problem found while reading."""
+
+
+class Scanned(NamedTuple):
+    """A line read but not validated yet, and the candidate it names (to group it by)."""
+
+    line: int
+    kind: int
+    payload: bytes
+    candidate: str | None
+
+
+def scan(path: Path, fmt: Format = "auto") -> Iterator[Scanned]:
+    """Every line of the file, in order; each is validated once, later, by ``validate``."""
+    return _scan_jsonl(path) if detect_format(path, fmt) == "jsonl" else _scan_csv(path)
+
+
+def validate(scanned: Scanned) -> Touchpoint | list[LineError]:
+    number, kind, payload, _ = scanned
+    if kind == JSON_CHECKED:  # strict JSON with no key twice: what is left is the schema
+        try:
+            return TOUCHPOINT.validate_json(payload, strict=True)
+        except ValidationError as invalid:
+            return line_errors(number, invalid)
+    if kind == JSON_UNCHECKED:
+        return parse_touchpoint(number, payload)
+    if kind == CSV_RECORD:
+        try:
+            return TOUCHPOINT.validate_python(orjson.loads(payload))
+        except ValidationError as invalid:
+            return line_errors(number, invalid)
+    field, message = orjson.loads(payload)
+    return [LineError(number, field, message)]
+
+
 def read_touchpoints(
     path: Path, fmt: Format = "auto"
 ) -> tuple[list[tuple[int, Touchpoint]], list[LineError]]:
-    """Every valid touchpoint with its line number, and every error found."""
+    """Every valid touchpoint with its line number, and every error found (in memory: a
+    large file is imported by ``infra.intake.file_import`` instead)."""
     lines: list[tuple[int, Touchpoint]] = []
     errors: list[LineError] = []
-    reader = _jsonl if detect_format(path, fmt) == "jsonl" else _csv
-    for number, parsed in reader(path):
-        if isinstance(parsed, LineError):
-            errors.append(parsed)
+    for scanned in scan(path, fmt):
+        parsed = validate(scanned)
+        if isinstance(parsed, list):
+            errors += parsed
         else:
-            lines.append((number, parsed))
+            lines.append((scanned.line, parsed))
     return lines, errors
 
 
-def _jsonl(path: Path) -> Iterator[tuple[int, Touchpoint | LineError]]:
+def _scan_jsonl(path: Path) -> Iterator[Scanned]:
     with path.open("rb") as file:
         for number, raw in enumerate(file, start=1):
             if number == 1:
                 raw = raw.removeprefix(BOM)
             if not raw.strip():
                 continue
-            parsed = parse_touchpoint(number, raw)
-            if isinstance(parsed, list):
-                yield from ((number, e) for e in parsed)
-            else:
-                yield number, parsed
+            try:  # one pass in Rust finds what the strict reader would refuse
+                value = jiter.from_json(raw, allow_inf_nan=False, catch_duplicate_keys=True)
+                kind = JSON_CHECKED
+            except ValueError:
+                kind = JSON_UNCHECKED
+                try:
+                    value = load_json(raw)
+                except (ValueError, UnicodeDecodeError):
+                    value = None
+            yield Scanned(number, kind, raw, _reference(value))
 
 
-def _csv(path: Path) -> Iterator[tuple[int, Touchpoint | LineError]]:
+def _reference(value: Any) -> str | None:
+    reference = value.get("candidate") if isinstance(value, dict) else None
+    return reference if isinstance(reference, str) else None
+
+
+def _scan_csv(path: Path) -> Iterator[Scanned]:
     try:
         yield from _csv_rows(path)
     except UnicodeDecodeError as undecodable:
         line = path.read_bytes()[: undecodable.start].count(b"\n") + 1
-        yield line, LineError(line, "(line)", "not UTF-8 text")
+        yield _problem(line, "(line)", "not UTF-8 text")
     except csv.Error as malformed:
-        yield 0, LineError(0, "(file)", f"malformed CSV: {malformed}")
+        yield _problem(0, "(file)", f"malformed CSV: {malformed}")
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, Touchpoint | LineError]]:
+def _problem(line: int, field: str, message: str) -> Scanned:
+    return Scanned(line, PROBLEM, orjson.dumps([field, message]), None)
+
+
+def _csv_rows(path: Path) -> Iterator[Scanned]:
     with path.open(newline="", encoding="utf-8-sig") as file:
         rows = csv.DictReader(file)
         for row in rows:
@@ -174,12 +227,9 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Touchpoint | LineError]]:
             try:
                 record = _nest(row)
             except ValueError as bad:
-                yield number, LineError(number, "(row)", str(bad))
+                yield _problem(number, "(row)", str(bad))
                 continue
-            try:
-                yield number, TOUCHPOINT.validate_python(record)
-            except ValidationError as invalid:
-                yield from ((number, e) for e in line_errors(number, invalid))
+            yield Scanned(number, CSV_RECORD, orjson.dumps(record), _reference(record))
 
 
 def _nest(row: dict[str | None, Any]) -> dict[str, Any]:

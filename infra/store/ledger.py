@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,8 +26,9 @@ from uuid import UUID
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.persistence import IntegrityError, RecordConflictError, StoredEvent
+from eventsourcing.utils import get_topic
 
-from domain.candidate import Candidate
+from domain.candidate import Candidate, Registered, TouchpointRecorded
 from domain.refusals import Refused, UnknownCandidate
 from domain.touchpoints import CandidateRegistered, ErasureRequested, Touchpoint, candidate_id
 from domain.vocabulary import ErasureReason
@@ -36,13 +37,15 @@ from infra.core.settings import Settings
 from infra.store.chain import ChainKey
 from infra.store.chain_key import ChainKeyInvalid, ChainTampered, load_secret
 from infra.store.checkpoints import write_checkpoint
-from infra.store.persistence import PydanticMapper
+from infra.store.decided import DecidedCandidate, StoredBatch, stored_batch
+from infra.store.persistence import PydanticMapper, event_head
 from infra.store.recorder import ErasureRow, InboundAdvance, KeyRow, LedgerRecorder, RefusalRow
-from infra.store.sealing import new_key
+from infra.store.sealing import Nonces, new_key
 
 log = structlog.get_logger("rapport.ledger")
 
 POSTGRES_MAX_BATCH = 5_000
+_CANDIDATE = get_topic(Candidate)
 
 Line = tuple[int, Touchpoint]
 """A touchpoint and where it came from (a line number, or a position in a request)."""
@@ -89,6 +92,18 @@ class Decision:
     def event_count(self) -> int:
         """Every touchpoint to record carries exactly one deduplication key."""
         return len(self.keys)
+
+
+@dataclass
+class GroupOutcome:
+    """What the rules made of one candidate's touchpoints."""
+
+    candidate: Candidate | None
+    accepted: list[tuple[int, Touchpoint, int]] = field(default_factory=list)
+    """(line, touchpoint, version) of every touchpoint to record."""
+    duplicates: list[int] = field(default_factory=list)
+    reused_keys: list[tuple[int, str]] = field(default_factory=list)
+    refusal: tuple[int, Refused] | None = None
 
 
 class BatchRefused(Exception):
@@ -147,6 +162,7 @@ class Ledger(Application[UUID]):
         self.ledger_recorder: LedgerRecorder = recorder
         """The library's recorder, as the ledger's: checked once here, not on every use."""
         self._writing = threading.Lock()
+        self._nonces = Nonces()
         self.chain_key: ChainKey | None = None
         self.chain_problem: str | None = None
         """Why links cannot be made or checked (the key is missing or wrong), else None."""
@@ -253,32 +269,19 @@ class Ledger(Application[UUID]):
             group.sort(key=_chronology)
             decision.lines_by_candidate[cid] = group
             candidate = self._rebuilt(histories[cid]) if cid in histories else None
-            for number, touchpoint in group:
-                key = keys[number]
-                if key in seen:
-                    if (
-                        touchpoint.idempotency_key is not None
-                        and contents.get(key, touchpoint.content_digest)
-                        != touchpoint.content_digest
-                    ):
-                        decision.reused_keys.append((number, touchpoint.idempotency_key))
-                    else:
-                        decision.duplicates.append(number)
-                    continue
-                try:
-                    candidate = self._decide_one(candidate, touchpoint, recorded_at)
-                except Refused as refusal:
-                    decision.refusals.append((number, refusal))
-                    break
-                seen.add(key)
-                if touchpoint.idempotency_key is not None:
-                    contents[key] = touchpoint.content_digest
-                decision.keys.append((key, cid, candidate.version))
-                decision.recorded.append((number, cid, candidate.version))
+            outcome = self._decide_group(candidate, group, keys, seen, contents, recorded_at)
+            decision.duplicates += outcome.duplicates
+            decision.reused_keys += outcome.reused_keys
+            if outcome.refusal is not None:
+                decision.refusals.append(outcome.refusal)
+            for number, touchpoint, version in outcome.accepted:
+                decision.keys.append((keys[number], cid, version))
+                decision.recorded.append((number, cid, version))
                 if isinstance(touchpoint, ErasureRequested):
                     decision.erasures[cid] = ErasureRow(
-                        cid, candidate.version, touchpoint.reason.value, recorded_at.isoformat()
+                        cid, version, touchpoint.reason.value, recorded_at.isoformat()
                     )
+            candidate = outcome.candidate
             if candidate is not None and candidate.pending_events:
                 decision.candidates.append(candidate)
                 if cid in sealing:
@@ -288,6 +291,63 @@ class Ledger(Application[UUID]):
         decision.refusals.sort(key=lambda refusal: refusal[0])
         decision.reused_keys.sort()
         return decision
+
+    def decide_candidates(
+        self, groups: Sequence[list[Line]], keys: Mapping[int, str], recorded_at: datetime
+    ) -> list[GroupOutcome]:
+        """``decide`` for a bulk import: each group is one candidate's touchpoints, ``keys``
+        their deduplication keys by line. The rules are the same; no event objects are built
+        (``Candidate.admit``), because the import stores each event's form itself."""
+        ids = [group[0][1].candidate_id for group in groups]
+        seen, histories, _, keyed = self.ledger_recorder.lookup(
+            (keys[number] for group in groups for number, _ in group), ids
+        )
+        contents = {key: self._content(event) for key, event in keyed.items()}
+        outcomes = []
+        for cid, group in zip(ids, groups, strict=True):
+            group.sort(key=_chronology)
+            candidate = self._rebuilt(histories[cid]) if cid in histories else None
+            outcomes.append(
+                self._decide_group(candidate, group, keys, seen, contents, recorded_at, admit=True)
+            )
+        return outcomes
+
+    def _decide_group(
+        self,
+        candidate: Candidate | None,
+        group: list[Line],
+        keys: Mapping[int, str],
+        seen: set[str],
+        contents: dict[str, str],
+        recorded_at: datetime,
+        *,
+        admit: bool = False,
+    ) -> GroupOutcome:
+        """One candidate's touchpoints, registration first, then as they happened. After a
+        refusal the rest are not decided (their outcome would depend on the refused one)."""
+        outcome = GroupOutcome(candidate)
+        for number, touchpoint in group:
+            key = keys[number]
+            if key in seen:
+                if (
+                    touchpoint.idempotency_key is not None
+                    and contents.get(key, touchpoint.content_digest) != touchpoint.content_digest
+                ):
+                    outcome.reused_keys.append((number, touchpoint.idempotency_key))
+                else:
+                    outcome.duplicates.append(number)
+                continue
+            try:
+                candidate = self._decide_one(candidate, touchpoint, recorded_at, admit=admit)
+            except Refused as refusal:
+                outcome.refusal = (number, refusal)
+                break
+            seen.add(key)
+            if touchpoint.idempotency_key is not None:
+                contents[key] = touchpoint.content_digest
+            outcome.accepted.append((number, touchpoint, candidate.version))
+        outcome.candidate = candidate
+        return outcome
 
     def _content(self, stored: StoredEvent) -> str:
         return cast(str, self.mapper.to_domain_event(stored).touchpoint.content_digest)
@@ -311,10 +371,7 @@ class Ledger(Application[UUID]):
             raise IdempotencyKeyReused(decision.reused_keys)
         if decision.inbound and not decision.candidates:  # nothing new: only the offsets move
             self.ledger_recorder.advance_inbound(decision.inbound)
-        if self.settings.database_url:
-            # The library's PostgreSQL insert is one pipelined statement per transaction; with
-            # psycopg 3.3 it hung here at 20,000 events, while 10,000 never did.
-            batch_events = min(batch_events, POSTGRES_MAX_BATCH)
+        batch_events = self.batch_limit(batch_events)
         report = WriteReport()
         for part in _split(decision, batch_events):
             written = self._store_with_retry(part)
@@ -340,6 +397,14 @@ class Ledger(Application[UUID]):
             last_position=report.last_position,
         )
         return report
+
+    def batch_limit(self, batch_events: int) -> int:
+        """The most events one transaction may take on this store."""
+        if self.settings.database_url:
+            # The library's PostgreSQL insert is one pipelined statement per transaction; with
+            # psycopg 3.3 it hung at 20,000 events, while 10,000 never did.
+            return min(batch_events, POSTGRES_MAX_BATCH)
+        return batch_events
 
     def _store_with_retry(self, part: Decision) -> WriteReport:
         """Store a part; if another writer got in first, decide its lines again (keys and
@@ -404,6 +469,56 @@ class Ledger(Application[UUID]):
             positions_by_line={n: by_event[(cid, v)] for n, cid, v in decision.recorded},
         )
 
+    def prepare_decided(
+        self, candidates: Sequence[DecidedCandidate], recorded_at: datetime
+    ) -> StoredBatch:
+        """Seal and assemble candidates a bulk import decided (``decide_candidates``) for
+        ``store_prepared``; a writer thread stores one batch while the next is prepared."""
+        existing = [UUID(bytes=c[0]) for c in candidates if c[1][0][1] > 1]
+        heads = {
+            True: event_head(
+                Registered.model_construct(timestamp=recorded_at, originator_topic=_CANDIDATE)
+            ),
+            False: event_head(TouchpointRecorded.model_construct(timestamp=recorded_at)),
+        }
+        return stored_batch(
+            candidates,
+            self.ledger_recorder.candidate_keys(existing) if existing else {},
+            heads,
+            recorded_at.isoformat(),
+            self._nonces,
+        )
+
+    def store_prepared(self, batch: StoredBatch) -> WriteReport:
+        """Store a prepared batch in one transaction. A conflicting writer makes the store
+        raise ``IntegrityError`` or ``RecordConflictError`` with nothing written; the importer
+        then decides those lines again through ``decide`` and ``write``. Erased candidates'
+        keys are gone when this returns; the log is emptied of them by ``scrub_pending``."""
+        with self._writing:
+            positions = self.ledger_recorder.insert_events(
+                batch.events,
+                touchpoint_keys=batch.keys,
+                candidate_keys=batch.new_sealing_keys,
+                erasures=batch.erasures,
+            )
+            head = self.ledger_recorder.head
+        if head is not None:
+            self._checkpoint(*head)
+        log.info(
+            "ledger.batch_written",
+            events=len(positions),
+            candidates=batch.candidates,
+            first_position=positions[0],
+            last_position=positions[-1],
+        )
+        return WriteReport(
+            events=len(positions),
+            candidates=batch.candidates,
+            first_position=positions[0],
+            last_position=positions[-1],
+            positions_by_line=dict(zip(batch.lines, positions, strict=True)),
+        )
+
     # --- compliance -----------------------------------------------------------------------------
 
     def erase(
@@ -434,24 +549,14 @@ class Ledger(Application[UUID]):
     ) -> None:
         """Keep every refused touchpoint in the refusal log, where compliance counts them."""
         touchpoints = dict(lines)
-        rows = []
-        for number, refusal in refusals:
-            touchpoint = touchpoints[number]
-            rows.append(
-                RefusalRow(
-                    dedupe_key=touchpoint.dedupe_key,
-                    code=refusal.code,
-                    candidate=touchpoint.candidate,
-                    type=touchpoint.type,
-                    field=refusal.field,
-                    occurred_at=touchpoint.occurred_at.isoformat(),
-                    message=refusal.message,
-                    source=source,
-                )
-            )
+        self.note_refusal_rows(
+            [refusal_row(touchpoints[number], refusal, source) for number, refusal in refusals]
+        )
+
+    def note_refusal_rows(self, rows: Sequence[RefusalRow]) -> None:
         if rows:
             self.ledger_recorder.note_refusals(rows, self.clock().isoformat())
-            log.info("ledger.refusals_noted", refusals=len(rows), source=source)
+            log.info("ledger.refusals_noted", refusals=len(rows), source=rows[0].source)
 
     def scrub(self, erased: list[UUID]) -> None:
         self.ledger_recorder.scrub(erased, self.clock().isoformat())
@@ -470,16 +575,27 @@ class Ledger(Application[UUID]):
         return cast(Candidate, project_aggregate(None, events))
 
     def _decide_one(
-        self, candidate: Candidate | None, touchpoint: Touchpoint, recorded_at: datetime
+        self,
+        candidate: Candidate | None,
+        touchpoint: Touchpoint,
+        recorded_at: datetime,
+        *,
+        admit: bool = False,
     ) -> Candidate:
+        policy = self.policy
         if candidate is None:
             if not isinstance(touchpoint, CandidateRegistered):
                 raise UnknownCandidate(
                     f"candidate {touchpoint.candidate} is not registered: a {touchpoint.type}"
                     " needs a candidate_registered first"
                 )
-            return Candidate.register(touchpoint, recorded_at=recorded_at, policy=self.policy)
-        candidate.record(touchpoint, recorded_at=recorded_at, policy=self.policy)
+            if admit:
+                return Candidate.admitted(touchpoint, recorded_at=recorded_at, policy=policy)
+            return Candidate.register(touchpoint, recorded_at=recorded_at, policy=policy)
+        if admit:
+            candidate.admit(touchpoint, recorded_at=recorded_at, policy=policy)
+        else:
+            candidate.record(touchpoint, recorded_at=recorded_at, policy=policy)
         return candidate
 
     # --- reading ------------------------------------------------------------------------------
@@ -507,6 +623,20 @@ class Ledger(Application[UUID]):
 
     def position(self) -> int:
         return self.recorder.max_notification_id() or 0
+
+
+def refusal_row(touchpoint: Touchpoint, refusal: Refused, source: str) -> RefusalRow:
+    """How the refusal log keeps a refused touchpoint (nothing personal)."""
+    return RefusalRow(
+        dedupe_key=touchpoint.dedupe_key,
+        code=refusal.code,
+        candidate=touchpoint.candidate,
+        type=touchpoint.type,
+        field=refusal.field,
+        occurred_at=touchpoint.occurred_at.isoformat(),
+        message=refusal.message,
+        source=source,
+    )
 
 
 def _keyed_seal(secret: bytes, keyed_from: int, key_id: str) -> bytes:

@@ -32,7 +32,6 @@ class SealingKeyMissing(Exception):
 
 _IDS_NOT_STORED = {"originator_id": True, "originator_version": True}
 _NOT_IN_HEAD = {"originator_id": True, "originator_version": True, "touchpoint": True}
-_PERSONAL = {"personal": True}
 
 
 class OrjsonTranscoder(Transcoder):
@@ -51,6 +50,20 @@ class OrjsonTranscoder(Transcoder):
 @cache
 def _event_class(topic: str) -> type[BaseModel]:
     return cast("type[BaseModel]", resolve_topic(topic))
+
+
+def event_head(event: BaseModel) -> bytes:
+    """An event's JSON without its ids and touchpoint (when it was recorded, and for the first
+    event the aggregate's topic): the same for every event of one kind in one write."""
+    return event.__pydantic_serializer__.to_json(event, exclude=_NOT_IN_HEAD)
+
+
+def stored_state(head: bytes, clear_json: bytes, sealed: str | None) -> bytes:
+    """The stored JSON of an event from its head, its touchpoint's ``clear_json`` (JSON without
+    ``personal``) and the sealed personal data, if any."""
+    if sealed is None:
+        return b'%s,"touchpoint":%s}' % (head[:-1], clear_json)
+    return b'%s,"touchpoint":%s,"personal":"%s"}}' % (head[:-1], clear_json[:-1], sealed.encode())
 
 
 class PydanticMapper(Mapper[UUID]):
@@ -94,13 +107,7 @@ class PydanticMapper(Mapper[UUID]):
             event.originator_version,
             personal.__pydantic_serializer__.to_json(personal),
         )
-        head = event.__pydantic_serializer__.to_json(event, exclude=_NOT_IN_HEAD)
-        body = touchpoint.__pydantic_serializer__.to_json(touchpoint, exclude=_PERSONAL)
-        return b'%s,"touchpoint":%s,"personal":"%s"}}' % (
-            head[:-1],
-            body[:-1],
-            sealed.encode("ascii"),
-        )
+        return stored_state(event_head(event), touchpoint.clear_json, sealed)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         state = stored_event.state

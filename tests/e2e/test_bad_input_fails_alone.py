@@ -93,10 +93,10 @@ def test_an_unexpected_failure_in_a_group_commit_fails_only_its_own_request(
     ledger.record(tp("candidate_registered"))
     decide_one = ledger._decide_one
 
-    def poisoned(candidate: Any, touchpoint: Any, recorded_at: Any) -> Any:
+    def poisoned(candidate: Any, touchpoint: Any, recorded_at: Any, **options: Any) -> Any:
         if touchpoint.source_id == "poison":
             raise RuntimeError("a bug that only this touchpoint reaches")
-        return decide_one(candidate, touchpoint, recorded_at)
+        return decide_one(candidate, touchpoint, recorded_at, **options)
 
     ledger._decide_one = poisoned  # type: ignore[method-assign]
     writer = GroupCommit(ledger)

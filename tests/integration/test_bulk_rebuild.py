@@ -10,96 +10,21 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from domain.touchpoints import Touchpoint
 from infra.core.settings import Settings
 from infra.read.bulk import BulkRebuild
 from infra.read.follower import Follower
 from infra.read.read_side import all_projections
 from infra.read.views import ViewStore
 from infra.store.ledger import Ledger, Line
-from tests.support.builders import at, tp
+from tests.support.drawn_histories import DRAWN_EVENT, deliveries
 from tests.support.files import dump, fill
 from tests.support.stores import fresh_settings
-
-_RECRUITERS = ["rec-1", "rec-2"]
-
-
-def _touchpoint(kind: str, candidate: str, day: float, pick: int) -> Touchpoint:
-    """A touchpoint of ``kind`` whose fields vary with ``pick`` over what the views tell apart."""
-    when = at(days=day)
-    recruiter = _RECRUITERS[pick % 2]
-    if kind == "outreach_sent":
-        automated = pick % 4 == 0
-        personalization = ["personalized", "templated", "generic_blast"][pick % 3]
-        if automated:
-            personalization = ["templated", "generic_blast"][pick % 2]
-        fields: dict[str, Any] = {
-            "personalization": personalization,
-            "channel": ["email", "linkedin"][pick % 2],
-            "campaign": [None, "camp-a", "camp-b"][pick % 3],
-        }
-        if automated:
-            fields |= {"automated": True, "recruiter": None}
-        else:
-            fields |= {"recruiter": recruiter}
-        return tp(kind, candidate, when, **fields)
-    if kind == "reply_received":
-        sentiment = ["interested", "not_now", "not_interested"][pick % 3]
-        return tp(kind, candidate, when, sentiment=sentiment)
-    if kind in ("application_submitted", "shortlisted", "interview_scheduled", "offer_declined"):
-        return tp(kind, candidate, when, position=f"REQ-{pick % 2}")
-    if kind == "application_acknowledged":
-        if pick % 3:
-            return tp(kind, candidate, when, position=f"REQ-{pick % 2}")
-        return tp(kind, candidate, when, position=f"REQ-{pick % 2}", automated=False,
-                  recruiter=recruiter)  # fmt: skip
-    if kind in ("added_to_talent_pool", "removed_from_talent_pool"):
-        return tp(kind, candidate, when, pool=f"pool-{pick % 2}")
-    if kind in ("call_held", "personal_note_sent", "offer_extended", "hired"):
-        return tp(kind, candidate, when, recruiter=recruiter)
-    return tp(kind, candidate, when)
-
-
-_KINDS = [
-    "outreach_sent", "outreach_sent", "reply_received", "reply_received", "call_held",
-    "application_submitted", "application_acknowledged", "added_to_talent_pool",
-    "removed_from_talent_pool", "content_shared", "personal_note_sent", "shortlisted",
-    "interview_scheduled", "offer_extended", "offer_declined", "hired", "opted_out",
-    "consent_given", "profile_enriched", "erasure_requested",
-]  # fmt: skip
-
-_EVENT = st.tuples(
-    st.integers(0, 4),  # candidate
-    st.sampled_from(_KINDS),
-    st.integers(1, 120) | st.just(30),  # day: ties happen
-    st.integers(0, 11),  # pick
-    st.integers(0, 3),  # delivery
-)
-
-
-def _deliveries(events: list[tuple[int, str, int, int, int]]) -> list[list[Line]]:
-    """The history as several imports: registrations in the first, every other touchpoint in
-    the import drawn for it, so later imports carry facts that happened earlier."""
-    imports: list[list[Line]] = [[] for _ in range(4)]
-    candidates = sorted({event[0] for event in events})
-    number = 0
-    for candidate in candidates:
-        number += 1
-        registered = tp("candidate_registered", f"C-{candidate}", at(days=0),
-                        therapeutic_areas=["oncology", "cardiology"][: 1 + candidate % 2],
-                        recruiter=_RECRUITERS[candidate % 2])  # fmt: skip
-        imports[0].append((number, registered))
-    for candidate, kind, day, pick, delivery in events:
-        number += 1
-        imports[delivery].append((number, _touchpoint(kind, f"C-{candidate}", day, pick)))
-    return [lines for lines in imports if lines]
 
 
 def _record(settings: Settings, lines: list[Line]) -> None:
@@ -133,7 +58,7 @@ def _views(settings: Settings) -> Iterator[tuple[Ledger, ViewStore]]:
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    events=st.lists(_EVENT, min_size=1, max_size=60),
+    events=st.lists(DRAWN_EVENT, min_size=1, max_size=60),
     bulk_after=st.integers(1, 4),
     batch=st.integers(1, 40),
     cache=st.sampled_from([1, 2, 50_000]),
@@ -147,9 +72,9 @@ def test_a_bulk_rebuild_equals_the_fold_and_the_fold_continues_from_it(
 ) -> None:
     """``cache``: how many candidates' states the fold keeps in memory; the others are replayed
     from the ledger when their next fact comes."""
-    deliveries = _deliveries(events)
+    imports = deliveries(events)
     with fresh_settings(kind) as settings:
-        for number, lines in enumerate(deliveries, start=1):
+        for number, lines in enumerate(imports, start=1):
             _record(settings, lines)
             if number == bulk_after:
                 # Built in bulk part way; the rest folded later by a new follower, whose empty

@@ -81,6 +81,23 @@ def test_invalid_lines_are_named_and_nothing_is_written(settings: Settings, tmp_
     assert recorded(settings) == 0
 
 
+def test_a_file_of_many_errors_says_how_many_and_shows_the_first(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Only the first errors by line are kept (a 10M-line file of them must not fill memory);
+    all are counted."""
+    bad = {"type": "reply_received", "candidate": "C-1", "occurred_at": at(1), "channel": "fax",
+           "sentiment": "interested"}  # fmt: skip
+    data = write_jsonl(tmp_path / "bad.jsonl", story("C-1") + [bad] * 1_500)
+    code, _, err = rapport(settings, "import", str(data))
+    assert code == 2
+    assert "1500 error(s); nothing was written" in err
+    assert "line 6: channel:" in err and "line 55: channel:" in err
+    assert "line 56:" not in err
+    assert "… and 1450 more" in err
+    assert recorded(settings) == 0
+
+
 def test_a_zone_less_timestamp_is_an_error_on_its_line(settings: Settings, tmp_path: Path) -> None:
     lines = story("C-1")
     lines[3]["occurred_at"] = "2026-05-05T09:00:00"

@@ -32,10 +32,12 @@ def rapport(settings: Settings, *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def recorded(settings: Settings, tmp_path: Path) -> Settings:
-    """Three candidates' stories: C-1 at positions 1-5, C-2 at 6-10, C-3 at 11-15."""
-    lines = story("C-1") + story("C-2") + story("C-3")
-    code, _, err = rapport(settings, "import", str(write_jsonl(tmp_path / "a.jsonl", lines)))
-    assert code == 0, err
+    """Three candidates' stories: C-1 at positions 1-5, C-2 at 6-10, C-3 at 11-15 (one import
+    each: an import writes its candidates in the order of their ids, not of the file)."""
+    for candidate in ("C-1", "C-2", "C-3"):
+        data = write_jsonl(tmp_path / f"{candidate}.jsonl", story(candidate))
+        code, _, err = rapport(settings, "import", str(data))
+        assert code == 0, err
     code, out, _ = rapport(settings, "audit", "verify")
     assert code == 0 and "ledger intact: 15 event(s), 3 candidate(s)" in out
     return settings

@@ -1,0 +1,75 @@
+"""Temporary files an import keeps its lines in, so its memory does not grow with the file.
+
+Records are plain tuples (a named tuple or a UUID costs ten times as much to pickle), pickled a
+few hundred at a time. ``Partitions`` spreads them over files by an index the caller computes,
+each file small enough to be grouped in memory; a ``Spill`` is read back in the order it was
+written. Both live in a private folder the import removes when it ends: they hold the file's
+contents, personal data included.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+RECORDS_PER_DUMP = 256
+BUFFER_BYTES = 1 << 20
+PARTITION_BUFFER_BYTES = 64 << 10
+"""A 10M-line file has about 200 partitions open at once: their buffers stay small."""
+
+
+class Spill:
+    """Records appended to one file; ``read`` gives them back in order once it is finished."""
+
+    def __init__(self, path: Path, buffering: int = BUFFER_BYTES) -> None:
+        self.path = path
+        self.count = 0
+        self._file: IO[bytes] | None = path.open("wb", buffering=buffering)
+        self._pending: list[Any] = []
+
+    def add(self, record: Any) -> None:
+        self._pending.append(record)
+        self.count += 1
+        if len(self._pending) >= RECORDS_PER_DUMP:
+            self._dump()
+
+    def _dump(self) -> None:
+        assert self._file is not None, "added to after it was finished"
+        if self._pending:
+            self._file.write(pickle.dumps(self._pending, pickle.HIGHEST_PROTOCOL))
+            self._pending = []
+
+    def finish(self) -> None:
+        if self._file is not None:
+            self._dump()
+            self._file.close()
+            self._file = None
+
+    @staticmethod
+    def read(path: Path) -> Iterator[Any]:
+        with path.open("rb", buffering=BUFFER_BYTES) as file:
+            while True:
+                try:
+                    records = pickle.load(file)
+                except EOFError:
+                    return
+                yield from records
+
+
+class Partitions:
+    """Records spread over ``count`` spills by an index from 0 to ``count - 1``."""
+
+    def __init__(self, folder: Path, count: int) -> None:
+        self.spills = [
+            Spill(folder / f"part-{index:04d}", PARTITION_BUFFER_BYTES) for index in range(count)
+        ]
+
+    def add(self, index: int, record: Any) -> None:
+        self.spills[index].add(record)
+
+    def finish(self) -> list[Path]:
+        for spill in self.spills:
+            spill.finish()
+        return [spill.path for spill in self.spills]

@@ -1,0 +1,87 @@
+"""Histories drawn by hypothesis: a few candidates, touchpoints of every kind on days that
+tie, delivered in several imports so later ones carry facts that happened earlier. A drawn
+history breaks the ledger's rules at times (outreach after an opt-out, anything after an
+erasure): the tests that use it say what they do with the refusals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from domain.touchpoints import Touchpoint
+from infra.store.ledger import Line
+from tests.support.builders import at, tp
+
+_RECRUITERS = ["rec-1", "rec-2"]
+
+
+def _touchpoint(kind: str, candidate: str, day: float, pick: int) -> Touchpoint:
+    """A touchpoint of ``kind`` whose fields vary with ``pick`` over what the views tell apart."""
+    when = at(days=day)
+    recruiter = _RECRUITERS[pick % 2]
+    if kind == "outreach_sent":
+        automated = pick % 4 == 0
+        personalization = ["personalized", "templated", "generic_blast"][pick % 3]
+        if automated:
+            personalization = ["templated", "generic_blast"][pick % 2]
+        fields: dict[str, Any] = {
+            "personalization": personalization,
+            "channel": ["email", "linkedin"][pick % 2],
+            "campaign": [None, "camp-a", "camp-b"][pick % 3],
+        }
+        if automated:
+            fields |= {"automated": True, "recruiter": None}
+        else:
+            fields |= {"recruiter": recruiter}
+        return tp(kind, candidate, when, **fields)
+    if kind == "reply_received":
+        sentiment = ["interested", "not_now", "not_interested"][pick % 3]
+        return tp(kind, candidate, when, sentiment=sentiment)
+    if kind in ("application_submitted", "shortlisted", "interview_scheduled", "offer_declined"):
+        return tp(kind, candidate, when, position=f"REQ-{pick % 2}")
+    if kind == "application_acknowledged":
+        if pick % 3:
+            return tp(kind, candidate, when, position=f"REQ-{pick % 2}")
+        return tp(kind, candidate, when, position=f"REQ-{pick % 2}", automated=False,
+                  recruiter=recruiter)  # fmt: skip
+    if kind in ("added_to_talent_pool", "removed_from_talent_pool"):
+        return tp(kind, candidate, when, pool=f"pool-{pick % 2}")
+    if kind in ("call_held", "personal_note_sent", "offer_extended", "hired"):
+        return tp(kind, candidate, when, recruiter=recruiter)
+    return tp(kind, candidate, when)
+
+
+_KINDS = [
+    "outreach_sent", "outreach_sent", "reply_received", "reply_received", "call_held",
+    "application_submitted", "application_acknowledged", "added_to_talent_pool",
+    "removed_from_talent_pool", "content_shared", "personal_note_sent", "shortlisted",
+    "interview_scheduled", "offer_extended", "offer_declined", "hired", "opted_out",
+    "consent_given", "profile_enriched", "erasure_requested",
+]  # fmt: skip
+
+DRAWN_EVENT = st.tuples(
+    st.integers(0, 4),  # candidate
+    st.sampled_from(_KINDS),
+    st.integers(1, 120) | st.just(30),  # day: ties happen
+    st.integers(0, 11),  # pick
+    st.integers(0, 3),  # delivery
+)
+
+
+def deliveries(events: list[tuple[int, str, int, int, int]]) -> list[list[Line]]:
+    """The history as several imports: registrations in the first, every other touchpoint in
+    the import drawn for it, so later imports carry facts that happened earlier."""
+    imports: list[list[Line]] = [[] for _ in range(4)]
+    candidates = sorted({event[0] for event in events})
+    number = 0
+    for candidate in candidates:
+        number += 1
+        registered = tp("candidate_registered", f"C-{candidate}", at(days=0),
+                        therapeutic_areas=["oncology", "cardiology"][: 1 + candidate % 2],
+                        recruiter=_RECRUITERS[candidate % 2])  # fmt: skip
+        imports[0].append((number, registered))
+    for candidate, kind, day, pick, delivery in events:
+        number += 1
+        imports[delivery].append((number, _touchpoint(kind, f"C-{candidate}", day, pick)))
+    return [lines for lines in imports if lines]
