@@ -65,6 +65,7 @@ bench: install
 	@status=0; \
 	export RAPPORT_TEST_DATABASE_URL=$$($(PG) url rapport_test); \
 	$(BIN)/python -m infra.bench.ingest $(BENCH_ARGS) || status=$$?; \
+	$(BIN)/python -m infra.bench.imports $(IMPORT_ARGS) || status=$$?; \
 	$(BIN)/python -m infra.bench.rebuild $(REBUILD_ARGS) || status=$$?; \
 	$(BIN)/python -m infra.bench.streaming $(STREAM_ARGS) || status=$$?; \
 	$(BIN)/python -m infra.bench.audit $(AUDIT_ARGS) || status=$$?; \

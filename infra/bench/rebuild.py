@@ -58,6 +58,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 from psycopg import sql
 
+from domain.access import UserRole
 from domain.touchpoints import TOUCHPOINT, Touchpoint
 from infra.bench.ingest import (
     Section,
@@ -69,7 +70,7 @@ from infra.bench.ingest import (
 )
 from infra.core.logging import configure as configure_logging
 from infra.core.settings import Settings
-from infra.intake.importing import read_touchpoints
+from infra.intake.file_import import import_touchpoints
 from infra.read.bulk import MEMORY_LIMIT_MB, BulkRebuild
 from infra.read.follower import Follower
 from infra.read.read_side import all_projections
@@ -602,20 +603,15 @@ def child_generate_deep(_settings: Settings, spec: dict[str, Any]) -> Measured:
 
 
 def child_import(settings: Settings, spec: dict[str, Any]) -> Measured:
-    """``rapport import``: validate the file, decide every touchpoint, write in batches."""
+    """``rapport import``: scan, decide and write in bounded memory (``import_touchpoints``)."""
     ledger = Ledger(settings, clock=lambda: IMPORT_CLOCK)
     try:
         started = time.perf_counter()
         with bulk_mode():
-            lines, errors = read_touchpoints(Path(spec["data"]))
-            decision = ledger.decide(lines)
-            if errors or decision.refusals or decision.duplicates:
-                raise BenchmarkError(
-                    f"{len(errors)} invalid, {len(decision.refusals)} refused,"
-                    f" {len(decision.duplicates)} duplicate touchpoint(s) in generated data"
-                )
-            report = ledger.write(decision)
-        return report.events, time.perf_counter() - started, {}
+            result = import_touchpoints(ledger, Path(spec["data"]), "jsonl", frozenset(UserRole))
+        if result.duplicates:
+            raise BenchmarkError(f"{result.duplicates} duplicate touchpoint(s) in generated data")
+        return result.events, time.perf_counter() - started, {}
     finally:
         ledger.close()
 

@@ -16,7 +16,8 @@ temporary folder (``TMPDIR``), not in memory:
    next batch is sealed.
 
 A concurrent writer that changes a candidate between steps 2 and 3 makes that batch's store
-refuse it; its lines are then validated and decided again by the ledger's ordinary path.
+refuse it; its touchpoints are then rebuilt from their JSON and decided again by the ledger's
+ordinary path.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Literal
 from eventsourcing.persistence import IntegrityError, RecordConflictError
 
 from domain.access import UserRole
-from domain.touchpoints import candidate_id
+from domain.touchpoints import TOUCHPOINT, Touchpoint, candidate_id
 from infra.intake.import_decisions import (
     CHUNK_LINES,
     Decided,
@@ -48,7 +49,7 @@ from infra.intake.import_decisions import (
     deciders,
     refused_line,
 )
-from infra.intake.importing import LineError, Scanned, scan, validate
+from infra.intake.importing import LineError, scan
 from infra.intake.spill import Partitions, Spill
 from infra.store.decided import DecidedCandidate, StoredBatch
 from infra.store.ledger import BatchRefused, Ledger, Line, WriteReport
@@ -302,12 +303,11 @@ def _store(ledger: Ledger, candidates: list[DecidedCandidate], batch: StoredBatc
         return ledger.store_prepared(batch)
     except (IntegrityError, RecordConflictError):
         pass  # another writer changed some of these candidates since they were decided
-    lines: list[Line] = []
-    for candidate in candidates:
-        for scanned in candidate[3]:
-            touchpoint = validate(Scanned(*scanned))
-            assert not isinstance(touchpoint, list), "it was valid when decided"
-            lines.append((scanned[0], touchpoint))
+    lines: list[Line] = [
+        (number, _rebuilt(clear_json, personal))
+        for _, events, _ in candidates
+        for number, _, _, clear_json, personal in events
+    ]
     try:
         return ledger.write(ledger.decide(lines))
     except BatchRefused as late:
@@ -315,6 +315,13 @@ def _store(ledger: Ledger, candidates: list[DecidedCandidate], batch: StoredBatc
         raise ImportRefused(
             [refused_line(n, r) for n, r in late.refusals], after_writing=True
         ) from None
+
+
+def _rebuilt(clear_json: bytes, personal: bytes | None) -> Touchpoint:
+    """A decided touchpoint again, from the JSON it was decided as (valid then: valid now)."""
+    if personal is None:
+        return TOUCHPOINT.validate_json(clear_json, strict=True)
+    return TOUCHPOINT.validate_json(b'%s,"personal":%s}' % (clear_json[:-1], personal), strict=True)
 
 
 @dataclass

@@ -140,6 +140,7 @@ def decide_partition(ledger: Ledger, job: Job) -> Decided:
         _decide_chunk(ledger, chunk, job, found, decided, refused)
     decided.finish()
     refused.finish()
+    job.partition.unlink()  # what a redo needs is in the decided file
     return found
 
 
@@ -165,7 +166,6 @@ def _decide_chunk(
     refused: Spill,
 ) -> None:
     groups: list[list[Line]] = []
-    raw: list[list[Scanned]] = []
     keys: dict[int, str] = {}
     clear: dict[int, bytes] = {}
     touchpoints: dict[int, Touchpoint] = {}
@@ -195,11 +195,10 @@ def _decide_chunk(
             group.append((number, touchpoint))
         if group:
             groups.append(group)
-            raw.append(scanned_group)
     if found.stopped or not groups:
         return
     outcomes = ledger.decide_candidates(groups, keys, job.recorded_at)
-    for outcome, lines in zip(outcomes, raw, strict=True):
+    for outcome in outcomes:
         found.duplicates += len(outcome.duplicates)
         if outcome.reused_keys:  # a file carries no idempotency keys: never, but not silently
             raise IdempotencyKeyReused(outcome.reused_keys)
@@ -210,7 +209,7 @@ def _decide_chunk(
         elif outcome.accepted:
             found.events += len(outcome.accepted)
             found.candidates += 1
-            decided.add(_decided(outcome, clear, keys, lines))
+            decided.add(_decided(outcome, clear, keys))
 
 
 def refused_line(number: int, refusal: Refused) -> LineError:
@@ -218,10 +217,7 @@ def refused_line(number: int, refusal: Refused) -> LineError:
 
 
 def _decided(
-    outcome: GroupOutcome,
-    clear: dict[int, bytes],
-    keys: dict[int, str],
-    lines: list[Scanned],
+    outcome: GroupOutcome, clear: dict[int, bytes], keys: dict[int, str]
 ) -> DecidedCandidate:
     events: list[DecidedEvent] = []
     erasure = None
@@ -240,4 +236,4 @@ def _decided(
             erasure = (version, touchpoint.reason.value)
     assert outcome.candidate is not None
     candidate_id: UUID = outcome.candidate.id
-    return (candidate_id.bytes, events, erasure, [tuple(scanned) for scanned in lines])
+    return (candidate_id.bytes, events, erasure)

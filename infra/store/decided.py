@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -31,10 +30,10 @@ DecidedEvent = tuple[int, int, str, bytes, bytes | None]
 """(line, version, deduplication key, clear JSON, personal JSON or None): an accepted
 touchpoint. The personal data's JSON is sealed when it is written."""
 
-DecidedCandidate = tuple[bytes, list[DecidedEvent], tuple[int, str] | None, list[tuple[Any, ...]]]
+DecidedCandidate = tuple[bytes, list[DecidedEvent], tuple[int, str] | None]
 """(the candidate id's bytes, their accepted touchpoints, (version, reason) of their erasure if
-it is among them, every line about them as scanned). The lines are decided again if another
-writer changes the candidate before the batch is written. Plain tuples: they are pickled."""
+it is among them). If another writer changes the candidate before the batch is written, the
+touchpoints are rebuilt from their JSON and decided again. Plain tuples: they are pickled."""
 
 
 @dataclass
@@ -64,7 +63,7 @@ def stored_batch(
     later one (False), the same for every event of the write.
     """
     batch = StoredBatch()
-    for id_bytes, events, erasure, _ in candidates:
+    for id_bytes, events, erasure in candidates:
         cid = UUID(bytes=id_bytes)
         key = sealing_keys.get(cid)
         if key is None:  # a new candidate (or one recorded before keys existed)
