@@ -9,15 +9,15 @@ temporary folder (``TMPDIR``), not in memory:
    whole import is written in the order of the ledger's index, not at random places in it.
 2. **decide** (``import_decisions``): a partition at a time, each candidate's lines are
    validated (once: pydantic), put in order and decided against the ledger in chunks. What is
-   accepted waits on disk as the JSON the ledger will store, personal data apart. Worker
-   processes decide partitions side by side when the file is large.
-3. **write**: the decided candidates are sealed (one cipher per candidate, nonces drawn in
-   bulk) and written in transactions of whole candidates, by a thread of their own while the
-   next batch is sealed.
+   accepted is sealed and waits on disk as the JSON the ledger will store. Worker processes
+   decide partitions side by side when the file is large.
+3. **write**: the decided candidates (already sealed in step 2, one cipher per candidate,
+   nonces drawn in bulk, their chain fingerprints computed) are written in transactions of
+   whole candidates, by a thread of their own while the next batch is read.
 
 A concurrent writer that changes a candidate between steps 2 and 3 makes that batch's store
-refuse it; its touchpoints are then rebuilt from their JSON and decided again by the ledger's
-ordinary path.
+refuse it; its touchpoints are then rebuilt from their stored JSON and decided again by the
+ledger's ordinary path.
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
+from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, RecordConflictError
 
 from domain.access import UserRole
-from domain.touchpoints import TOUCHPOINT, Touchpoint, candidate_id
+from domain.touchpoints import STORED, TOUCHPOINT, Touchpoint, candidate_id
 from infra.intake.import_decisions import (
     CHUNK_LINES,
     Decided,
@@ -51,7 +52,7 @@ from infra.intake.import_decisions import (
 )
 from infra.intake.importing import LineError, scan
 from infra.intake.spill import Partitions, Spill
-from infra.store.decided import DecidedCandidate, StoredBatch
+from infra.store.decided import DecidedCandidate, StoredBatch, touchpoint_json
 from infra.store.ledger import BatchRefused, Ledger, Line, WriteReport
 
 PARTITION_BYTES = 16 << 20
@@ -231,7 +232,7 @@ def _write(
 ) -> _Written:
     with _Writer(ledger, on_progress) as writer:
         for batch in _batches(jobs, batch_events):
-            writer.put(batch, ledger.prepare_decided(batch, recorded_at))
+            writer.put(batch, ledger.prepare_decided(batch, recorded_at.isoformat()))
     ledger.scrub_pending()  # the log pages that held erased candidates' keys, once at the end
     return writer.written
 
@@ -242,7 +243,8 @@ def _batches(jobs: list[Job], batch_events: int) -> Iterator[list[DecidedCandida
     for job in jobs:
         for candidate in Spill.read(job.decided):
             batch.append(candidate)
-            size += len(candidate[1])
+            _, _, events, _ = candidate
+            size += len(events)
             if size >= batch_events:
                 yield batch
                 batch, size = [], 0
@@ -303,11 +305,12 @@ def _store(ledger: Ledger, candidates: list[DecidedCandidate], batch: StoredBatc
         return ledger.store_prepared(batch)
     except (IntegrityError, RecordConflictError):
         pass  # another writer changed some of these candidates since they were decided
-    lines: list[Line] = [
-        (number, _rebuilt(clear_json, personal))
-        for _, events, _ in candidates
-        for number, _, _, clear_json, personal in events
-    ]
+    lines: list[Line] = []
+    for id_bytes, new_key, events, _ in candidates:
+        cid = UUID(bytes=id_bytes)
+        key = new_key or ledger.ledger_recorder.candidate_key(cid)
+        for number, version, _, state, _ in events:
+            lines.append((number, _rebuilt(touchpoint_json(cid, version, state, key))))
     try:
         return ledger.write(ledger.decide(lines))
     except BatchRefused as late:
@@ -317,11 +320,10 @@ def _store(ledger: Ledger, candidates: list[DecidedCandidate], batch: StoredBatc
         ) from None
 
 
-def _rebuilt(clear_json: bytes, personal: bytes | None) -> Touchpoint:
-    """A decided touchpoint again, from the JSON it was decided as (valid then: valid now)."""
-    if personal is None:
-        return TOUCHPOINT.validate_json(clear_json, strict=True)
-    return TOUCHPOINT.validate_json(b'%s,"personal":%s}' % (clear_json[:-1], personal), strict=True)
+def _rebuilt(touchpoint: bytes) -> Touchpoint:
+    """A decided touchpoint again, from the JSON it was decided as (valid then: valid now;
+    its personal data withheld if the candidate was erased meanwhile)."""
+    return TOUCHPOINT.validate_json(touchpoint, strict=True, context=STORED)
 
 
 @dataclass

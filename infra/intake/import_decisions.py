@@ -8,6 +8,7 @@ read-mostly; the write step stays with the one process that holds the ledger for
 
 from __future__ import annotations
 
+import gc
 import heapq
 import multiprocessing
 from collections.abc import Iterator
@@ -24,8 +25,9 @@ from infra.core.logging import configure as configure_logging
 from infra.core.settings import Settings
 from infra.intake.importing import LineError, Scanned, validate
 from infra.intake.spill import Spill
-from infra.store.decided import DecidedCandidate, DecidedEvent
+from infra.store.decided import Accepted, DecidedCandidate, heads_at, sealed_events
 from infra.store.ledger import GroupOutcome, IdempotencyKeyReused, Ledger, Line, refusal_row
+from infra.store.sealing import Nonces, new_key
 
 CHUNK_LINES = 5_000
 """Candidates are validated and decided this many lines at a time (one ledger lookup each)."""
@@ -120,6 +122,7 @@ _worker_ledger: Ledger | None = None
 def _open_ledger(settings: Settings) -> None:
     global _worker_ledger  # one ledger per worker process, for its lifetime
     configure_logging("warning", "console")
+    gc.disable()  # as ``bulk_mode`` in the importing process: no cycles among what is decided
     _worker_ledger = Ledger(settings)
 
 
@@ -135,9 +138,10 @@ def decide_partition(ledger: Ledger, job: Job) -> Decided:
     for scanned in Spill.read(job.partition):
         groups.setdefault(scanned[3] or "", []).append(scanned)
     decided, refused = Spill(job.decided), Spill(job.refused)
+    sealing = _Sealing(heads_at(job.recorded_at), Nonces())
     in_id_order = sorted(groups, key=lambda reference: candidate_id(reference).bytes)
     for chunk in _chunks([groups[reference] for reference in in_id_order], job.chunk_lines):
-        _decide_chunk(ledger, chunk, job, found, decided, refused)
+        _decide_chunk(ledger, chunk, job, found, decided, refused, sealing)
     decided.finish()
     refused.finish()
     job.partition.unlink()  # what a redo needs is in the decided file
@@ -164,6 +168,7 @@ def _decide_chunk(
     found: Decided,
     decided: Spill,
     refused: Spill,
+    sealing: _Sealing,
 ) -> None:
     groups: list[list[Line]] = []
     keys: dict[int, str] = {}
@@ -209,21 +214,29 @@ def _decide_chunk(
         elif outcome.accepted:
             found.events += len(outcome.accepted)
             found.candidates += 1
-            decided.add(_decided(outcome, clear, keys))
+            decided.add(_decided(outcome, clear, keys, sealing))
 
 
 def refused_line(number: int, refusal: Refused) -> LineError:
     return LineError(number, refusal.field, f"{refusal.message} [{refusal.code}]")
 
 
+@dataclass(frozen=True)
+class _Sealing:
+    heads: dict[bool, bytes]
+    nonces: Nonces
+
+
 def _decided(
-    outcome: GroupOutcome, clear: dict[int, bytes], keys: dict[int, str]
+    outcome: GroupOutcome, clear: dict[int, bytes], keys: dict[int, str], sealing: _Sealing
 ) -> DecidedCandidate:
-    events: list[DecidedEvent] = []
+    """The accepted touchpoints sealed and assembled as the ledger will store them, here in
+    the decide step (worker processes) rather than in the one writer."""
+    accepted: list[Accepted] = []
     erasure = None
     for number, touchpoint, version in outcome.accepted:
         personal = getattr(touchpoint, "personal", None)
-        events.append(
+        accepted.append(
             (
                 number,
                 version,
@@ -235,5 +248,9 @@ def _decided(
         if isinstance(touchpoint, ErasureRequested):
             erasure = (version, touchpoint.reason.value)
     assert outcome.candidate is not None
-    candidate_id: UUID = outcome.candidate.id
-    return (candidate_id.bytes, events, erasure)
+    cid: UUID = outcome.candidate.id
+    fresh = new_key() if outcome.sealing_key is None else None
+    key = outcome.sealing_key or fresh
+    assert key is not None
+    events = sealed_events(cid, key, accepted, sealing.heads, sealing.nonces)
+    return (cid.bytes, fresh, events, erasure)

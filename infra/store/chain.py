@@ -20,7 +20,7 @@ then shows a tail cut off together with its links (``infra.store.checkpoints``).
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 from typing import NamedTuple
@@ -98,15 +98,17 @@ def links_for(
     previous_ledger: bytes,
     previous_of: dict[str, bytes],
     chain_key: ChainKey | None = None,
+    fingerprints: Sequence[bytes] | None = None,
 ) -> list[LinkRow]:
     """The links of newly stored events, in position order (keyed from ``keyed_from`` on).
 
     ``previous_of`` maps each candidate whose first new event is not version 1 to its last
-    stored candidate link; it is updated as the links are made.
+    stored candidate link; it is updated as the links are made. ``fingerprints``: each row's
+    ``digest``, when a bulk import computed them beforehand (in its worker processes).
     """
     made = []
-    for row in rows:
-        fingerprint = digest(row)
+    for index, row in enumerate(rows):
+        fingerprint = digest(row) if fingerprints is None else fingerprints[index]
         key = chain_key.keys(row.position) if chain_key else None
         previous = GENESIS if row.version == 1 else previous_of[row.candidate_id]
         mine = candidate_link(previous, fingerprint, key)

@@ -26,9 +26,8 @@ from uuid import UUID
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.persistence import IntegrityError, RecordConflictError, StoredEvent
-from eventsourcing.utils import get_topic
 
-from domain.candidate import Candidate, Registered, TouchpointRecorded
+from domain.candidate import Candidate
 from domain.refusals import Refused, UnknownCandidate
 from domain.touchpoints import CandidateRegistered, ErasureRequested, Touchpoint, candidate_id
 from domain.vocabulary import ErasureReason
@@ -38,14 +37,13 @@ from infra.store.chain import ChainKey
 from infra.store.chain_key import ChainKeyInvalid, ChainTampered, load_secret
 from infra.store.checkpoints import write_checkpoint
 from infra.store.decided import DecidedCandidate, StoredBatch, stored_batch
-from infra.store.persistence import PydanticMapper, event_head
+from infra.store.persistence import PydanticMapper
 from infra.store.recorder import ErasureRow, InboundAdvance, KeyRow, LedgerRecorder, RefusalRow
-from infra.store.sealing import Nonces, new_key
+from infra.store.sealing import new_key
 
 log = structlog.get_logger("rapport.ledger")
 
 POSTGRES_MAX_BATCH = 5_000
-_CANDIDATE = get_topic(Candidate)
 
 Line = tuple[int, Touchpoint]
 """A touchpoint and where it came from (a line number, or a position in a request)."""
@@ -104,6 +102,8 @@ class GroupOutcome:
     duplicates: list[int] = field(default_factory=list)
     reused_keys: list[tuple[int, str]] = field(default_factory=list)
     refusal: tuple[int, Refused] | None = None
+    sealing_key: bytes | None = None
+    """The candidate's key in the ledger, if they have one (``decide_candidates`` only)."""
 
 
 class BatchRefused(Exception):
@@ -162,7 +162,6 @@ class Ledger(Application[UUID]):
         self.ledger_recorder: LedgerRecorder = recorder
         """The library's recorder, as the ledger's: checked once here, not on every use."""
         self._writing = threading.Lock()
-        self._nonces = Nonces()
         self.chain_key: ChainKey | None = None
         self.chain_problem: str | None = None
         """Why links cannot be made or checked (the key is missing or wrong), else None."""
@@ -299,7 +298,7 @@ class Ledger(Application[UUID]):
         their deduplication keys by line. The rules are the same; no event objects are built
         (``Candidate.admit``), because the import stores each event's form itself."""
         ids = [group[0][1].candidate_id for group in groups]
-        seen, histories, _, keyed = self.ledger_recorder.lookup(
+        seen, histories, sealing, keyed = self.ledger_recorder.lookup(
             (keys[number] for group in groups for number, _ in group), ids
         )
         contents = {key: self._content(event) for key, event in keyed.items()}
@@ -307,9 +306,11 @@ class Ledger(Application[UUID]):
         for cid, group in zip(ids, groups, strict=True):
             group.sort(key=_chronology)
             candidate = self._rebuilt(histories[cid]) if cid in histories else None
-            outcomes.append(
-                self._decide_group(candidate, group, keys, seen, contents, recorded_at, admit=True)
+            outcome = self._decide_group(
+                candidate, group, keys, seen, contents, recorded_at, admit=True
             )
+            outcome.sealing_key = sealing.get(cid)
+            outcomes.append(outcome)
         return outcomes
 
     def _decide_group(
@@ -470,24 +471,11 @@ class Ledger(Application[UUID]):
         )
 
     def prepare_decided(
-        self, candidates: Sequence[DecidedCandidate], recorded_at: datetime
+        self, candidates: Sequence[DecidedCandidate], erased_at: str
     ) -> StoredBatch:
-        """Seal and assemble candidates a bulk import decided (``decide_candidates``) for
-        ``store_prepared``; a writer thread stores one batch while the next is prepared."""
-        existing = [UUID(bytes=c[0]) for c in candidates if c[1][0][1] > 1]
-        heads = {
-            True: event_head(
-                Registered.model_construct(timestamp=recorded_at, originator_topic=_CANDIDATE)
-            ),
-            False: event_head(TouchpointRecorded.model_construct(timestamp=recorded_at)),
-        }
-        return stored_batch(
-            candidates,
-            self.ledger_recorder.candidate_keys(existing) if existing else {},
-            heads,
-            recorded_at.isoformat(),
-            self._nonces,
-        )
+        """Candidates a bulk import decided (and sealed: ``decided.sealed_events``) as the
+        recorder takes them; a writer thread stores one batch while the next is prepared."""
+        return stored_batch(candidates, erased_at)
 
     def store_prepared(self, batch: StoredBatch) -> WriteReport:
         """Store a prepared batch in one transaction. A conflicting writer makes the store
@@ -500,6 +488,7 @@ class Ledger(Application[UUID]):
                 touchpoint_keys=batch.keys,
                 candidate_keys=batch.new_sealing_keys,
                 erasures=batch.erasures,
+                fingerprints=batch.fingerprints,
             )
             head = self.ledger_recorder.head
         if head is not None:

@@ -217,7 +217,11 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
         curs.execute(self._sql("SELECT ledger_link FROM {chain} ORDER BY position DESC LIMIT 1"))
         found = curs.fetchone()
         links = links_for(
-            rows, bytes(found["ledger_link"]) if found else GENESIS, previous_of, self.keyed()
+            rows,
+            bytes(found["ledger_link"]) if found else GENESIS,
+            previous_of,
+            self.keyed(),
+            kwargs.get("fingerprints"),
         )
         curs.execute(
             self._sql(

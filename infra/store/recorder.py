@@ -100,7 +100,8 @@ class LedgerRecorder(ApplicationRecorder):
     ``touchpoint_keys`` (``KeyRow``s; a key recorded twice is an ``IntegrityError``),
     ``candidate_keys`` (new candidates' sealing keys), ``erasures`` (each deletes a key) and
     ``inbound`` (``InboundAdvance``s; a partition another process moved is ``InboundMoved``).
-    Every event is chained: its candidate link and ledger link, keyed when ``chain_key`` is set.
+    Every event is chained: its candidate link and ledger link, keyed when ``chain_key`` is set
+    (over ``fingerprints``, each event's ``chain.digest``, when the caller computed them).
     """
 
     chain_key: ChainKey | None = None

@@ -181,6 +181,7 @@ class SQLiteLedgerRecorder(LedgerRecorder, SQLiteApplicationRecorder):
         candidate_keys: Sequence[tuple[UUID, bytes]] = (),
         erasures: Sequence[ErasureRow] = (),
         inbound: Sequence[InboundAdvance] = (),
+        fingerprints: Sequence[bytes] | None = None,
         **_: Any,
     ) -> Sequence[int] | None:
         if not stored_events:  # nothing to store or chain (and no maximum id yet to count from)
@@ -203,7 +204,7 @@ class SQLiteLedgerRecorder(LedgerRecorder, SQLiteApplicationRecorder):
         c.execute(self.select_max_notification_id_statement)
         last = c.fetchone()[0]
         positions = list(range(last - len(stored_events) + 1, last + 1))
-        self._chain(c, stored_events, positions)
+        self._chain(c, stored_events, positions, fingerprints)
         if candidate_keys:
             c.executemany(
                 "INSERT INTO candidate_keys VALUES (?, ?)",
@@ -233,7 +234,11 @@ class SQLiteLedgerRecorder(LedgerRecorder, SQLiteApplicationRecorder):
             return {int(row[0]): int(row[1]) for row in c.fetchall()}
 
     def _chain(
-        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], positions: list[int]
+        self,
+        c: SQLiteCursor,
+        stored_events: Sequence[StoredEvent],
+        positions: list[int],
+        fingerprints: Sequence[bytes] | None,
     ) -> None:
         rows = [
             SealedRow(p, cast("UUID", s.originator_id).hex, s.originator_version, s.topic, s.state)
@@ -252,7 +257,9 @@ class SQLiteLedgerRecorder(LedgerRecorder, SQLiteApplicationRecorder):
                 previous_of[cid] = found[0] if found else GENESIS
         c.execute("SELECT ledger_link FROM ledger_chain ORDER BY position DESC LIMIT 1")
         found = c.fetchone()
-        links = links_for(rows, found[0] if found else GENESIS, previous_of, self.keyed())
+        links = links_for(
+            rows, found[0] if found else GENESIS, previous_of, self.keyed(), fingerprints
+        )
         c.executemany("INSERT INTO ledger_chain VALUES (?, ?, ?, ?, ?)", links)
         self.head = (links[-1].position, links[-1].ledger_link)
 
