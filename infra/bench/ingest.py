@@ -36,11 +36,12 @@ from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
+from domain.access import UserRole
 from domain.refusals import Refused
 from domain.touchpoints import TOUCHPOINT, CandidateRegistered
 from infra.core.logging import configure as configure_logging
 from infra.core.settings import Settings
-from infra.intake.importing import read_touchpoints
+from infra.intake.file_import import import_touchpoints
 from infra.store.ledger import Ledger, Line, Recorded, bulk_mode
 from infra.synthetic import generator
 
@@ -153,38 +154,19 @@ class Result:
 
 
 def rapport_bulk(store: Store, data: Path, label: str) -> Result:
-    """The CLI's import: validate the file, decide every touchpoint, write in batches."""
+    """The CLI's import: scan, decide and write in bounded memory (``import_touchpoints``)."""
     ledger = Ledger(store.fresh_settings(label))
     try:
         gc.collect()
         started = time.perf_counter()
         with bulk_mode():  # as ``rapport import`` does
-            lines, errors = read_touchpoints(data)
-            validated = time.perf_counter()
-            decision = ledger.decide(lines)
-            decided = time.perf_counter()
-            if errors or decision.refusals or decision.duplicates:
-                raise BenchmarkError(
-                    f"{label}: {len(errors)} invalid line(s), {len(decision.refusals)}"
-                    f" refusal(s), {len(decision.duplicates)} duplicate(s) in generated data"
-                )
-            report = ledger.write(decision)
-            written = time.perf_counter()
+            result = import_touchpoints(ledger, data, "jsonl", frozenset(UserRole))
+        elapsed = time.perf_counter() - started
     finally:
         ledger.close()
-    if report.events != len(lines):
-        raise BenchmarkError(f"{label}: wrote {report.events} of {len(lines)} touchpoints")
-    return Result(
-        store.name,
-        RAPPORT_BULK,
-        len(lines),
-        written - started,
-        phases={
-            "validate": validated - started,
-            "decide": decided - validated,
-            "write": written - decided,
-        },
-    )
+    if result.duplicates:
+        raise BenchmarkError(f"{label}: {result.duplicates} duplicate(s) in generated data")
+    return Result(store.name, RAPPORT_BULK, result.events, elapsed, phases=result.seconds)
 
 
 def rapport_single(store: Store, sample: list[Line], label: str) -> Result:

@@ -523,10 +523,11 @@ def prepare_ledger(
 # --- measurements (each in its own subprocess) ---------------------------------------------------
 
 
-def run_child(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run one measurement in a fresh interpreter; its result (with its own peak memory)."""
+def run_child(spec: dict[str, Any], module: str = "infra.bench.rebuild") -> dict[str, Any]:
+    """Run one measurement (``spec["op"]``) in a fresh interpreter running ``module --child``;
+    its result (with its own peak memory)."""
     done = subprocess.run(
-        [sys.executable, "-m", "infra.bench.rebuild", "--child", json.dumps(spec)],
+        [sys.executable, "-m", module, "--child", json.dumps(spec)],
         capture_output=True,
         text=True,
         check=False,
