@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import queue
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -51,7 +50,7 @@ from infra.intake.import_decisions import (
     refused_line,
 )
 from infra.intake.importing import LineError, scan
-from infra.intake.spill import Partitions, Spill
+from infra.intake.spill import Partitions, Spill, private_folder
 from infra.store.decided import DecidedCandidate, StoredBatch, touchpoint_json
 from infra.store.ledger import BatchRefused, Ledger, Line, WriteReport
 
@@ -133,7 +132,7 @@ def import_touchpoints(
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     with ExitStack() as stack:
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rapport-import-")))
+        folder = stack.enter_context(private_folder())
         pool = stack.enter_context(deciders(ledger.settings, workers)) if workers > 1 else None
         partitions = _scanned(path, fmt, folder, count)
         seconds["scan"] = time.perf_counter() - started

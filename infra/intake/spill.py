@@ -10,9 +10,13 @@ included.
 
 from __future__ import annotations
 
+import os
 import pickle
+import shutil
 import struct
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -76,3 +80,35 @@ class Partitions:
         for spill in self.spills:
             spill.finish()
         return [spill.path for spill in self.spills]
+
+
+FOLDER_PREFIX = "rapport-import-"
+OWNER_FILE = "owner.pid"
+
+
+@contextmanager
+def private_folder() -> Iterator[Path]:
+    """A folder (mode 0700) under ``TMPDIR`` for one import, removed when it ends. A process
+    killed outright cannot remove its own: the next import removes every folder whose owner
+    is gone, since they hold an export's personal data."""
+    for stale in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*"):
+        if not _owner_alive(stale / OWNER_FILE):
+            shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=FOLDER_PREFIX) as name:
+        folder = Path(name)
+        (folder / OWNER_FILE).write_text(str(os.getpid()))
+        yield folder
+
+
+def _owner_alive(owner: Path) -> bool:
+    try:
+        pid = int(owner.read_text())
+    except (OSError, ValueError):
+        return True  # being created, or not one of ours: leave it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True

@@ -7,7 +7,10 @@ processes; and with another writer getting in between the decision and the write
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -197,3 +200,28 @@ def test_a_writer_that_gets_in_between_the_decision_and_the_write(tmp_path: Path
     assert sorted(theirs) == list(
         range(1, 1 + sum(t.candidate == later.candidate for _, t in lines))
     )
+
+
+def test_an_import_removes_what_a_killed_import_left_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder whose importer is gone (``kill -9``) holds an export's personal data: the next
+    import removes it, and leaves alone the folder of an import still running."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    ended = subprocess.Popen(["true"])  # a process that has ended: its pid names nobody
+    ended.wait()
+    left = temporary / "rapport-import-killed"
+    left.mkdir()
+    (left / "owner.pid").write_text(str(ended.pid))
+    (left / "part-0000").write_bytes(b"personal data of an export")
+    running = temporary / "rapport-import-running"
+    running.mkdir()
+    (running / "owner.pid").write_text(str(os.getpid()))
+    data = tmp_path / "history.jsonl"
+    generator.write_jsonl(data, candidates=3, seed=1)
+    _streamed(Settings(db=tmp_path / "rapport.db"), data)
+    assert not left.exists()
+    assert running.exists()
+    assert [p.name for p in temporary.iterdir()] == ["rapport-import-running"]
