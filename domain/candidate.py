@@ -117,8 +117,8 @@ class Candidate(BaseAggregate[UUID]):
         cls, registration: CandidateRegistered, *, recorded_at: datetime, policy: ContactPolicy
     ) -> Candidate:
         """``register``'s decision without its event object: a bulk import stores each event's
-        form itself (building ~20 pydantic objects per candidate only to serialise them again
-        cost a quarter of an import)."""
+        form itself (building a pydantic event per touchpoint only to serialise it again was a
+        large share of an import's time)."""
         _not_in_the_future(registration, recorded_at, policy)
         candidate = cls.__new__(cls)
         candidate.__base_init__(registration.candidate_id, cls.INITIAL_VERSION, recorded_at)

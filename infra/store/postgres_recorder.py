@@ -409,14 +409,6 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
             }  # fmt: skip
         return Lookup(found_keys, histories, sealing, keyed)
 
-    def candidate_keys(self, candidates: Sequence[UUID]) -> dict[UUID, bytes]:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(
-                self._sql("SELECT originator_id, key FROM {sealing} WHERE originator_id = ANY(%s)"),
-                (list(candidates),),
-            )
-            return {row["originator_id"]: bytes(row["key"]) for row in curs.fetchall()}
-
     def candidate_key(self, candidate: UUID) -> bytes | None:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(

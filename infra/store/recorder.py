@@ -153,10 +153,6 @@ class LedgerRecorder(ApplicationRecorder):
         """Which keys are recorded, the candidates' histories and keys: one snapshot."""
 
     @abstractmethod
-    def candidate_keys(self, candidates: Sequence[UUID]) -> dict[UUID, bytes]:
-        """The sealing keys of those ``candidates`` that have one."""
-
-    @abstractmethod
     def candidate_key(self, candidate: UUID) -> bytes | None:
         """The candidate's sealing key; None once erased (or never registered)."""
 

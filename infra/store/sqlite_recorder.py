@@ -379,15 +379,6 @@ class SQLiteLedgerRecorder(LedgerRecorder, SQLiteApplicationRecorder):
             {row[0]: StoredEvent(UUID(row[1]), row[2], row[3], row[4]) for row in keyed},
         )
 
-    def candidate_keys(self, candidates: Sequence[UUID]) -> dict[UUID, bytes]:
-        with self.datastore.transaction(commit=False) as c:
-            rows = _select_in(
-                c,
-                "SELECT originator_id, key FROM candidate_keys WHERE originator_id IN",
-                [cid.hex for cid in candidates],
-            )
-        return {UUID(row[0]): bytes(row[1]) for row in rows}
-
     def candidate_key(self, candidate: UUID) -> bytes | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT key FROM candidate_keys WHERE originator_id = ?", (candidate.hex,))
