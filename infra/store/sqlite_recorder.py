@@ -194,10 +194,10 @@ class SQLiteLedgerRecorder(LedgerRecorder, SQLiteApplicationRecorder):
                 for s in stored_events
             ],
         )
-        if touchpoint_keys:
+        if touchpoint_keys:  # in key order: a bulk import's inserts then walk the B-tree once
             c.executemany(
                 "INSERT INTO touchpoint_keys VALUES (?, ?, ?)",
-                [(key, cid.hex, version) for key, cid, version in touchpoint_keys],
+                sorted((key, cid.hex, version) for key, cid, version in touchpoint_keys),
             )
         # We hold SQLite's write lock and never delete events, so the rows just inserted
         # took the rowids right below the new maximum.
