@@ -34,13 +34,11 @@ class Spill:
 
     def __init__(self, path: Path, buffering: int = BUFFER_BYTES) -> None:
         self.path = path
-        self.count = 0
         self._file: IO[bytes] | None = path.open("wb", buffering=buffering)
         self._pending: list[Any] = []
 
     def add(self, record: Any) -> None:
         self._pending.append(record)
-        self.count += 1
         if len(self._pending) >= RECORDS_PER_DUMP:
             self._dump()
 
