@@ -53,3 +53,30 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+
+
+MEMBERSHIP_LOGGER = "kafka.coordinator"
+"""kafka-python's consumer-group membership (joins, assignments, revocations, heartbeat
+failures): what explains a member that stops consuming. Identifiers only, no messages."""
+
+
+class _ToStructlog(logging.Handler):
+    """Standard-library records as structlog events, so they are JSON and scrubbed too."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            structlog.get_logger(record.name).log(
+                record.levelno, "kafka.membership", logger=record.name, detail=record.getMessage()
+            )
+        except Exception:  # a log line must never break the consumer
+            self.handleError(record)
+
+
+def log_group_membership() -> None:
+    """Route kafka-python's group-membership logs (INFO and up) into ours; for the processes
+    that are members of a consumer group."""
+    membership = logging.getLogger(MEMBERSHIP_LOGGER)
+    if not any(isinstance(handler, _ToStructlog) for handler in membership.handlers):
+        membership.addHandler(_ToStructlog())
+    membership.setLevel(logging.INFO)
+    membership.propagate = False

@@ -15,6 +15,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
+from infra.core.logging import log_group_membership
 from infra.core.settings import Settings
 from infra.streaming.topics import close_producer, discard_producer, kafka_group_id
 
@@ -22,7 +23,9 @@ from infra.streaming.topics import close_producer, discard_producer, kafka_group
 def group_consumer(
     settings: Settings, group: str, *, role: str, batch: int, instance: str | None = None
 ) -> KafkaConsumer:
-    """A member of consumer group ``group`` (``role`` names the process kind in client ids)."""
+    """A member of consumer group ``group`` (``role`` names the process kind in client ids);
+    its membership changes are logged with ours."""
+    log_group_membership()
     return KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap.split(","),
         group_id=kafka_group_id(settings, group),

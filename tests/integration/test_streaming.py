@@ -128,6 +128,8 @@ def test_two_consumer_processes_build_the_views_of_an_embedded_rebuild(
         survivor = tmp_path / f"consumer-{1 - applied.index(0)}.log"
         taken = log_events(survivor, "consumer.positioned")[-1]["partitions"]
         assert sorted(taken) == list(range(settings.kafka_partitions)), survivor.read_text()
+    # kafka-python's group-membership lines are in the consumers' logs, as JSON like ours.
+    assert all(log_events(path, "kafka.membership") for path in logs[1:])
     # No log line of the relay or the consumers carries anyone's personal data.
     written = b"".join(path.read_bytes() for path in logs)
     assert [text for text in personal_texts(early + late) if text.encode() in written] == []
