@@ -253,7 +253,7 @@ def _batches(jobs: list[Job], batch_events: int) -> Iterator[list[DecidedCandida
 
 class _Writer:
     """Stores prepared batches on a thread of its own: SQLite and PostgreSQL do their part
-    without holding the GIL, so the next batch is sealed and assembled meanwhile."""
+    without holding the GIL, so the next batch is read and assembled meanwhile."""
 
     def __init__(self, ledger: Ledger, on_progress: Callable[[int], None] | None) -> None:
         self.ledger = ledger
