@@ -26,7 +26,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Executor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -48,10 +48,11 @@ from infra.intake.import_decisions import (
     decide_partition,
     deciders,
     refused_line,
+    weighed_batches,
 )
 from infra.intake.importing import LineError, scan
 from infra.intake.spill import Partitions, Spill, private_folder
-from infra.store.decided import DecidedCandidate, StoredBatch, touchpoint_json
+from infra.store.decided import DecidedCandidate, StoredBatch, stored_batch, touchpoint_json
 from infra.store.ledger import BatchRefused, Ledger, Line, WriteReport
 
 PARTITION_BYTES = 16 << 20
@@ -230,25 +231,11 @@ def _write(
     on_progress: Callable[[int], None] | None,
 ) -> _Written:
     with _Writer(ledger, on_progress) as writer:
-        for batch in _batches(jobs, batch_events):
-            writer.put(batch, ledger.prepare_decided(batch, recorded_at.isoformat()))
+        decided = (candidate for job in jobs for candidate in Spill.read(job.decided))
+        for batch in weighed_batches(decided, _events, batch_events):
+            writer.put(batch, stored_batch(batch, recorded_at.isoformat()))
     ledger.scrub_pending()  # the log pages that held erased candidates' keys, once at the end
     return writer.written
-
-
-def _batches(jobs: list[Job], batch_events: int) -> Iterator[list[DecidedCandidate]]:
-    batch: list[DecidedCandidate] = []
-    size = 0
-    for job in jobs:
-        for candidate in Spill.read(job.decided):
-            batch.append(candidate)
-            _, _, events, _ = candidate
-            size += len(events)
-            if size >= batch_events:
-                yield batch
-                batch, size = [], 0
-    if batch:
-        yield batch
 
 
 class _Writer:
@@ -317,6 +304,11 @@ def _store(ledger: Ledger, candidates: list[DecidedCandidate], batch: StoredBatc
         raise ImportRefused(
             [refused_line(n, r) for n, r in late.refusals], after_writing=True
         ) from None
+
+
+def _events(candidate: DecidedCandidate) -> int:
+    _, _, events, _ = candidate
+    return len(events)
 
 
 def _rebuilt(touchpoint: bytes) -> Touchpoint:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import gc
 import heapq
 import multiprocessing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 from uuid import UUID
 
 from domain.access import NotPermitted, UserRole, may_record
@@ -28,6 +29,8 @@ from infra.intake.spill import Spill
 from infra.store.decided import Accepted, DecidedCandidate, heads_at, sealed_events
 from infra.store.ledger import GroupOutcome, IdempotencyKeyReused, Ledger, Line, refusal_row
 from infra.store.sealing import Nonces, new_key
+
+T = TypeVar("T")
 
 CHUNK_LINES = 5_000
 """Candidates are validated and decided this many lines at a time (one ledger lookup each)."""
@@ -140,7 +143,8 @@ def decide_partition(ledger: Ledger, job: Job) -> Decided:
     decided, refused = Spill(job.decided), Spill(job.refused)
     sealing = _Sealing(heads_at(job.recorded_at), Nonces())
     in_id_order = sorted(groups, key=lambda reference: candidate_id(reference).bytes)
-    for chunk in _chunks([groups[reference] for reference in in_id_order], job.chunk_lines):
+    in_order = (groups[reference] for reference in in_id_order)
+    for chunk in weighed_batches(in_order, len, job.chunk_lines):
         _decide_chunk(ledger, chunk, job, found, decided, refused, sealing)
     decided.finish()
     refused.finish()
@@ -148,17 +152,21 @@ def decide_partition(ledger: Ledger, job: Job) -> Decided:
     return found
 
 
-def _chunks(groups: list[list[Scanned]], lines: int) -> Iterator[list[list[Scanned]]]:
-    chunk: list[list[Scanned]] = []
+def weighed_batches(
+    items: Iterable[T], weight: Callable[[T], int], limit: int
+) -> Iterator[list[T]]:
+    """Consecutive items in lists that each weigh ``limit`` or more (the last may weigh less):
+    a chunk of candidates by their lines, a write batch by its events."""
+    batch: list[T] = []
     size = 0
-    for group in groups:
-        chunk.append(group)
-        size += len(group)
-        if size >= lines:
-            yield chunk
-            chunk, size = [], 0
-    if chunk:
-        yield chunk
+    for item in items:
+        batch.append(item)
+        size += weight(item)
+        if size >= limit:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 def _decide_chunk(

@@ -36,7 +36,7 @@ from infra.core.settings import Settings
 from infra.store.chain import ChainKey
 from infra.store.chain_key import ChainKeyInvalid, ChainTampered, load_secret
 from infra.store.checkpoints import write_checkpoint
-from infra.store.decided import DecidedCandidate, StoredBatch, stored_batch
+from infra.store.decided import StoredBatch
 from infra.store.persistence import PydanticMapper
 from infra.store.recorder import ErasureRow, InboundAdvance, KeyRow, LedgerRecorder, RefusalRow
 from infra.store.sealing import new_key
@@ -470,18 +470,13 @@ class Ledger(Application[UUID]):
             positions_by_line={n: by_event[(cid, v)] for n, cid, v in decision.recorded},
         )
 
-    def prepare_decided(
-        self, candidates: Sequence[DecidedCandidate], erased_at: str
-    ) -> StoredBatch:
-        """Candidates a bulk import decided (and sealed: ``decided.sealed_events``) as the
-        recorder takes them; a writer thread stores one batch while the next is prepared."""
-        return stored_batch(candidates, erased_at)
-
     def store_prepared(self, batch: StoredBatch) -> WriteReport:
-        """Store a prepared batch in one transaction. A conflicting writer makes the store
-        raise ``IntegrityError`` or ``RecordConflictError`` with nothing written; the importer
-        then decides those lines again through ``decide`` and ``write``. Erased candidates'
-        keys are gone when this returns; the log is emptied of them by ``scrub_pending``."""
+        """Store a batch a bulk import decided and sealed (``decided.stored_batch``) in one
+        transaction; a writer thread stores one while the next is read. A conflicting writer
+        makes the store raise ``IntegrityError`` or ``RecordConflictError`` with nothing
+        written; the importer then decides those lines again through ``decide`` and ``write``.
+        Erased candidates' keys are gone when this returns; the log is emptied of them by
+        ``scrub_pending``."""
         with self._writing:
             positions = self.ledger_recorder.insert_events(
                 batch.events,
