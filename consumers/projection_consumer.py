@@ -69,7 +69,7 @@ class ProjectionConsumer:
         self.group = views.group
         self.topic = views.topic
         self.projections = views.projections
-        self.engine = ProjectionEngine(self.store, self.projections)
+        self.engine = ProjectionEngine(self.store, self.projections, replay=views.replay())
         self.dead_letters = dead_letters
         self.alerts = alerts
         self.batch = batch
@@ -220,7 +220,10 @@ class ProjectionConsumer:
             # Dead letters first: a crash before the commit sends them again, never loses them.
             self.dead_letters.send(rejected)
         with self.engine.committing():
-            self.views.commit(self.engine.fold_all(facts), advances)
+            # A replayed state covers what the views hold: every fact up to the highest
+            # position any partition has reached (a candidate's facts are all in one partition).
+            folded = max((p.position for p in self._progress.values()), default=0)
+            self.views.commit(self.engine.fold_all(facts, after=folded), advances)
         for advance in advances:
             self._progress[advance.partition] = advance.after
         self.stats.applied += len(facts)

@@ -10,8 +10,9 @@ Where a state comes from when the cache misses depends on the source. Beside the
 *replayed*: the candidate's events up to the view's position, folded again (a few dozen events,
 read by the ledger's primary key), so nothing the ledger already holds is stored twice, a state
 never goes stale on disk, and a view built set-based (``infra.read.bulk``), which has no states,
-continues with the fold. A consumer group fed only by a topic has no ledger to replay: it stores
-each changed state with its rows (``view_states``) and loads it back.
+continues with the fold. A consumer group fed only by a topic replays from the timeline it keeps
+(``infra.read.stream_views``); views without a timeline store each changed state with their rows
+(``view_states``) and load it back.
 """
 
 from __future__ import annotations
@@ -114,8 +115,8 @@ class ProjectionEngine:
             discarded.clear()
         return states
 
-    def fold_all(self, facts: Sequence[Fact]) -> list[Work]:
-        return [self.fold(projection, facts) for projection in self.projections]
+    def fold_all(self, facts: Sequence[Fact], *, after: int = 0) -> list[Work]:
+        return [self.fold(projection, facts, after=after) for projection in self.projections]
 
     def forget(self, projection: Projection | None = None) -> None:
         """Drop cached states (one projection's, or all): they may no longer match the views."""

@@ -12,6 +12,11 @@ transaction as the rows and states those messages produced. So:
 Two consumers that both believe they own a partition (a rebalance in flight, a paused process)
 cannot both write: each update of a partition's row checks the offset it started from, and the
 second writer's transaction fails (``PartitionMoved``) and it reloads.
+
+A group that keeps the timeline (``TimelineProjection``, every fact without personal data) stores
+no per-candidate state: like the follower beside the ledger, it replays a candidate's facts from
+that timeline when its fold needs a state it has not cached. The timeline commits with every other
+view, so it holds exactly the facts the states would have covered.
 """
 
 from __future__ import annotations
@@ -19,11 +24,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from infra.read.engine import Work, to_rebuild
+import orjson
+
+from infra.read.engine import Replay, Work, to_rebuild
 from infra.read.views import ViewStore
-from projections.base import Projection
+from projections.base import Fact, Projection
+from projections.journey import TIMELINE, TimelineProjection
 
 OFFSETS = "view_stream_offsets"
+_CHUNK = 500
+"""Candidates per replay query."""
 _CREATE = (
     f"CREATE TABLE IF NOT EXISTS {OFFSETS} (topic TEXT NOT NULL, partition INTEGER NOT NULL,"
     " next_offset BIGINT NOT NULL, position BIGINT NOT NULL, PRIMARY KEY (topic, partition))"
@@ -82,8 +92,35 @@ class StreamViews:
                 cur.execute("DELETE FROM view_states")
                 cur.execute("DELETE FROM view_positions")
                 cur.execute(f"DELETE FROM {OFFSETS}")
+            if self.replays_states():
+                cur.execute("DELETE FROM view_states")  # kept by an earlier Rapport: unused now
         for projection in self.projections:
             store.create(projection)
+
+    def replays_states(self) -> bool:
+        """Whether the group keeps the timeline, and so replays states instead of storing them."""
+        return any(p.name == TimelineProjection.name for p in self.projections)
+
+    def replay(self) -> Replay | None:
+        """Where the fold finds a state it has not cached (None: stored with the views)."""
+        return self._replayed if self.replays_states() else None
+
+    def _replayed(self, candidates: Sequence[str], stop: int) -> list[Fact]:
+        """These candidates' facts in the timeline up to position ``stop``, in ledger order."""
+        facts: list[Fact] = []
+        for i in range(0, len(candidates), _CHUNK):
+            chunk = candidates[i : i + _CHUNK]
+            rows = self.store.query(
+                "SELECT position, candidate_id, version, type, occurred_at, recorded_at, data"
+                f" FROM {TIMELINE} WHERE candidate_id IN ({','.join('?' * len(chunk))})"
+                " AND position <= ? ORDER BY candidate_id, version",
+                (*chunk, stop),
+            )
+            facts.extend(
+                Fact(int(at), cid, int(version), kind, happened, recorded, orjson.loads(data))
+                for at, cid, version, kind, happened, recorded, data in rows
+            )
+        return facts
 
     def progress(self) -> dict[int, PartitionProgress]:
         rows = self.store.query(
