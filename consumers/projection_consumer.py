@@ -7,6 +7,8 @@ from messages instead of stored events. Each batch's rows, states and per-partit
 commit in one transaction of the group's views database (``infra/read/stream_views.py``), which is
 what makes redelivery and relay re-sends harmless. A message that is not a touchpoint this
 version understands goes to the dead-letter topic with the reason, and the consumer carries on.
+A group that starts from nothing on a long topic is first built in bulk
+(``consumers/first_catch_up.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from kafka.structs import OffsetAndMetadata
 
 from consumers.alert_publisher import AlertDuty
 from consumers.dead_letters import DeadLetters
+from consumers.first_catch_up import BULK_FROM, first_catch_up
 from consumers.rebalance import FlagOnRebalance
 from infra.core.settings import Settings
 from infra.read.engine import ProjectionEngine
@@ -91,14 +94,19 @@ class ProjectionConsumer:
         publish_alerts: bool = True,
         alert_interval: float = 5.0,
         clock: Callable[[], float] = time.time,
+        bulk_from: int = BULK_FROM,
     ) -> ProjectionConsumer:
-        """A member of ``group``: its views prepared, subscribed to the touchpoints topic."""
+        """A member of ``group``: its views prepared (built in bulk if they start from nothing
+        and the topic holds ``bulk_from`` messages or more), subscribed to the touchpoints
+        topic."""
         topic = Topics.of(settings).touchpoints
         views = StreamViews(ViewStore(settings), projections, group, topic)
         views.prepare()
         partitions = ensure_topics(settings)[topic].partitions
+        dead_letters = DeadLetters(settings, group)
+        first_catch_up(settings, views, dead_letters, bulk_from=bulk_from)
         consumer = group_consumer(settings, group, role="consumer", batch=batch, instance=instance)
-        member = cls(consumer, views, DeadLetters(settings, group), batch=batch)
+        member = cls(consumer, views, dead_letters, batch=batch)
         member._await_partitions(partitions)
         consumer.subscribe([topic], listener=FlagOnRebalance(member._assignment_changed))
         # Only then the alert duty: building it can wait on the views' schema lock, and a member

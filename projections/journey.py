@@ -31,7 +31,7 @@ STAGES = (
 )
 """The way forward, in order; "declined", "opted out" and "erased" are where a journey can stop."""
 
-_REACHES = {
+REACHES = {
     "outreach_sent": "contacted",
     "content_shared": "contacted",
     "personal_note_sent": "contacted",
@@ -143,7 +143,7 @@ def _reaches(fact: Fact) -> str | None:
     """The stage this touchpoint shows the candidate has reached, if it moves them forward."""
     if fact.type == "reply_received":
         return "engaged" if fact.is_engaging_reply else None
-    return _REACHES.get(fact.type)
+    return REACHES.get(fact.type)
 
 
 def _by_whom(fact: Fact) -> str:

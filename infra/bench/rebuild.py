@@ -71,7 +71,7 @@ from infra.bench.ingest import (
 from infra.core.logging import configure as configure_logging
 from infra.core.settings import Settings
 from infra.intake.file_import import import_touchpoints
-from infra.read.bulk import MEMORY_LIMIT_MB, BulkRebuild
+from infra.read.bulk import MEMORY_LIMIT_MB, BulkRebuild, LedgerFacts
 from infra.read.follower import Follower
 from infra.read.read_side import all_projections
 from infra.read.views import ViewStore, views_path
@@ -631,7 +631,7 @@ def bulk_rebuild(follower: Follower) -> tuple[int, dict[str, float]]:
     """``Follower.rebuild()``'s own steps, holding on to the ``BulkRebuild`` so that its
     ``seconds`` per phase can be read (the catch-up after it timed too)."""
     follower.engine.forget()
-    bulk = BulkRebuild(follower.recorder, follower.store)
+    bulk = BulkRebuild(LedgerFacts(follower.recorder), follower.store)
     count = bulk.run(follower.projections)
     began = time.perf_counter()
     caught = follower.catch_up()
@@ -1634,8 +1634,9 @@ def main(argv: list[str] | None = None) -> None:
         " ru_maxrss over exec from the parent, so the parent generates and imports in children"
         " and stays small)."
         " **Rapport bulk rebuild** is `Follower.rebuild()`'s steps inside `bulk_mode()`, as"
-        " `rapport rebuild` runs them: `BulkRebuild(recorder, views).run(projections)` (every"
-        " event loaded into DuckDB, journey and engagement set-based, alerts folded a"
+        " `rapport rebuild` runs them:"
+        " `BulkRebuild(LedgerFacts(recorder), views).run(projections)` (every event loaded"
+        " into DuckDB, journey and engagement set-based, alerts folded a"
         " candidate at a time, staged tables swapped in), then the catch-up; its phases are"
         " `BulkRebuild.seconds`. **Rapport fold rebuild** is `Follower.fold_rebuild()` inside"
         " `bulk_mode()`: the live fold run over the whole ledger, batch by batch. Both with"

@@ -258,6 +258,14 @@ def consume_command(
     alert_interval: Annotated[
         float, typer.Option(min=0.1, help="Seconds between evaluations of the alert log.")
     ] = 5.0,
+    bulk_from: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Messages on the topic from which views that start from nothing are built in"
+            " bulk before consuming (default 20,000; 0: always).",
+        ),
+    ] = None,
     db: DbOption = None,
     database_url: UrlOption = None,
 ) -> None:
@@ -278,6 +286,7 @@ def consume_command(
                 batch=batch,
                 publish_alerts=alerts,
                 alert_interval=alert_interval,
+                **({} if bulk_from is None else {"bulk_from": bulk_from}),
             )
         except ViewsKeptElsewhere as taken:
             say(str(taken))

@@ -13,8 +13,13 @@ Python call per fact and an upsert per row. A bulk rebuild instead:
    reflect in one transaction (``ViewStore.swap``): readers see the old views or the new ones,
    and a crash at any point before the commit leaves the old ones, with their position.
 
-No per-candidate state is written: beside the ledger the fold replays a candidate's events when
-it needs their state, so live updates continue from a bulk-built view as from a folded one.
+No per-candidate state is written: the fold replays a candidate's events when it needs their
+state (from the ledger, or from a consumer group's timeline), so live updates continue from a
+bulk-built view as from a folded one.
+
+Where the facts come from is a ``FactSource``: the ledger (``LedgerFacts``, for ``rapport
+rebuild`` and views that start from nothing beside it), or a Kafka topic read to its end
+(``consumers.first_catch_up``, for a consumer group's first catch-up).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import orjson
@@ -33,7 +38,16 @@ import pyarrow as pa
 import structlog
 
 from infra.core.locks import ProcessLocks
-from infra.read.set_based import ALERT_ENTRIES, ALERTS, COLUMN_OF, FACTS, SET_BASED, load_facts
+from infra.read.set_based import (
+    ALERT_ENTRIES,
+    ALERTS,
+    COLUMN_OF,
+    EXACT_DATA,
+    FACTS,
+    LOAD_FOLDED_FACTS,
+    SET_BASED,
+    load_facts,
+)
 from infra.read.views import ViewStore, last_versions
 from infra.store.recorder import LedgerRecorder
 from projections.alerts import AlertsProjection
@@ -52,8 +66,107 @@ class RebuildBusy(RuntimeError):
     """Another process is rebuilding these views and did not finish in time."""
 
 
-def has_set_based_form(projection: Projection) -> bool:
-    return (projection.name, projection.version) in SET_BASED
+class FactSource(Protocol):
+    """Where a bulk build reads its facts, and what it records with the views it swaps in."""
+
+    exact_data: bool
+    """Whether the ``data`` column holds each fact's data exactly as the fold serialises it
+    (then a view that copies it, the timeline, is set-based too)."""
+
+    def start(self) -> None:
+        """Fix what the build will cover (the last position, the end offsets)."""
+
+    def loading(self, *, with_data: bool) -> str:
+        """The statement that inserts a chunk (the Arrow table ``chunk``) into ``facts``."""
+
+    def chunks(self) -> Iterator[pa.Table]:
+        """The facts up to what ``start`` fixed, in chunks (read on a thread of its own)."""
+
+    def position(self) -> int:
+        """The position the built views reflect (once ``chunks`` is exhausted)."""
+
+    def record(self, cur: Any) -> None:
+        """Anything to write with the views in the swap's transaction (raising aborts it)."""
+
+
+class LedgerFacts:
+    """Every event recorded so far, read from the ledger ``chunk`` events at a time."""
+
+    exact_data = False
+
+    def __init__(self, recorder: LedgerRecorder, *, chunk: int = CHUNK) -> None:
+        self.recorder = recorder
+        self.chunk = chunk
+        self.until = 0
+
+    def start(self) -> None:
+        self.until = self.recorder.max_notification_id() or 0
+
+    def loading(self, *, with_data: bool) -> str:
+        return load_facts(with_data=with_data)
+
+    def chunks(self) -> Iterator[pa.Table]:
+        start = 1
+        while start <= self.until:
+            rows = self.recorder.read_raw(start, self.chunk, self.until)
+            if not rows:
+                return
+            yield _arrow_chunk(rows)
+            start = rows[-1][0] + 1
+
+    def position(self) -> int:
+        return self.until
+
+    def record(self, cur: Any) -> None:
+        pass
+
+
+class DecodedFacts:
+    """Facts already decoded in Python (a consumer group's, read from its topic), gathered in
+    columns for ``LOAD_FOLDED_FACTS``: their data serialised as the timeline's fold writes it,
+    so the timeline can be built set-based from them (``exact_data``)."""
+
+    LOADING = LOAD_FOLDED_FACTS
+    """The statement that puts a chunk of them into ``facts``."""
+
+    def __init__(self) -> None:
+        self._columns: tuple[list[Any], ...] = ([], [], [], [], [], [])
+
+    def __len__(self) -> int:
+        return len(self._columns[0])
+
+    def add(self, fact: Fact) -> None:
+        values = (
+            fact.position,
+            fact.candidate_id,
+            fact.version,
+            fact.occurred_at,
+            fact.recorded_at,
+            orjson.dumps(fact.data).decode(),
+        )
+        for column, value in zip(self._columns, values, strict=True):
+            column.append(value)
+
+    def take(self) -> pa.Table:
+        """The facts added so far, as one chunk; the next chunk starts empty."""
+        positions, candidates, versions, happened, recorded, data = self._columns
+        self._columns = ([], [], [], [], [], [])
+        return pa.table(
+            {
+                "position": pa.array(positions, pa.int64()),
+                "candidate_id": pa.array(candidates, pa.string()),
+                "version": pa.array(versions, pa.int64()),
+                "happened": pa.array(happened, pa.float64()),
+                "recorded_at": pa.array(recorded, pa.float64()),
+                "data": pa.array(data, pa.string()),
+            }
+        )
+
+
+def set_based_form(projection: Projection, source: FactSource) -> dict[str, str] | None:
+    """Each table's statement, if the projection has a set-based form over this source."""
+    key = (projection.name, projection.version)
+    return SET_BASED.get(key) or (EXACT_DATA.get(key) if source.exact_data else None)
 
 
 def _arrow_chunk(rows: Sequence[Any]) -> pa.Table:
@@ -74,12 +187,12 @@ def _fetched(cursor: duckdb.DuckDBPyConnection) -> Iterator[tuple[Any, ...]]:
 
 
 class BulkRebuild:
-    """Builds views from the ledger in bulk, into a ``ViewStore``, one rebuild at a time."""
+    """Builds views in bulk from a source of facts, into a ``ViewStore``, one rebuild at a
+    time."""
 
-    def __init__(self, recorder: LedgerRecorder, store: ViewStore, *, chunk: int = CHUNK) -> None:
-        self.recorder = recorder
+    def __init__(self, source: FactSource, store: ViewStore) -> None:
+        self.source = source
         self.store = store
-        self.chunk = chunk
         self.seconds: dict[str, float] = {}
         """Seconds spent per phase of the last rebuild (load, each projection, swap)."""
 
@@ -91,7 +204,7 @@ class BulkRebuild:
         on_progress: Callable[[int], None] | None = None,
         wait_seconds: float = 3_600,
     ) -> int:
-        """Rebuild ``projections`` from every event recorded so far; returns the events read.
+        """Rebuild ``projections`` from every fact of the source; returns the facts read.
 
         Another process may be rebuilding the same views: this waits for it, then asks
         ``still_needed()`` which views are left to build (none, usually)."""
@@ -113,7 +226,8 @@ class BulkRebuild:
     def _build(
         self, projections: Sequence[Projection], on_progress: Callable[[int], None] | None
     ) -> int:
-        until = self.recorder.max_notification_id() or 0
+        source = self.source
+        source.start()
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="rapport-rebuild-") as folder:
             db = duckdb.connect(str(Path(folder) / "facts.duckdb"))
@@ -122,14 +236,14 @@ class BulkRebuild:
                 db.execute(f"SET memory_limit = '{MEMORY_LIMIT_MB}MB'")
                 db.execute(f"SET temp_directory = '{folder}'")
                 db.execute(FACTS)
-                loading = load_facts(with_data=any(_reads_anything(p) for p in projections))
-                events = self._load(db, loading, until, on_progress)
+                with_data = any(not (set_based_form(p, source) or _reads(p)) for p in projections)
+                events = self._load(db, source.loading(with_data=with_data), on_progress)
                 seconds = {"load": time.perf_counter() - started}
                 for projection in projections:
                     began = time.perf_counter()
                     self.store.stage(projection)
-                    if has_set_based_form(projection):
-                        self._select(db, projection)
+                    if statements := set_based_form(projection, source):
+                        self._select(db, projection, statements)
                     elif isinstance(projection, AlertsProjection):
                         self._alerts(db, projection)
                     else:
@@ -139,7 +253,8 @@ class BulkRebuild:
             finally:
                 db.close()
         began = time.perf_counter()
-        self.store.swap(projections, until)
+        until = source.position()
+        self.store.swap(projections, until, also=source.record)
         seconds["swap"] = time.perf_counter() - began
         self.seconds = {phase: round(spent, 3) for phase, spent in seconds.items()}
         log.info(
@@ -155,11 +270,10 @@ class BulkRebuild:
         self,
         db: duckdb.DuckDBPyConnection,
         loading: str,
-        until: int,
         on_progress: Callable[[int], None] | None,
     ) -> int:
-        """Every event up to ``until`` into ``facts``: a thread reads the next chunk from the
-        ledger while DuckDB parses this one (both release the interpreter meanwhile)."""
+        """The source's facts into ``facts``: a thread reads the next chunk while DuckDB
+        parses this one (both release the interpreter meanwhile)."""
         chunks: queue.Queue[pa.Table | BaseException | None] = queue.Queue(maxsize=2)
         stop = threading.Event()
 
@@ -174,12 +288,9 @@ class BulkRebuild:
 
         def read() -> None:
             try:
-                start = 1
-                while start <= until:
-                    rows = self.recorder.read_raw(start, self.chunk, until)
-                    if not rows or not hand_over(_arrow_chunk(rows)):
-                        break
-                    start = rows[-1][0] + 1
+                for chunk in self.source.chunks():
+                    if not hand_over(chunk):
+                        return
                 hand_over(None)
             except BaseException as failure:  # raised again by the loading thread
                 hand_over(failure)
@@ -202,8 +313,9 @@ class BulkRebuild:
             reader.join()
         return events
 
-    def _select(self, db: duckdb.DuckDBPyConnection, projection: Projection) -> None:
-        statements = SET_BASED[(projection.name, projection.version)]
+    def _select(
+        self, db: duckdb.DuckDBPyConnection, projection: Projection, statements: dict[str, str]
+    ) -> None:
         for table in projection.tables:
             self.store.fill(table, _fetched(db.execute(statements[table.name])))
 
@@ -264,9 +376,9 @@ class BulkRebuild:
         out.clear()
 
 
-def _reads_anything(projection: Projection) -> bool:
-    """A projection folded in bulk that does not say which fields it reads gets them all."""
-    return not has_set_based_form(projection) and not getattr(projection, "reads", None)
+def _reads(projection: Projection) -> tuple[str, ...] | None:
+    """The fields a projection folded in bulk reads (None: all of them, so ``data`` too)."""
+    return getattr(projection, "reads", None)
 
 
 def _one_by_one(

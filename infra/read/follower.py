@@ -16,7 +16,7 @@ from datetime import datetime
 import orjson
 import structlog
 
-from infra.read.bulk import CHUNK, BulkRebuild
+from infra.read.bulk import CHUNK, BulkRebuild, LedgerFacts
 from infra.read.engine import CACHE_SIZE, ProjectionEngine, to_rebuild
 from infra.read.views import LEDGER_FOLLOWER, ViewMoved, ViewStore
 from infra.store.recorder import LedgerRecorder, StoredRow
@@ -125,7 +125,7 @@ class Follower:
         if not empty or (self.recorder.max_notification_id() or 0) < (self.bulk_from or 0):
             return 0
         self.engine.forget()
-        return BulkRebuild(self.recorder, self.store).run(
+        return BulkRebuild(LedgerFacts(self.recorder), self.store).run(
             empty, still_needed=self._empty, on_progress=on_progress
         )
 
@@ -138,7 +138,7 @@ class Follower:
         """Build every view again from the first event, in bulk (``infra.read.bulk``, reading
         ``chunk`` events per step), and swap it in; then fold whatever was recorded meanwhile."""
         self.engine.forget()
-        count = BulkRebuild(self.recorder, self.store, chunk=chunk).run(
+        count = BulkRebuild(LedgerFacts(self.recorder, chunk=chunk), self.store).run(
             self.projections, on_progress=on_progress
         )
         return count + self.catch_up(on_progress)

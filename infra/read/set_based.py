@@ -28,7 +28,7 @@ from projections.alerts import (
 )
 from projections.base import ENGAGING_SENTIMENTS
 from projections.engagement import AUTOMATION, ENGAGING_TYPES, STAGE_OF, EngagementProjection
-from projections.journey import JourneyProjection
+from projections.journey import REACHES, TIMELINE, JourneyProjection, TimelineProjection
 
 _TOUCHPOINT_FIELDS = {
     "type": "VARCHAR",
@@ -79,12 +79,7 @@ CREATE TABLE facts (
 """
 """One row per event, typed: what a ``projections.base.Fact`` carries, plus its two flags."""
 
-_LOAD_FACTS = f"""
-INSERT INTO facts
-SELECT position, candidate_id, version, t.type,
-    -- seconds as Python computes them: microseconds / 10**6, one rounding
-    epoch_us(t.occurred_at::TIMESTAMPTZ) / 1e6, epoch_us(e.timestamp::TIMESTAMPTZ) / 1e6,
-    t.candidate, t.status, t.role, t.therapeutic_areas, t.recruiter,
+_TOUCHPOINT_COLUMNS = f"""t.candidate, t.status, t.role, t.therapeutic_areas, t.recruiter,
     coalesce(t.automated, false), t.personalization, t.channel, t.campaign, t.sentiment,
     t.position, t.pool,
     -- Fact.is_personal_touch: a recruiter's own touch, not a registration or a blast
@@ -93,7 +88,15 @@ SELECT position, candidate_id, version, t.type,
         AND t.personalization IS DISTINCT FROM 'generic_blast',
     -- what credits an engagement (engagement.ENGAGING_TYPES and Fact.is_engaging_reply)
     t.type IN ({_listed(ENGAGING_TYPES)})
-        OR (t.type = 'reply_received' AND t.sentiment IN ({_listed(ENGAGING_SENTIMENTS)})),
+        OR (t.type = 'reply_received' AND t.sentiment IN ({_listed(ENGAGING_SENTIMENTS)}))"""
+"""The ``facts`` columns read from a touchpoint ``t`` (a struct of ``_TOUCHPOINT_FIELDS``)."""
+
+_LOAD_FACTS = f"""
+INSERT INTO facts
+SELECT position, candidate_id, version, t.type,
+    -- seconds as Python computes them: microseconds / 10**6, one rounding
+    epoch_us(t.occurred_at::TIMESTAMPTZ) / 1e6, epoch_us(e.timestamp::TIMESTAMPTZ) / 1e6,
+    {_TOUCHPOINT_COLUMNS},
     {{data}}
 FROM (
     SELECT position, candidate_id, version, body,
@@ -115,6 +118,17 @@ def load_facts(*, with_data: bool) -> str:
     version, state) into ``facts``: the JSON parsed once per event, in C. ``with_data``: keep
     each touchpoint whole too, for a fold that reads any field (it costs a second parse)."""
     return _LOAD_FACTS.replace("{data}", _DATA if with_data else "NULL")
+
+
+LOAD_FOLDED_FACTS = f"""
+INSERT INTO facts
+SELECT position, candidate_id, version, t.type, happened, recorded_at,
+    {_TOUCHPOINT_COLUMNS}, data
+FROM (SELECT *, from_json(data, '{_struct(_TOUCHPOINT_FIELDS)}') AS t FROM chunk)
+"""
+"""From facts already decoded in Python (an Arrow table ``chunk``: position, candidate_id,
+version, happened, recorded_at, and data, the touchpoint without ``personal`` serialised as the
+fold serialises it) into ``facts``: a consumer group's facts, read from the topic."""
 
 
 _STAGE_OF = (
@@ -215,9 +229,32 @@ ALERTS: dict[str, str] = {
 }
 """The alerts' tables that follow from the registration alone."""
 
+_REACHES = (
+    "CASE type WHEN 'reply_received' THEN CASE WHEN engaging THEN 'engaged' END "
+    + " ".join(f"WHEN '{kind}' THEN '{stage}'" for kind, stage in sorted(REACHES.items()))
+    + " END"
+)
+"""The stage a fact shows the candidate has reached (``projections.journey._reaches``)."""
+
+TIMELINE_ROWS: dict[str, str] = {
+    TIMELINE: f"""
+        SELECT candidate_id, version, position, happened, recorded_at, type,
+            CASE WHEN automated THEN 'automation'
+                ELSE coalesce(nullif(recruiter, ''), 'candidate') END,
+            personal_touch::INTEGER, {_REACHES}, data
+        FROM facts ORDER BY candidate_id, version""",
+}
+"""The timeline a consumer group keeps: one row per fact, its data as the fold wrote it."""
+
 SET_BASED: dict[tuple[str, int], dict[str, str]] = {
     (JourneyProjection.name, JourneyProjection.version): JOURNEY,
     (EngagementProjection.name, EngagementProjection.version): ENGAGEMENT,
 }
 """(projection name, version) -> each of its tables -> the statement giving its rows, in key
 order. A projection whose version is not here (its fold changed since) is folded instead."""
+
+EXACT_DATA: dict[tuple[str, int], dict[str, str]] = {
+    (TimelineProjection.name, TimelineProjection.version): TIMELINE_ROWS,
+}
+"""Set-based forms that copy each fact's ``data``: only for a source whose ``data`` column is
+byte for byte what the fold writes (``FactSource.exact_data``)."""

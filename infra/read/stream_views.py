@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -128,6 +129,21 @@ class StreamViews:
             (self.topic,),
         )
         return {int(p): PartitionProgress(int(offset), int(pos)) for p, offset, pos in rows}
+
+    def record_start(self, cur: Any, progress: dict[int, PartitionProgress]) -> None:
+        """Every partition's offset after a first catch-up in bulk, inside the transaction that
+        swaps its views in: refused (``PartitionMoved``) if a member wrote one meanwhile."""
+        store = self.store
+        cur.execute(store.sql(f"SELECT COUNT(*) FROM {OFFSETS} WHERE topic = ?"), (self.topic,))
+        if cur.fetchone()[0]:
+            raise PartitionMoved(f"a member of {self.group} started folding {self.topic} meanwhile")
+        cur.executemany(
+            store.sql(f"INSERT INTO {OFFSETS} VALUES (?, ?, ?, ?)"),
+            [
+                (self.topic, partition, at.next_offset, at.position)
+                for partition, at in sorted(progress.items())
+            ],
+        )
 
     def commit(self, work: Sequence[Work], advances: Sequence[PartitionAdvance]) -> None:
         """The partitions' new offsets, then every projection's rows and states: all or nothing.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -242,6 +242,10 @@ class ViewStore:
                 count += len(chunk)
         return count
 
+    def unstage(self, projections: Sequence[Projection]) -> None:
+        """Drop the staged tables of a rebuild that will not be swapped in."""
+        self.retire([_next(table.name) for p in projections for table in p.tables])
+
     def index_staged(self, projection: Projection) -> None:
         """On PostgreSQL, the staged tables' secondary indexes, built once they are filled, so
         the swap only renames them (SQLite builds them in the swap: its readers keep reading
@@ -253,12 +257,21 @@ class ViewStore:
                 for statement in _index_statements(table, suffix=_NEXT):
                     cur.execute(statement)
 
-    def swap(self, projections: Sequence[Projection], position: int) -> None:
+    def swap(
+        self,
+        projections: Sequence[Projection],
+        position: int,
+        *,
+        also: Callable[[Any], None] | None = None,
+    ) -> None:
         """Put the staged tables in place of the projections' own, with their position, in one
         transaction: readers see the old views or the new ones, never a mix; a crash before
-        the commit leaves the old ones."""
+        the commit leaves the old ones. ``also(cursor)`` writes first in the same transaction
+        (a consumer group's offsets); if it raises, nothing is swapped."""
         with self.transaction() as cur:
             self.serialise_schema_changes(cur)
+            if also is not None:
+                also(cur)
             for projection in projections:
                 for table in projection.tables:
                     cur.execute(f"DROP TABLE IF EXISTS {table.name}")

@@ -17,7 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from infra.core.settings import Settings
-from infra.read.bulk import BulkRebuild
+from infra.read.bulk import BulkRebuild, LedgerFacts
 from infra.read.follower import Follower
 from infra.read.read_side import all_projections
 from infra.read.views import ViewStore
@@ -108,13 +108,13 @@ def test_a_rebuild_that_dies_before_the_swap_leaves_the_old_views(tmp_path: Path
         class Crash(RuntimeError):
             pass
 
-        def crash(*_args: object) -> None:
+        def crash(*_args: object, **_kwargs: object) -> None:
             raise Crash
 
         with ViewStore(settings) as dying:
             dying.swap = crash  # type: ignore[method-assign]
             with pytest.raises(Crash):
-                BulkRebuild(ledger.ledger_recorder, dying).run(all_projections())
+                BulkRebuild(LedgerFacts(ledger.ledger_recorder), dying).run(all_projections())
         assert dump(store, all_projections()) == before
         assert follower.positions() == position
         staged = sqlite3.connect(store.path).execute(  # type: ignore[arg-type]

@@ -68,7 +68,7 @@ def test_a_consumer_fed_by_hand_builds_the_views_the_follower_builds(tmp_path: P
     assert len(records) > 200
     letters = _Letters()
     consumer = _consumer(tmp_path, letters)
-    # Room for three candidates' states: the others are loaded back from the views as needed.
+    # Room for three candidates' states: the others are replayed from the group's timeline.
     consumer.engine.cache_size = 3
     partition = TopicPartition(TOPIC, 0)
     try:

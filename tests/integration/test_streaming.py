@@ -3,6 +3,7 @@ which must equal what the ledger follower builds from the same ledger."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +250,51 @@ def test_a_message_that_breaks_the_contract_goes_to_the_dead_letters_and_the_res
     assert reasons[0].startswith("the value is not JSON")
     assert "schema_version: candidate_registered version 99 is not known" in reasons[1]
     assert "payload.channel: Extra inputs are not permitted" in reasons[2]
+
+
+def test_a_new_groups_first_catch_up_is_built_in_bulk_and_the_fold_goes_on_from_it(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    """The topic read to its end once, with a relay's re-sends and a foreign message on it;
+    the views equal a group that folded everything, and the fold continues from them."""
+    settings = stream_settings
+    topics = Topics.of(settings)
+    early, late = split_by_candidate(history(90, seed=31, folder=tmp_path), 0.6)
+    first = record_lines(settings, early)
+    relay_everything(settings)
+    progress = RelayProgress(settings, topics.touchpoints)
+    progress.save(range(settings.kafka_partitions), 0)  # the relay sends it all again
+    progress.close()
+    relay_everything(settings)
+    foreign = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    foreign.send(topics.touchpoints, key=b"k", value=b"not json", partition=0)
+    foreign.flush()
+    foreign.close()
+    bulk = ProjectionConsumer.connect(
+        group_views_settings(settings, "bulk"),
+        "bulk",
+        all_projections(timeline=True),
+        publish_alerts=False,
+        bulk_from=1,
+    )
+    try:
+        # Built before the member joined the group: nothing left for the fold.
+        assert group_views(settings, "bulk") == embedded_views(settings)
+        assert group_events(settings, "bulk") == first
+        assert len(read_topic(settings, topics.deadletter)) == 1
+        total = record_lines(settings, late)  # all the events the ledger holds
+        relay_everything(settings)
+        deadline = time.monotonic() + 180
+        bulk.run(lambda: bulk.stats.applied >= total - first or time.monotonic() > deadline)
+        assert bulk.stats.applied == total - first, bulk.stats
+        assert bulk.stats.dead_letters == 0
+    finally:
+        bulk.close()
+    folded = consume_until(settings, "folded", total, publish_alerts=False)
+    assert folded.applied == total
+    assert group_views(settings, "bulk") == group_views(settings, "folded")
+    assert group_views(settings, "bulk") == embedded_views(settings)
+    assert group_events(settings, "bulk") == group_events(settings, "folded") == total
 
 
 def test_a_batch_the_relay_sends_again_after_a_crash_is_not_counted_twice(
