@@ -11,8 +11,10 @@ on fresh topics, in one run:
 * relay: ``Relay.run(until_caught_up=True)``, one process, then two (``--workers 2``), timed from
   the first read of the ledger to the last stored position;
 * consumer group: ``ProjectionConsumer`` in one process, then two in one group, from the relay's
-  topic into fresh views, timed from the first message to the last partition caught up; next to
-  the embedded rebuild (``Follower.rebuild``) of the same ledger;
+  topic into fresh views, folding (its bulk first catch-up turned off), timed from the first
+  message to the last partition caught up; then a new group's first catch-up in bulk
+  (``consumers.first_catch_up``: the topic read to its end, the views built set-based and swapped
+  in); next to the embedded rebuild (``Follower.rebuild``) of the same ledger;
 * end-to-end lag: a steady ``--rate`` touchpoints/s recorded for ``--seconds`` (a transaction
   every 20 ms) while ``rapport relay`` and ``rapport consume`` run; an observer polls the views'
   per-partition positions every 5 ms and takes, for each touchpoint, the time from its commit in
@@ -46,12 +48,15 @@ from infra.bench.ingest import (
     show,
     write_report,
 )
+from infra.bench.rebuild import own_peak_kb
 from infra.core.logging import configure as configure_logging
 from infra.core.settings import Settings
 from infra.intake.importing import read_touchpoints
 from infra.store.ledger import Ledger, bulk_mode
 from infra.synthetic import generator
 
+NEVER = 2**62
+"""``bulk_from`` that keeps a group folding from its first message."""
 DEFAULT_EVENTS = 200_000
 DEFAULT_RATE = 1_000
 DEFAULT_SECONDS = 30
@@ -111,6 +116,8 @@ def child(task: dict[str, Any]) -> dict[str, Any]:
         return relay_worker(settings, tuple(task["worker"]), task["batch"])
     if kind == "consumer":
         return consumer_worker(settings, task["group"], task["total"])
+    if kind == "first_catch_up":
+        return first_catch_up_worker(settings, task["group"])
     if kind == "rebuild":
         return embedded_rebuild(settings)
     raise ValueError(kind)
@@ -184,7 +191,7 @@ def consumer_worker(settings: Settings, group: str, total: int) -> dict[str, Any
 
     where = group_views_settings(settings, group)
     consumer = ProjectionConsumer.connect(
-        where, group, all_projections(timeline=True), publish_alerts=False
+        where, group, all_projections(timeline=True), publish_alerts=False, bulk_from=NEVER
     )
     first: list[float] = []
     original = consumer.process
@@ -208,6 +215,30 @@ def consumer_worker(settings: Settings, group: str, total: int) -> dict[str, Any
     finally:
         consumer.close()
     return {"events": consumer.stats.applied, "started": first[0], "ended": ended}
+
+
+def first_catch_up_worker(settings: Settings, group: str) -> dict[str, Any]:
+    """A new group's views built in bulk from the whole topic (what ``connect`` does first)."""
+    from consumers.dead_letters import DeadLetters
+    from consumers.first_catch_up import first_catch_up
+    from infra.read.read_side import all_projections, group_views_settings
+    from infra.read.stream_views import StreamViews
+    from infra.read.views import ViewStore
+    from infra.streaming.topics import Topics
+
+    where = group_views_settings(settings, group)
+    topic = Topics.of(where).touchpoints
+    views = StreamViews(ViewStore(where), all_projections(timeline=True), group, topic)
+    views.prepare()
+    letters = DeadLetters(where, group)
+    try:
+        started = time.time()
+        count = first_catch_up(where, views, letters, bulk_from=1)
+        ended = time.time()
+    finally:
+        letters.close()
+        views.store.close()
+    return {"events": count, "started": started, "ended": ended, "peak_mb": own_peak_kb() / 1024}
 
 
 def embedded_rebuild(settings: Settings) -> dict[str, Any]:
@@ -432,6 +463,10 @@ def main(argv: list[str] | None = None) -> None:
         )
         for stale in CACHE.glob(f"*.{group}.views.db*"):
             stale.unlink()
+    group = f"bulk_{uuid.uuid4().hex[:6]}"
+    bulk = run_children([task("first_catch_up", one, group=group)])[0]
+    for stale in CACHE.glob(f"*.{group}.views.db*"):
+        stale.unlink()
     console.print(f"end-to-end lag at {args.rate:,}/s for {args.seconds}s …")
     lag = end_to_end(base, args.rate, args.seconds, args.seed + 1)
 
@@ -461,6 +496,7 @@ def main(argv: list[str] | None = None) -> None:
         ],
     )  # fmt: skip
     rebuild_rate = rebuild["events"] / rebuild["seconds"]
+    bulk_n, bulk_sec, bulk_rate = span_rate([bulk])
     consumer_section = Section(
         "Projection throughput (touchpoints topic → journey, engagement and alert views)",
         ["path", "facts", "seconds", "facts/s", "vs embedded rebuild"],
@@ -470,7 +506,11 @@ def main(argv: list[str] | None = None) -> None:
             [f"**consumer group**, {count} process{'es' if count > 1 else ''}", f"{n:,}",
              f"{sec:.2f}", f"{rate:,.0f}", f"{rate / rebuild_rate:.2f}x"]
             for count, (n, sec, rate) in consumed.items()
-        ],
+        ]
+        + [[f"**consumer group's first catch-up in bulk** (`first_catch_up`), 1 process,"
+            f" peak {bulk['peak_mb']:,.0f} MB",
+            f"{bulk_n:,}", f"{bulk_sec:.2f}", f"{bulk_rate:,.0f}",
+            f"{bulk_rate / rebuild_rate:.2f}x"]],
     )  # fmt: skip
     cuts = percentiles(lag["lags"]) if len(lag["lags"]) > 1 else {50: 0.0, 95: 0.0, 99: 0.0}
     lag_section = Section(
