@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PG := infra/ops/scripts/postgres.sh
 KAFKA := infra/ops/scripts/kafka.sh
-# The test broker has a port of its own, so a developer's broker (59092) is left alone.
-TEST_KAFKA_PORT ?= 59192
+# The test broker has a port of its own, so a developer's broker (59092) is left alone; below
+# 32768, outside the range the kernel picks client ports from, so no connection can hold it.
+TEST_KAFKA_PORT ?= 29192
 
 .PHONY: install demo demo-serve test test-unit lint bench soak tools postgres-up postgres-down kafka-up kafka-down clean
 

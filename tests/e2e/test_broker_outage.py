@@ -28,7 +28,9 @@ from tests.support.streaming import (
 
 pytestmark = pytest.mark.kafka
 
-PORT = 59292
+PORT = 29292
+"""Below 32768: outside the range the kernel picks client ports from (32768-60999 here), so no
+connection the suite has open can hold the port the broker binds."""
 
 
 class Broker:
