@@ -174,52 +174,59 @@ class _Evaluation:
             "k": self.open,
         }
 
-    def start(self, rule: str, entry: Entry) -> None:
-        if rule not in self.period or rule in self.open:
+    # The methods below take a fact's fields unpacked (``step`` unpacks each entry once): they
+    # run for every remembered fact of every candidate in a rebuild.
+
+    def start(self, rule: str, at: float, position: int, kind: str) -> None:
+        period = self.period.get(rule)
+        if period is None or rule in self.open:
             return
         if self.opted_out and rule in self.suppressible:
             return
-        fact = Remembered(entry)
-        key = f"{rule}|{fact.position}"
-        anchor = fact.occurred_at
-        self.found[key] = Episode.opened(fact.type, anchor, anchor + self.period[rule])
+        key = f"{rule}|{position}"
+        self.found[key] = Episode.opened(kind, at, at + period)
         self.open[rule] = key
 
-    def stop(self, rule: str, entry: Entry, reason: str) -> None:
+    def stop(self, rule: str, at: float, position: int, reason: str) -> None:
         key = self.open.pop(rule, None)
         if key is not None:
-            fact = Remembered(entry)
-            Episode(self.found[key]).resolve(fact.occurred_at, reason, fact.position)
+            Episode(self.found[key]).resolve(at, reason, position)
 
     def condition(
-        self, rule: str, holds: bool, entry: Entry, ended: str, reset: str | None
+        self,
+        rule: str,
+        holds: bool,
+        fact: tuple[float, int, str],
+        ended: str,
+        reset: str | None,
     ) -> None:
-        """A rule that watches a state (in a pool, in a hiring process) until a touch resets it."""
+        """A rule that watches a state (in a pool, in a hiring process) until a touch resets it;
+        ``fact``: (occurred_at, position, type)."""
+        at, position, kind = fact
         if rule in self.open:
             if not holds:
-                self.stop(rule, entry, ended)
+                self.stop(rule, at, position, ended)
             elif reset is not None:
-                self.stop(rule, entry, reset)
-                self.start(rule, entry)
+                self.stop(rule, at, position, reset)
+                self.start(rule, at, position, kind)
         elif holds:
-            self.start(rule, entry)
+            self.start(rule, at, position, kind)
 
     def step(self, entry: Entry) -> None:
         if self.erased:
             return  # nothing is recorded after an erasure
-        fact = Remembered(entry)
-        kind, flags, argument = fact.type, fact.flags, fact.argument
+        at, position, kind, flags, argument = entry  # as ``Remembered`` names them
         personal = bool(flags & FLAG_PERSONAL)
         ended = "left the talent pool"
         if kind == "erasure_requested":
             self.erased = True
             for rule in list(self.open):
-                self.stop(rule, entry, "erased")
+                self.stop(rule, at, position, "erased")
             return
         if kind == "opted_out":
             self.opted_out = True
             for rule in self.suppressible:
-                self.stop(rule, entry, "opted out")
+                self.stop(rule, at, position, "opted out")
         elif kind == "consent_given":
             self.opted_out = False
         elif kind == "added_to_talent_pool":
@@ -230,24 +237,25 @@ class _Evaluation:
             ended = "hired"
             self.pools.clear()
             self.process.clear()
-            self.stop(ENGAGED, entry, ended)
-            self.stop(APPLICANT, entry, ended)
+            self.stop(ENGAGED, at, position, ended)
+            self.stop(APPLICANT, at, position, ended)
         elif kind in ("shortlisted", "interview_scheduled"):
             self.process.add(argument)
         elif kind == "offer_declined":
             self.process.discard(argument)
             ended = "offer declined"
-        self.condition(POOL, bool(self.pools), entry, ended, "personal touch" if personal else None)
+        fact = (at, position, kind)
+        self.condition(POOL, bool(self.pools), fact, ended, "personal touch" if personal else None)
         self.condition(
-            SHORTLISTED, bool(self.process), entry, ended, "touch from us" if flags else None
+            SHORTLISTED, bool(self.process), fact, ended, "touch from us" if flags else None
         )
         if personal:
-            self.stop(ENGAGED, entry, "personal touch")
-            self.stop(APPLICANT, entry, "personal touch")
+            self.stop(ENGAGED, at, position, "personal touch")
+            self.stop(APPLICANT, at, position, "personal touch")
         if kind == "call_held" or kind == "reply_received":
-            self.start(ENGAGED, entry)
+            self.start(ENGAGED, at, position, kind)
         elif kind == "application_submitted":
-            self.start(APPLICANT, entry)
+            self.start(APPLICANT, at, position, kind)
 
 
 _Rules = tuple[dict[str, float], frozenset[str]]
@@ -413,34 +421,66 @@ class AlertsProjection:
             for entry in entries:
                 self.remember(state, cid, entry, out)
             return
-        evaluation = _Evaluation(self._rules)
-        for entry in entries:
-            evaluation.step(entry)
+        evaluation = self._one_pass(entries)
         state[TIMELINE] = list(entries)
         state[EPISODES_KEPT] = evaluation.found
         state[SNAPSHOT] = evaluation.snapshot()
         for key, episode in evaluation.found.items():
-            changed = Episode(episode).resolved_position
-            if changed is None:
-                changed = int(key.split("|")[1])
-            out.append(self._row(cid, key, episode, changed))
+            out.append(self._row(cid, key, episode, _last_changed(key, episode)))
+
+    def episode_rows(
+        self, cid: str, entries: Sequence[Entry], *, in_order: bool
+    ) -> list[tuple[Any, ...]]:
+        """A candidate's episode rows (values in the table's column order, each row once, in
+        its last version) from their entries in ledger order: what ``remember_all`` from an
+        empty state leaves in the view, for a rebuild that keeps no state."""
+        if not in_order:
+            out: list[Upsert] = []
+            self.remember_all({}, cid, entries, out, in_order=False)
+            last = {tuple(u.row[c] for c in _EPISODE_KEY): u.row for u in out}
+            return [tuple(row[c] for c in _EPISODE_COLUMNS) for row in last.values()]
+        found = self._one_pass(entries).found
+        return [
+            _episode_values(cid, key, episode, _last_changed(key, episode))
+            for key, episode in found.items()
+        ]
+
+    def _one_pass(self, entries: Iterable[Entry]) -> _Evaluation:
+        evaluation = _Evaluation(self._rules)
+        for entry in entries:
+            evaluation.step(entry)
+        return evaluation
 
     @staticmethod
     def _row(cid: str, key: str, episode: list[Any], changed: int) -> Upsert:
-        rule, position = key.split("|")
-        opened_by, anchor_at, due_at, resolved_at, resolution, resolved_position = episode
-        return Upsert(
-            EPISODES,
-            {
-                "candidate_id": cid,
-                "rule": rule,
-                "opened_position": int(position),
-                "opened_by": opened_by,
-                "anchor_at": anchor_at,
-                "due_at": due_at,
-                "resolved_at": resolved_at,
-                "resolution": resolution,
-                "resolved_position": resolved_position,
-                "changed_position": changed,
-            },
-        )
+        values = _episode_values(cid, key, episode, changed)
+        return Upsert(EPISODES, dict(zip(_EPISODE_COLUMNS, values, strict=True)))
+
+
+_EPISODE_COLUMNS = AlertsProjection.tables[0].column_names
+_EPISODE_KEY = AlertsProjection.tables[0].key
+
+
+def _last_changed(key: str, episode: list[Any]) -> int:
+    """The position of the fact that last changed an episode in one pass: its resolution's,
+    or the opening fact's."""
+    changed = Episode(episode).resolved_position
+    return int(key.split("|")[1]) if changed is None else int(changed)
+
+
+def _episode_values(cid: str, key: str, episode: list[Any], changed: int) -> tuple[Any, ...]:
+    """An episode's row, in ``view_alert_episodes``' column order."""
+    rule, position = key.split("|")
+    opened_by, anchor_at, due_at, resolved_at, resolution, resolved_position = episode
+    return (
+        cid,
+        rule,
+        int(position),
+        opened_by,
+        anchor_at,
+        due_at,
+        resolved_at,
+        resolution,
+        resolved_position,
+        changed,
+    )

@@ -1096,7 +1096,7 @@ _KEY_FUNCTIONS = (
     ("load: rows into Arrow", "_arrow_chunk", "infra/read/bulk.py"),
     ("set-based views (journey, engagement)", "_select", "infra/read/bulk.py"),
     ("alerts (registrations in SQL, episodes folded)", "_alerts", "infra/read/bulk.py"),
-    ("alerts: remember_all (the fold)", "remember_all", "projections/alerts.py"),
+    ("alerts: episode_rows (the rules)", "episode_rows", "projections/alerts.py"),
     ("ViewStore.fill (staged rows)", "fill", "infra/read/views.py"),
     ("ViewStore.index_staged", "index_staged", "infra/read/views.py"),
     ("ViewStore.swap", "swap", "infra/read/views.py"),

@@ -39,7 +39,7 @@ import structlog
 
 from infra.core.locks import ProcessLocks
 from infra.read.set_based import (
-    ALERT_ENTRIES,
+    ALERT_HISTORIES,
     ALERTS,
     COLUMN_OF,
     EXACT_DATA,
@@ -321,25 +321,20 @@ class BulkRebuild:
 
     def _alerts(self, db: duckdb.DuckDBPyConnection, projection: AlertsProjection) -> None:
         """The registrations' table in SQL; the episodes folded over what the rules remember
-        of each fact (computed in SQL, so only those facts reach Python)."""
+        of each fact (computed and gathered per candidate in SQL, so only those facts reach
+        Python, a candidate's as columns)."""
         tables = {table.name: table for table in projection.tables}
         for name, statement in ALERTS.items():
             self.store.fill(tables[name], _fetched(db.execute(statement)))
         (episodes,) = (t for t in projection.tables if t.name not in ALERTS)
-        out: list[Upsert] = []
-        cid, in_order = "", True
-        entries: list[list[Any]] = []
-        for found in _fetched(db.execute(ALERT_ENTRIES)):
-            if found[0] != cid:
-                if entries:
-                    projection.remember_all({}, cid, entries, out, in_order=in_order)
-                    if len(out) >= _FETCH:
-                        self._fill_last_versions(out, {episodes.name: episodes})
-                cid, in_order, entries = found[0], found[6], []
-            entries.append(list(found[1:6]))
-        if entries:
-            projection.remember_all({}, cid, entries, out, in_order=in_order)
-        self._fill_last_versions(out, {episodes.name: episodes})
+        rows: list[tuple[Any, ...]] = []
+        for cid, in_order, *columns in _fetched(db.execute(ALERT_HISTORIES)):
+            entries = list(map(list, zip(*columns, strict=True)))
+            rows += projection.episode_rows(cid, entries, in_order=in_order)
+            if len(rows) >= _FETCH:
+                self.store.fill(episodes, rows)
+                rows = []
+        self.store.fill(episodes, rows)
 
     def _fold(self, db: duckdb.DuckDBPyConnection, projection: Projection) -> None:
         """The projection's own fold, one candidate at a time (their facts in ledger order,

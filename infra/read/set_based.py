@@ -12,7 +12,7 @@ earliest reply strictly after the outreach", "the first moment each stage was en
 depends on which facts exist, never on the order the fold met them; the journey's header
 follows from the registration alone. The alerts are not restated here: their episodes depend
 on the order facts were recorded (a late fact withdraws an episode), so a rebuild folds them,
-a candidate at a time (``infra.read.bulk``, ``AlertsProjection.apply_all``).
+a candidate at a time (``infra.read.bulk``, ``AlertsProjection.episode_rows``).
 """
 
 from __future__ import annotations
@@ -201,10 +201,13 @@ ENGAGEMENT: dict[str, str] = {
 }
 
 
-ALERT_ENTRIES = f"""
-    SELECT candidate_id, happened, position, type, flags, argument,
+ALERT_HISTORIES = f"""
+    SELECT candidate_id,
         -- whether the candidate's remembered facts arrived in the order they happened
-        NOT bool_or(coalesce(happened < earlier, false)) OVER (PARTITION BY candidate_id)
+        NOT bool_or(coalesce(happened < earlier, false)),
+        list(happened ORDER BY position), list(position ORDER BY position),
+        list(type ORDER BY position), list(flags ORDER BY position),
+        list(argument ORDER BY position)
     FROM (
         SELECT *, lag(happened) OVER (PARTITION BY candidate_id ORDER BY position) AS earlier
         FROM (
@@ -217,10 +220,11 @@ ALERT_ENTRIES = f"""
             type = 'call_held' OR (type = 'reply_received' AND engaging) AS engaging
         FROM facts WHERE type <> 'candidate_registered')
         WHERE flags <> 0 OR engaging OR type IN ({_listed(STRUCTURAL)}))
-    ORDER BY candidate_id, position"""
-"""What the alert rules remember of each fact (``projections.alerts._entry``), in the order the
-fold meets them: the episodes themselves are then folded, a candidate at a time
-(``AlertsProjection.remember_all``)."""
+    GROUP BY candidate_id ORDER BY candidate_id"""
+"""What the alert rules remember of each fact (``projections.alerts._entry``), per candidate in
+the order the fold meets them, as columns (happened, position, type, flags, argument): the
+episodes themselves are then folded, a candidate at a time
+(``AlertsProjection.episode_rows``)."""
 
 ALERTS: dict[str, str] = {
     CANDIDATES: f"""
