@@ -5,19 +5,23 @@ follower builds: no event lost, none counted twice."""
 from __future__ import annotations
 
 import random
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from infra.core.settings import Settings
+from infra.read.read_side import group_views_settings
 from tests.support.files import history, record_lines
 from tests.support.streaming import (
     embedded_views,
     group_events,
     group_views,
     kill,
+    log_events,
     relay_position,
     start,
     stop,
@@ -79,3 +83,63 @@ def test_kill_9_of_relay_and_consumers_at_random_points_loses_nothing_and_double
     print(note)
     assert mid_work >= len(kills) // 2, f"too few kills fell mid-work: {note}"
     assert group_views(settings, "ops") == embedded_views(settings), note
+
+
+def _staged_group_tables(settings: Settings, group: str) -> list[str]:
+    """Tables a group's bulk first catch-up is filling (``<table>__next``), read from outside."""
+    where = group_views_settings(settings, group)
+    if where.database_url:
+        with psycopg.connect(where.database_url) as conn:
+            rows = conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
+                " AND table_name LIKE %s",
+                (where.views_schema, r"%\_\_next"),
+            ).fetchall()
+        return [row[0] for row in rows]
+    assert where.views_db is not None
+    try:
+        with sqlite3.connect(where.views_db, timeout=5) as conn:
+            rows = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+                " AND name LIKE '%\\_\\_next' ESCAPE '\\'"
+            ).fetchall()
+    except sqlite3.OperationalError:
+        return []
+    return [row[0] for row in rows]
+
+
+def test_kill_9_during_a_groups_first_catch_up_in_bulk_leaves_nothing_half_built(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    """Killed while its staged tables exist, the group has no views and no offsets; started
+    again, it builds them in bulk from the start and equals the embedded views."""
+    settings = stream_settings
+    total = record_lines(settings, history(1500, seed=37, folder=tmp_path))
+    relay = start(settings, "relay", "--until-caught-up", log=tmp_path / "relay.log")
+    assert relay.wait(timeout=180) == 0
+    consume = ("consume", "--bulk-from", "1", "--no-alerts")
+    killed = None
+    for attempt in range(4):
+        group, log = f"ops{attempt}", tmp_path / f"consumer{attempt}.log"
+        process = start(settings, *consume, "--group", group, log=log)
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline:
+            if _staged_group_tables(settings, group):
+                kill(process)
+                killed = group, log
+                break
+            time.sleep(0.002)
+        stop(process)
+        if killed:
+            break
+    assert killed, "the first catch-up always finished before its staged tables were seen"
+    group, log = killed
+    assert group_events(settings, group) == 0, "killed before the swap: nothing is in the views"
+    process = start(settings, *consume, "--group", group, log=log)
+    try:
+        wait_for(lambda: group_events(settings, group) == total, 120, "the views", (log,))
+    finally:
+        stop(process)
+    assert log_events(log, "consumer.caught_up_in_bulk"), "built in bulk again, not folded"
+    assert not _staged_group_tables(settings, group)
+    assert group_views(settings, group) == embedded_views(settings)
