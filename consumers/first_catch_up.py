@@ -7,7 +7,8 @@ rebuild lock and, if the group's views still hold no offset and the topic holds 
 messages or more:
 
 1. reads every partition from its start to the end offset of that moment, with a plain consumer
-   assigned every partition (read-committed, like the group's members);
+   (read-committed, like the group's members); from ``HELPED_FROM`` messages on, a helper
+   process reads every other partition meanwhile, since reading is pure Python;
 2. checks each message as the fold does (``fact_from_message``; a relay's re-send, at or below
    its partition's highest position, is skipped; a message it refuses is dead-lettered first);
 3. builds the views with ``BulkRebuild`` from those facts, the timeline included;
@@ -21,8 +22,13 @@ continues from those offsets, replaying states from the timeline as after any re
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -31,6 +37,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from consumers.dead_letters import DeadLetters
+from infra.core.logging import configure as configure_logging
 from infra.core.settings import Settings
 from infra.read.bulk import BulkRebuild, DecodedFacts
 from infra.read.stream_views import PartitionMoved, PartitionProgress, StreamViews
@@ -47,35 +54,35 @@ CHUNK = 50_000
 STALL_SECONDS = 120.0
 """How long reading may make no progress before the broker is taken to be gone."""
 
+HELPED_FROM = 100_000
+"""Messages from which a second process reads half the partitions (on more than one core)."""
 
-class TopicFacts:
-    """Every touchpoint message on the topic up to the end offsets of ``start()`` (a
-    ``FactSource`` for ``BulkRebuild``)."""
 
-    exact_data = True
+class PartitionReader:
+    """Some partitions of the topic read from a start to an end offset, each message checked
+    as the fold checks it; what it refuses is kept in ``rejected`` for the dead letters."""
 
     def __init__(
         self,
         settings: Settings,
-        views: StreamViews,
-        dead_letters: DeadLetters,
+        topic: str,
         *,
         chunk: int = CHUNK,
         stall_seconds: float = STALL_SECONDS,
     ) -> None:
         self.settings = settings
-        self.views = views
-        self.topic = views.topic
-        self.dead_letters = dead_letters
+        self.topic = topic
         self.chunk = chunk
         self.stall_seconds = stall_seconds
+        self.starts: dict[int, int] = {}
         self.ends: dict[int, int] = {}
         """Each partition's end offset when the build started: where the fold will go on."""
-        self.starts: dict[int, int] = {}
+        self.own: list[int] = []
+        """The partitions this process reads (the others, if any, a helper)."""
         self.highest: dict[int, int] = {}
         """Each partition's highest ledger position read."""
-        self.dead_lettered = 0
         self.skipped = 0
+        self.rejected: list[tuple[Any, str]] = []
         self._consumer: KafkaConsumer | None = None
 
     def _reader(self) -> KafkaConsumer:
@@ -91,51 +98,31 @@ class TopicFacts:
             )
         return self._consumer
 
-    def _partitions(self) -> list[TopicPartition]:
-        found = self._reader().partitions_for_topic(self.topic) or ()
-        return [TopicPartition(self.topic, p) for p in sorted(found)]
-
-    def size(self) -> int:
-        """Messages (and transaction markers) on the topic now."""
-        partitions = self._partitions()
-        if not partitions:
-            return 0
-        ends = self._reader().end_offsets(partitions)
-        starts = self._reader().beginning_offsets(partitions)
-        return sum(ends[tp] - starts[tp] for tp in partitions)
-
-    def start(self) -> None:
-        consumer, partitions = self._reader(), self._partitions()
-        if not partitions:
-            raise KafkaError(f"{self.topic} shows no partitions")
+    def read(self, starts: dict[int, int], ends: dict[int, int]) -> None:
+        """Read these partitions, from these offsets to those."""
+        self.starts, self.ends, self.own = starts, ends, sorted(starts)
+        self.highest = dict.fromkeys(self.own, 0)
+        partitions = [TopicPartition(self.topic, p) for p in self.own]
+        consumer = self._reader()
         consumer.assign(partitions)
-        ends, starts = consumer.end_offsets(partitions), consumer.beginning_offsets(partitions)
         for tp in partitions:
-            consumer.seek(tp, starts[tp])
-        self.ends = {tp.partition: ends[tp] for tp in partitions}
-        self.starts = {tp.partition: starts[tp] for tp in partitions}
-        self.highest = {tp.partition: 0 for tp in partitions}
+            consumer.seek(tp, starts[tp.partition])
 
-    def loading(self, *, with_data: bool) -> str:
-        return DecodedFacts.LOADING  # the data is always there: the timeline copies it
-
-    def chunks(self) -> Iterator[pa.Table]:
+    def decoded(self) -> Iterator[pa.Table]:
+        """The facts of ``own`` partitions, ``chunk`` at a time."""
         facts = DecodedFacts()
-        rejected: list[tuple[Any, str]] = []
         for message in self.messages():
-            self._take(message, facts, rejected)
+            self._take(message, facts)
             if len(facts) >= self.chunk:
-                self._send(rejected)
                 yield facts.take()
-        self._send(rejected)
         if len(facts):
             yield facts.take()
 
     def messages(self) -> Iterator[Any]:
-        """Every partition's messages from its start to its end offset at ``start()``."""
+        """The ``own`` partitions' messages from their start to their end offset."""
         consumer = self._reader()
-        left = {p for p, end in self.ends.items() if self.starts[p] < end}
-        consumer.pause(*(TopicPartition(self.topic, p) for p in self.ends if p not in left))
+        left = {p for p in self.own if self.starts[p] < self.ends[p]}
+        consumer.pause(*(TopicPartition(self.topic, p) for p in self.own if p not in left))
         progressed = time.monotonic()
         while left:
             records = consumer.poll(timeout_ms=200)
@@ -156,11 +143,11 @@ class TopicFacts:
                     f" {sorted(left)} not read to their end"
                 )
 
-    def _take(self, message: Any, facts: DecodedFacts, rejected: list[tuple[Any, str]]) -> None:
+    def _take(self, message: Any, facts: DecodedFacts) -> None:
         try:
             fact = fact_from_message(message.key, message.value, message.headers)
         except Undecodable as bad:
-            rejected.append((message, str(bad)))
+            self.rejected.append((message, str(bad)))
             return
         if fact.position <= self.highest[message.partition]:
             self.skipped += 1  # a copy the relay sent again
@@ -168,12 +155,110 @@ class TopicFacts:
         self.highest[message.partition] = fact.position
         facts.add(fact)
 
-    def _send(self, rejected: list[tuple[Any, str]]) -> None:
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)
+            self._consumer = None
+
+
+class TopicFacts(PartitionReader):
+    """Every touchpoint message on the topic up to the end offsets of ``start()`` (a
+    ``FactSource`` for ``BulkRebuild``). With ``readers=2``, a helper process reads every other
+    partition meanwhile (reading is pure Python: decoding Kafka's records and checking each
+    message), into a file this process then loads."""
+
+    exact_data = True
+
+    def __init__(
+        self,
+        settings: Settings,
+        views: StreamViews,
+        dead_letters: DeadLetters,
+        *,
+        chunk: int = CHUNK,
+        stall_seconds: float = STALL_SECONDS,
+        readers: int = 1,
+    ) -> None:
+        super().__init__(settings, views.topic, chunk=chunk, stall_seconds=stall_seconds)
+        self.views = views
+        self.dead_letters = dead_letters
+        self.readers = readers
+        self.dead_lettered = 0
+        self._helped: list[int] = []
+        """The partitions the helper process reads."""
+
+    def _partitions(self) -> list[TopicPartition]:
+        found = self._reader().partitions_for_topic(self.topic) or ()
+        return [TopicPartition(self.topic, p) for p in sorted(found)]
+
+    def size(self) -> int:
+        """Messages (and transaction markers) on the topic now."""
+        partitions = self._partitions()
+        if not partitions:
+            return 0
+        ends = self._reader().end_offsets(partitions)
+        starts = self._reader().beginning_offsets(partitions)
+        return sum(ends[tp] - starts[tp] for tp in partitions)
+
+    def start(self) -> None:
+        consumer, partitions = self._reader(), self._partitions()
+        if not partitions:
+            raise KafkaError(f"{self.topic} shows no partitions")
+        ends, starts = consumer.end_offsets(partitions), consumer.beginning_offsets(partitions)
+        every_start = {tp.partition: starts[tp] for tp in partitions}
+        every_end = {tp.partition: ends[tp] for tp in partitions}
+        mine = sorted(every_start)[:: max(self.readers, 1)]
+        self.read({p: every_start[p] for p in mine}, {p: every_end[p] for p in mine})
+        self.starts, self.ends = every_start, every_end
+        self.highest = dict.fromkeys(every_start, 0)
+        self._helped = [p for p in sorted(every_start) if p not in mine]
+
+    def loading(self, *, with_data: bool) -> str:
+        return DecodedFacts.LOADING  # the data is always there: the timeline copies it
+
+    def chunks(self) -> Iterator[pa.Table]:
+        helped = self._helped
+        if not helped:
+            yield from self._own_chunks()
+            return
+        with tempfile.TemporaryDirectory(prefix="rapport-catch-up-") as folder:
+            spill = Path(folder) / "helper.arrow"
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                helper = pool.submit(
+                    read_in_helper,
+                    self.settings,
+                    self.topic,
+                    {p: self.starts[p] for p in helped},
+                    {p: self.ends[p] for p in helped},
+                    self.chunk,
+                    str(spill),
+                )
+                try:
+                    yield from self._own_chunks()
+                    highest, skipped, rejected = helper.result()
+                finally:
+                    helper.cancel()
+            self.highest.update(highest)
+            self.skipped += skipped
+            self.rejected.extend(rejected)
+            self._send()
+            if spill.exists() and spill.stat().st_size:
+                with pa.memory_map(str(spill)) as source:
+                    for batch in pa.ipc.open_stream(source):
+                        yield pa.Table.from_batches([batch])
+
+    def _own_chunks(self) -> Iterator[pa.Table]:
+        for chunk in self.decoded():
+            self._send()
+            yield chunk
+        self._send()
+
+    def _send(self) -> None:
         """Dead letters before the views: a crash sends them again, never loses them."""
-        if rejected:
-            self.dead_letters.send(rejected)
-            self.dead_lettered += len(rejected)
-            rejected.clear()
+        if self.rejected:
+            self.dead_letters.send(self.rejected)
+            self.dead_lettered += len(self.rejected)
+            self.rejected.clear()
 
     def position(self) -> int:
         return max(self.highest.values(), default=0)
@@ -184,10 +269,32 @@ class TopicFacts:
             {p: PartitionProgress(end, self.highest[p]) for p, end in self.ends.items()},
         )
 
-    def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close(autocommit=False)
-            self._consumer = None
+
+def read_in_helper(
+    settings: Settings,
+    topic: str,
+    starts: dict[int, int],
+    ends: dict[int, int],
+    chunk: int,
+    spill: str,
+) -> tuple[dict[int, int], int, list[tuple[Any, str]]]:
+    """A helper process's share: these partitions' facts into an Arrow stream file ``spill``;
+    returns each partition's highest position, the relay's copies skipped, and what it
+    refused (dead-lettered by the process it helps)."""
+    configure_logging("warning", "console")
+    reader = PartitionReader(settings, topic, chunk=chunk)
+    try:
+        reader.read(starts, ends)
+        writer: pa.ipc.RecordBatchStreamWriter | None = None
+        with pa.OSFile(spill, "wb") as sink:
+            for table in reader.decoded():
+                writer = writer or pa.ipc.new_stream(sink, table.schema)
+                writer.write_table(table)
+            if writer is not None:
+                writer.close()
+        return reader.highest, reader.skipped, reader.rejected
+    finally:
+        reader.close()
 
 
 def first_catch_up(
@@ -198,16 +305,22 @@ def first_catch_up(
     bulk_from: int = BULK_FROM,
     on_progress: Callable[[int], None] | None = None,
     source: TopicFacts | None = None,
+    readers: int | None = None,
 ) -> int:
     """Build a group's views in bulk if they start from nothing and the topic holds
     ``bulk_from`` messages or more; returns the facts built (0: the fold will do it).
-    ``source``: the topic's reader (by default a ``TopicFacts`` of these views)."""
+    ``source``: the topic's reader (by default a ``TopicFacts`` of these views); ``readers``:
+    the processes that read it (by default two from ``HELPED_FROM`` messages on, one below)."""
     if views.progress() or not views.replays_states():
         return 0  # begun already; or views that store states, which a bulk build has not
     source = source or TopicFacts(settings, views, dead_letters)
     try:
-        if source.size() < max(bulk_from, 1):
+        size = source.size()
+        if size < max(bulk_from, 1):
             return 0
+        if readers is None:
+            readers = 2 if size >= HELPED_FROM and (os.cpu_count() or 1) > 1 else 1
+        source.readers = readers
         started = time.perf_counter()
         built = BulkRebuild(source, views.store).run(
             views.projections,
@@ -225,6 +338,7 @@ def first_catch_up(
             "consumer.caught_up_in_bulk",
             group=views.group,
             facts=built,
+            readers=source.readers,
             relay_copies_skipped=source.skipped,
             dead_letters=source.dead_lettered,
             seconds=round(time.perf_counter() - started, 3),

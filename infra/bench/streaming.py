@@ -13,8 +13,9 @@ on fresh topics, in one run:
 * consumer group: ``ProjectionConsumer`` in one process, then two in one group, from the relay's
   topic into fresh views, folding (its bulk first catch-up turned off), timed from the first
   message to the last partition caught up; then a new group's first catch-up in bulk
-  (``consumers.first_catch_up``: the topic read to its end, the views built set-based and swapped
-  in); next to the embedded rebuild (``Follower.rebuild``) of the same ledger;
+  (``consumers.first_catch_up``: the topic read to its end by one process, then by two, the
+  views built set-based and swapped in); next to the embedded rebuild (``Follower.rebuild``) of
+  the same ledger;
 * end-to-end lag: a steady ``--rate`` touchpoints/s recorded for ``--seconds`` (a transaction
   every 20 ms) while ``rapport relay`` and ``rapport consume`` run; an observer polls the views'
   per-partition positions every 5 ms and takes, for each touchpoint, the time from its commit in
@@ -117,7 +118,7 @@ def child(task: dict[str, Any]) -> dict[str, Any]:
     if kind == "consumer":
         return consumer_worker(settings, task["group"], task["total"])
     if kind == "first_catch_up":
-        return first_catch_up_worker(settings, task["group"])
+        return first_catch_up_worker(settings, task["group"], task["readers"])
     if kind == "rebuild":
         return embedded_rebuild(settings)
     raise ValueError(kind)
@@ -217,8 +218,9 @@ def consumer_worker(settings: Settings, group: str, total: int) -> dict[str, Any
     return {"events": consumer.stats.applied, "started": first[0], "ended": ended}
 
 
-def first_catch_up_worker(settings: Settings, group: str) -> dict[str, Any]:
-    """A new group's views built in bulk from the whole topic (what ``connect`` does first)."""
+def first_catch_up_worker(settings: Settings, group: str, readers: int) -> dict[str, Any]:
+    """A new group's views built in bulk from the whole topic (what ``connect`` does first),
+    the topic read by ``readers`` processes."""
     from consumers.dead_letters import DeadLetters
     from consumers.first_catch_up import first_catch_up
     from infra.read.read_side import all_projections, group_views_settings
@@ -233,7 +235,7 @@ def first_catch_up_worker(settings: Settings, group: str) -> dict[str, Any]:
     letters = DeadLetters(where, group)
     try:
         started = time.time()
-        count = first_catch_up(where, views, letters, bulk_from=1)
+        count = first_catch_up(where, views, letters, bulk_from=1, readers=readers)
         ended = time.time()
     finally:
         letters.close()
@@ -463,10 +465,12 @@ def main(argv: list[str] | None = None) -> None:
         )
         for stale in CACHE.glob(f"*.{group}.views.db*"):
             stale.unlink()
-    group = f"bulk_{uuid.uuid4().hex[:6]}"
-    bulk = run_children([task("first_catch_up", one, group=group)])[0]
-    for stale in CACHE.glob(f"*.{group}.views.db*"):
-        stale.unlink()
+    bulk = {}
+    for readers in (1, 2):
+        group = f"bulk{readers}_{uuid.uuid4().hex[:6]}"
+        bulk[readers] = run_children([task("first_catch_up", one, group=group, readers=readers)])
+        for stale in CACHE.glob(f"*.{group}.views.db*"):
+            stale.unlink()
     console.print(f"end-to-end lag at {args.rate:,}/s for {args.seconds}s …")
     lag = end_to_end(base, args.rate, args.seconds, args.seed + 1)
 
@@ -496,7 +500,6 @@ def main(argv: list[str] | None = None) -> None:
         ],
     )  # fmt: skip
     rebuild_rate = rebuild["events"] / rebuild["seconds"]
-    bulk_n, bulk_sec, bulk_rate = span_rate([bulk])
     consumer_section = Section(
         "Projection throughput (touchpoints topic → journey, engagement and alert views)",
         ["path", "facts", "seconds", "facts/s", "vs embedded rebuild"],
@@ -507,10 +510,11 @@ def main(argv: list[str] | None = None) -> None:
              f"{sec:.2f}", f"{rate:,.0f}", f"{rate / rebuild_rate:.2f}x"]
             for count, (n, sec, rate) in consumed.items()
         ]
-        + [[f"**consumer group's first catch-up in bulk** (`first_catch_up`), 1 process,"
-            f" peak {bulk['peak_mb']:,.0f} MB",
-            f"{bulk_n:,}", f"{bulk_sec:.2f}", f"{bulk_rate:,.0f}",
-            f"{bulk_rate / rebuild_rate:.2f}x"]],
+        + [[f"**a new group's first catch-up in bulk** (`first_catch_up`), {readers}"
+            f" reading process{'es' if readers > 1 else ''}, peak {r[0]['peak_mb']:,.0f} MB",
+            f"{n:,}", f"{sec:.2f}", f"{rate:,.0f}", f"{rate / rebuild_rate:.2f}x"]
+           for readers, r in bulk.items()
+           for n, sec, rate in [span_rate(r)]],
     )  # fmt: skip
     cuts = percentiles(lag["lags"]) if len(lag["lags"]) > 1 else {50: 0.0, 95: 0.0, 99: 0.0}
     lag_section = Section(

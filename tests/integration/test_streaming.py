@@ -15,6 +15,8 @@ from kafka import KafkaProducer
 from typer.testing import CliRunner
 
 from consumers.alert_publisher import AlertPublisher
+from consumers.dead_letters import DeadLetters
+from consumers.first_catch_up import first_catch_up
 from consumers.projection_consumer import ProjectionConsumer
 from consumers.relay import Relay
 from domain.access import UserRole
@@ -24,6 +26,7 @@ from infra.http.app import create_app
 from infra.http.state import ServerState
 from infra.http.tokens import add_token, load_tokens
 from infra.read.read_side import all_projections, group_views_settings
+from infra.read.stream_views import StreamViews
 from infra.read.views import ViewStore, views_path
 from infra.store.ledger import Ledger
 from infra.streaming.messages import message_schemas
@@ -295,6 +298,35 @@ def test_a_new_groups_first_catch_up_is_built_in_bulk_and_the_fold_goes_on_from_
     assert group_views(settings, "bulk") == group_views(settings, "folded")
     assert group_views(settings, "bulk") == embedded_views(settings)
     assert group_events(settings, "bulk") == group_events(settings, "folded") == total
+
+
+def test_a_first_catch_up_read_by_two_processes_equals_the_embedded_views(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    """A helper process reads every other partition (a foreign message on one of them is
+    dead-lettered by the process it helps)."""
+    settings = stream_settings
+    topics = Topics.of(settings)
+    total = record_lines(settings, history(60, seed=33, folder=tmp_path))
+    relay_everything(settings)
+    foreign = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    foreign.send(topics.touchpoints, key=b"k", value=b"not json", partition=1)  # the helper's
+    foreign.flush()
+    foreign.close()
+    where = group_views_settings(settings, "pair")
+    projections = all_projections(timeline=True)
+    views = StreamViews(ViewStore(where), projections, "pair", topics.touchpoints)
+    views.prepare()
+    letters = DeadLetters(where, "pair")
+    try:
+        assert first_catch_up(where, views, letters, bulk_from=1, readers=2) == total
+    finally:
+        letters.close()
+        views.store.close()
+    assert group_views(settings, "pair") == embedded_views(settings)
+    assert group_events(settings, "pair") == total
+    [letter] = values(read_topic(settings, topics.deadletter))
+    assert letter["source"]["partition"] == 1
 
 
 def test_a_batch_the_relay_sends_again_after_a_crash_is_not_counted_twice(
