@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 _DASH = "\u2013"
 
@@ -19,8 +20,12 @@ Z_95 = 1.96
 """The standard normal quantile of a two-sided 95% interval (1.95996..., rounded as usual)."""
 
 
+@lru_cache(maxsize=1 << 16)
 def wilson(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """The Wilson score interval of ``successes`` out of ``n`` (``(0, 1)`` when n is 0)."""
+    """The Wilson score interval of ``successes`` out of ``n`` (``(0, 1)`` when n is 0).
+
+    Remembered: a breakdown of thousands of small segments asks for the same few pairs again
+    and again."""
     if n <= 0:
         return (0.0, 1.0)
     if not 0 <= successes <= n:
@@ -36,6 +41,7 @@ def wilson(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
     return (0.0 if successes == 0 else max(0.0, low), 1.0 if successes == n else min(1.0, high))
 
 
+@lru_cache(maxsize=1 << 16)
 def one_in(rate: float) -> str:
     """``"1 in N"`` with N = round(1/rate); ``"none"`` when nothing succeeded."""
     if rate <= 0:
@@ -98,12 +104,13 @@ class Rate:
         return f"{self.value:.1%} {interval} {self.one_in} (n={self.n:,})"
 
     def as_dict(self) -> dict[str, object]:
-        low, high = self.interval
+        successes, n, rate = self.successes, self.n, self.value
+        low, high = wilson(successes, n)
         return {
-            "successes": self.successes,
-            "n": self.n,
-            "rate": self.value,
+            "successes": successes,
+            "n": n,
+            "rate": rate,
             "low": low,
             "high": high,
-            "one_in": self.one_in,
+            "one_in": one_in(rate),
         }

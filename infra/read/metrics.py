@@ -121,8 +121,10 @@ def engagement_report(
         f"SELECT {head}COUNT(*), SUM(CASE WHEN {responded} THEN 1 ELSE 0 END),"
         f" SUM(CASE WHEN {engaged} THEN 1 ELSE 0 END)"
     )
-    delays: dict[tuple[Any, ...], list[float]] = defaultdict(list)
-    hours_at: dict[tuple[Any, ...], tuple[float | None, float | None]] = {}
+    width = len(by)
+    measured: list[tuple[tuple[Any, ...], Any, Any, Any, float | None, float | None]] = []
+    """Per segment: its key, outreach, responses, engagements, and the median and 90th
+    percentile of its response delays in hours."""
     if getattr(store, "aggregates_lists", False):
         # One statement: each segment's sorted delays stay in the database, which returns only
         # the order statistics the median and the 90th percentile lie between.
@@ -131,7 +133,6 @@ def engagement_report(
             f" d[least(floor((len(d) - 1) * {q} / 100)::BIGINT + 1, len(d) - 1) + 1]"
             for q in (50, 90)
         )
-        counts = []
         for row in store.query(
             f"SELECT * EXCLUDE (d), len(d), {picks} FROM ({counted},"
             f" list_sort(coalesce(list(o.first_response_at - o.sent_at)"
@@ -139,42 +140,43 @@ def engagement_report(
             f" FROM view_outreach o{join}{where}{group})",
             [*select_params, *response_params, *where_params],
         ):
-            responded_n, low50, high50, low90, high90 = row[len(by) + 3 :]
-            hours_at[tuple(row[: len(by)])] = (
-                _percentile(responded_n, low50, high50, 50),
-                _percentile(responded_n, low90, high90, 90),
+            n, responses, engagements, responded_n, low50, high50, low90, high90 = row[width:]
+            measured.append(
+                (
+                    row[:width],
+                    n,
+                    responses,
+                    engagements,
+                    _percentile(responded_n, low50, high50, 50),
+                    _percentile(responded_n, low90, high90, 90),
+                )
             )
-            counts.append(row[: len(by) + 3])
     else:
-        counts = store.query(
-            f"{counted} FROM view_outreach o{join}{where}{group}", [*select_params, *where_params]
-        )
+        delays: dict[tuple[Any, ...], list[float]] = defaultdict(list)
         for row in store.query(
             f"SELECT {head}o.first_response_at - o.sent_at FROM view_outreach o{join}"
             f"{where or ' WHERE 1 = 1'} AND {responded}",
             [*where_params, *response_params],
         ):
             delays[tuple(row[:-1])].append(float(row[-1]) / HOUR)
-    segments = []
-    for row in counts:
-        key, (n, responses, engagements) = tuple(row[: len(by)]), row[len(by) : len(by) + 3]
-        if not n:
-            continue
-        if key in hours_at:
-            median, p90 = hours_at[key]
-        else:
+        for row in store.query(
+            f"{counted} FROM view_outreach o{join}{where}{group}", [*select_params, *where_params]
+        ):
+            key = tuple(row[:width])
             hours = delays.get(key, [])
-            median, p90 = percentile(hours, 50), percentile(hours, 90)
-        segments.append(
-            Segment(
-                values=dict(zip(by, key, strict=True)),
-                outreach=int(n),
-                response=Rate(int(responses or 0), int(n)),
-                engagement=Rate(int(engagements or 0), int(n)),
-                response_hours_median=median,
-                response_hours_p90=p90,
-            )
+            measured.append((key, *row[width:], percentile(hours, 50), percentile(hours, 90)))
+    segments = [
+        Segment(
+            values=dict(zip(by, key, strict=True)),
+            outreach=int(n),
+            response=Rate(int(responses or 0), int(n)),
+            engagement=Rate(int(engagements or 0), int(n)),
+            response_hours_median=median,
+            response_hours_p90=p90,
         )
+        for key, n, responses, engagements, median, p90 in measured
+        if n
+    ]
     # NULLs sort differently on SQLite and PostgreSQL: order here, the same on both.
     segments.sort(key=lambda s: tuple((v is not None, v or "") for v in s.values.values()))
     return segments
