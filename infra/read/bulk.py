@@ -169,16 +169,20 @@ def set_based_form(projection: Projection, source: FactSource) -> dict[str, str]
     return SET_BASED.get(key) or (EXACT_DATA.get(key) if source.exact_data else None)
 
 
+_STORED_ROW = pa.struct(
+    [
+        ("position", pa.int64()),
+        ("candidate_id", pa.string()),
+        ("version", pa.int64()),
+        ("state", pa.binary()),
+    ]
+)
+
+
 def _arrow_chunk(rows: Sequence[Any]) -> pa.Table:
-    positions, candidates, versions, states = zip(*rows, strict=True)
-    return pa.table(
-        {
-            "position": pa.array(positions, pa.int64()),
-            "candidate_id": pa.array(candidates, pa.string()),
-            "version": pa.array(versions, pa.int64()),
-            "state": pa.array(states, pa.binary()),
-        }
-    )
+    """Stored rows (position, candidate_id, version, state) as columns, converted in one pass
+    in C (half the time of transposing them in Python first)."""
+    return pa.Table.from_struct_array(pa.array(rows, type=_STORED_ROW))
 
 
 def _fetched(cursor: duckdb.DuckDBPyConnection) -> Iterator[tuple[Any, ...]]:
