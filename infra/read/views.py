@@ -132,9 +132,6 @@ class ViewStore:
             yield
         finally:
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            # Views never hold personal data (the erasure guarantee does not rest on zeroing
-            # their pages), and zeroing every page a rebuild's swap frees took seconds.
-            self._conn.execute("PRAGMA secure_delete=OFF")
 
     def __enter__(self) -> ViewStore:
         return self
