@@ -1,21 +1,21 @@
 """kill -9 at random points: the relay and the consumers die mid-batch, again and again, while
-touchpoints keep being recorded. After the restarts the views must be exactly what the ledger
-follower builds: no event lost, none counted twice."""
+touchpoints keep being recorded; and a consumer dies while its group's first catch-up in bulk is
+building the views aside. After the restarts the views must be exactly what the ledger follower
+builds: no event lost, none counted twice."""
 
 from __future__ import annotations
 
 import random
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from infra.core.settings import Settings
 from infra.read.read_side import group_views_settings
 from tests.support.files import history, record_lines
+from tests.support.stores import staged_tables
 from tests.support.streaming import (
     embedded_views,
     group_events,
@@ -85,29 +85,6 @@ def test_kill_9_of_relay_and_consumers_at_random_points_loses_nothing_and_double
     assert group_views(settings, "ops") == embedded_views(settings), note
 
 
-def _staged_group_tables(settings: Settings, group: str) -> list[str]:
-    """Tables a group's bulk first catch-up is filling (``<table>__next``), read from outside."""
-    where = group_views_settings(settings, group)
-    if where.database_url:
-        with psycopg.connect(where.database_url) as conn:
-            rows = conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
-                " AND table_name LIKE %s",
-                (where.views_schema, r"%\_\_next"),
-            ).fetchall()
-        return [row[0] for row in rows]
-    assert where.views_db is not None
-    try:
-        with sqlite3.connect(where.views_db, timeout=5) as conn:
-            rows = conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'"
-                " AND name LIKE '%\\_\\_next' ESCAPE '\\'"
-            ).fetchall()
-    except sqlite3.OperationalError:
-        return []
-    return [row[0] for row in rows]
-
-
 def test_kill_9_during_a_groups_first_catch_up_in_bulk_leaves_nothing_half_built(
     stream_settings: Settings, tmp_path: Path
 ) -> None:
@@ -124,7 +101,7 @@ def test_kill_9_during_a_groups_first_catch_up_in_bulk_leaves_nothing_half_built
         process = start(settings, *consume, "--group", group, log=log)
         deadline = time.monotonic() + 120
         while process.poll() is None and time.monotonic() < deadline:
-            if _staged_group_tables(settings, group):
+            if staged_tables(group_views_settings(settings, group)):
                 kill(process)
                 killed = group, log
                 break
@@ -141,5 +118,5 @@ def test_kill_9_during_a_groups_first_catch_up_in_bulk_leaves_nothing_half_built
     finally:
         stop(process)
     assert log_events(log, "consumer.caught_up_in_bulk"), "built in bulk again, not folded"
-    assert not _staged_group_tables(settings, group)
+    assert not staged_tables(group_views_settings(settings, group))
     assert group_views(settings, group) == embedded_views(settings)

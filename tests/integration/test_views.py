@@ -25,6 +25,7 @@ from infra.read.views import ViewStore, views_path
 from infra.store.ledger import Ledger
 from projections.base import Column, Fact, State, Table, Upsert
 from tests.support.files import dump, fill, store_env
+from tests.support.stores import staged_tables
 
 
 class CountingProjection:
@@ -92,7 +93,7 @@ def test_kill_9_during_a_rebuild_leaves_the_views_as_they_were(
         before = _folded_until(settings, total // 2)
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         while process.poll() is None:
-            if _staged_tables(settings):
+            if staged_tables(settings):
                 process.send_signal(signal.SIGKILL)
                 killed = True
                 break
@@ -108,7 +109,7 @@ def test_kill_9_during_a_rebuild_leaves_the_views_as_they_were(
     # Run again, it drops what the dead one left and builds what the fold builds.
     subprocess.run(command, env=env, check=True, capture_output=True)
     assert _views_position(settings) == total
-    assert not _staged_tables(settings)
+    assert not staged_tables(settings)
     ledger, store = Ledger(settings), ViewStore(settings)
     try:
         rebuilt = dump(store, all_projections())
@@ -133,27 +134,6 @@ def _folded_until(settings: Settings, position: int) -> dict[str, list[tuple[obj
     finally:
         store.close()
         ledger.close()
-
-
-def _staged_tables(settings: Settings) -> list[str]:
-    """Tables a bulk rebuild is filling (``<table>__next``), read straight from the database."""
-    if settings.database_url:
-        with psycopg.connect(settings.database_url) as conn:
-            rows = conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
-                " AND table_name LIKE %s",
-                (settings.database_schema, r"%\_\_next"),
-            ).fetchall()
-    else:
-        try:
-            with sqlite3.connect(views_path(settings.db), timeout=5) as conn:
-                rows = conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table'"
-                    " AND name LIKE '%\\_\\_next' ESCAPE '\\'"
-                ).fetchall()
-        except sqlite3.OperationalError:
-            return []
-    return [row[0] for row in rows]
 
 
 def _views_position(settings: Settings) -> int:

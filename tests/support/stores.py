@@ -4,6 +4,7 @@ many (one per hypothesis example), where a fixture gives one per test."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import psycopg
 import pytest
 
 from infra.core.settings import Settings
+from infra.read.views import views_path
 from tests.support.environment import POSTGRES_URL
 
 
@@ -54,3 +56,26 @@ def fresh_settings(kind: str) -> Iterator[Settings]:
             return
         with fresh_postgres(Path(folder)) as settings:
             yield settings
+
+
+def staged_tables(settings: Settings) -> list[str]:
+    """Tables a bulk build is filling (``<table>__next``) in the views these settings name,
+    read straight from the database (the ledger's views, or a group's)."""
+    if settings.database_url:
+        schema = settings.views_schema or settings.database_schema
+        with psycopg.connect(settings.database_url) as conn:
+            rows = conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
+                " AND table_name LIKE %s",
+                (schema, r"%\_\_next"),
+            ).fetchall()
+        return [row[0] for row in rows]
+    try:
+        with sqlite3.connect(settings.views_db or views_path(settings.db), timeout=5) as conn:
+            rows = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+                " AND name LIKE '%\\_\\_next' ESCAPE '\\'"
+            ).fetchall()
+    except sqlite3.OperationalError:
+        return []
+    return [row[0] for row in rows]
