@@ -322,10 +322,11 @@ def first_catch_up(
             readers = 2 if size >= HELPED_FROM and (os.cpu_count() or 1) > 1 else 1
         source.readers = readers
         started = time.perf_counter()
+        log.info("consumer.catching_up_in_bulk", group=views.group, messages=size, readers=readers)
         built = BulkRebuild(source, views.store).run(
             views.projections,
             still_needed=lambda: [] if views.progress() else views.projections,
-            on_progress=on_progress,
+            on_progress=on_progress or _logged_progress(views.group),
         )
     except PartitionMoved as moved:
         views.store.unstage(views.projections)
@@ -344,3 +345,17 @@ def first_catch_up(
             seconds=round(time.perf_counter() - started, 3),
         )
     return built
+
+
+def _logged_progress(group: str, every: float = 5.0) -> Callable[[int], None]:
+    """Facts loaded so far, logged every ``every`` seconds: a long catch-up is not silent."""
+    loaded, last = 0, time.monotonic()
+
+    def progress(facts: int) -> None:
+        nonlocal loaded, last
+        loaded += facts
+        if time.monotonic() - last >= every:
+            last = time.monotonic()
+            log.info("consumer.bulk_progress", group=group, facts_loaded=loaded)
+
+    return progress

@@ -117,6 +117,7 @@ def test_kill_9_during_a_groups_first_catch_up_in_bulk_leaves_nothing_half_built
         wait_for(lambda: group_events(settings, group) == total, 120, "the views", (log,))
     finally:
         stop(process)
+    assert log_events(log, "consumer.catching_up_in_bulk")
     assert log_events(log, "consumer.caught_up_in_bulk"), "built in bulk again, not folded"
     assert not staged_tables(group_views_settings(settings, group))
     assert group_views(settings, group) == embedded_views(settings)
