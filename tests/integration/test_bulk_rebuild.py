@@ -12,35 +12,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
-from hypothesis import strategies as st
 
 from infra.core.settings import Settings
 from infra.read.bulk import BulkRebuild, LedgerFacts
 from infra.read.follower import Follower
 from infra.read.read_side import all_projections
 from infra.read.views import ViewStore
-from infra.store.ledger import Ledger, Line
-from tests.support.drawn_histories import DRAWN_EVENT, deliveries
+from infra.store.ledger import Ledger
+from tests.support.drawn_histories import bulk_and_fold_draws, deliveries, record_accepted
 from tests.support.files import dump, fill
 from tests.support.stores import fresh_settings
-
-
-def _record(settings: Settings, lines: list[Line]) -> None:
-    """What the ledger accepts of ``lines`` (a drawn history breaks its rules at times: outreach
-    after an opt-out, anything after an erasure)."""
-    ledger = Ledger(settings)
-    try:
-        while lines:
-            decision = ledger.decide(lines)
-            if not decision.refusals:
-                ledger.write(decision)
-                return
-            refused = {number for number, _ in decision.refusals}
-            lines = [line for line in lines if line[0] not in refused]
-    finally:
-        ledger.close()
 
 
 @contextmanager
@@ -54,15 +35,7 @@ def _views(settings: Settings) -> Iterator[tuple[Ledger, ViewStore]]:
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
-@hypothesis_settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    events=st.lists(DRAWN_EVENT, min_size=1, max_size=60),
-    bulk_after=st.integers(1, 4),
-    batch=st.integers(1, 40),
-    cache=st.sampled_from([1, 2, 50_000]),
-)
+@bulk_and_fold_draws(max_examples=30)
 def test_a_bulk_rebuild_equals_the_fold_and_the_fold_continues_from_it(
     kind: str,
     events: list[tuple[int, str, int, int, int]],
@@ -75,7 +48,7 @@ def test_a_bulk_rebuild_equals_the_fold_and_the_fold_continues_from_it(
     imports = deliveries(events)
     with fresh_settings(kind) as settings:
         for number, lines in enumerate(imports, start=1):
-            _record(settings, lines)
+            record_accepted(settings, lines)
             if number == bulk_after:
                 # Built in bulk part way; the rest folded later by a new follower, whose empty
                 # cache must replay what the bulk build saw.

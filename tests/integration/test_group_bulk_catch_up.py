@@ -15,9 +15,6 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
-from hypothesis import strategies as st
 from kafka import TopicPartition
 
 from consumers.first_catch_up import TopicFacts, first_catch_up
@@ -31,10 +28,10 @@ from infra.read.views import ViewStore
 from infra.store.ledger import Ledger
 from infra.streaming.messages import touchpoint_message
 from infra.streaming.topics import partition_of
-from tests.integration.test_bulk_rebuild import _record
-from tests.support.drawn_histories import DRAWN_EVENT, deliveries
+from tests.support.drawn_histories import bulk_and_fold_draws, deliveries, record_accepted
 from tests.support.files import dump, fill
 from tests.support.stores import fresh_settings
+from tests.support.streaming import KeptLetters, NoBroker
 
 TOPIC = "rapport-test.touchpoints.v1"
 PARTITIONS = 3
@@ -84,7 +81,7 @@ class _Topic:
 class _HandedOver(TopicFacts):
     """``TopicFacts`` reading the messages of a ``_Topic`` instead of a broker's."""
 
-    def __init__(self, topic: _Topic, views: StreamViews, letters: _Letters) -> None:
+    def __init__(self, topic: _Topic, views: StreamViews, letters: KeptLetters) -> None:
         super().__init__(Settings(), views, letters, chunk=7)  # type: ignore[arg-type]
         self.topic_log = topic
 
@@ -101,25 +98,12 @@ class _HandedOver(TopicFacts):
             yield from self.topic_log.partitions[partition][:end]
 
 
-class _Letters:
-    def __init__(self) -> None:
-        self.sent: list[tuple[Any, str]] = []
-
-    def send(self, rejected: list[tuple[Any, str]]) -> None:
-        self.sent.extend(rejected)
-
-
-class _NoBroker:
-    def assignment(self) -> set[TopicPartition]:
-        return set()
-
-
-def _group(settings: Settings, name: str, letters: _Letters) -> ProjectionConsumer:
+def _group(settings: Settings, name: str, letters: KeptLetters) -> ProjectionConsumer:
     views = StreamViews(
         ViewStore(group_views_settings(settings, name)), all_projections(timeline=True), name, TOPIC
     )
     views.prepare()
-    return ProjectionConsumer(_NoBroker(), views, letters)  # type: ignore[arg-type]
+    return ProjectionConsumer(NoBroker(), views, letters)  # type: ignore[arg-type]
 
 
 def _fold(member: ProjectionConsumer, topic: _Topic, batch: int) -> None:
@@ -131,21 +115,13 @@ def _fold(member: ProjectionConsumer, topic: _Topic, batch: int) -> None:
             member.process({TopicPartition(TOPIC, partition): log[start : start + batch]})
 
 
-def _bulk(member: ProjectionConsumer, topic: _Topic, letters: _Letters) -> int:
+def _bulk(member: ProjectionConsumer, topic: _Topic, letters: KeptLetters) -> int:
     source = _HandedOver(topic, member.views, letters)
     return BulkRebuild(source, member.store).run(member.projections)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
-@hypothesis_settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    events=st.lists(DRAWN_EVENT, min_size=1, max_size=60),
-    bulk_after=st.integers(1, 4),
-    batch=st.integers(1, 40),
-    cache=st.sampled_from([1, 2, 50_000]),
-)
+@bulk_and_fold_draws(max_examples=25)
 def test_a_groups_bulk_catch_up_equals_its_fold_and_the_fold_continues_from_it(
     kind: str,
     events: list[tuple[int, str, int, int, int]],
@@ -155,12 +131,12 @@ def test_a_groups_bulk_catch_up_equals_its_fold_and_the_fold_continues_from_it(
 ) -> None:
     imports = deliveries(events)
     with fresh_settings(kind) as settings:
-        topic, letters = _Topic(), _Letters()
+        topic, letters = _Topic(), KeptLetters()
         bulk, folded = _group(settings, "bulk", letters), _group(settings, "folded", letters)
         bulk.engine.cache_size = folded.engine.cache_size = cache
         try:
             for number, lines in enumerate(imports, start=1):
-                _record(settings, lines)
+                record_accepted(settings, lines)
                 topic.publish(settings, resend=3 if number > 1 else 0)
                 if number == 1:
                     topic.garbage()
@@ -189,7 +165,7 @@ def test_a_bulk_catch_up_is_not_swapped_in_once_a_member_has_folded(tmp_path: Pa
     refused in the swap's transaction, its staged tables go, and the views stay the member's."""
     settings = Settings(db=tmp_path / "rapport.db")
     fill(settings, 20, 3, tmp_path)
-    topic, letters = _Topic(), _Letters()
+    topic, letters = _Topic(), KeptLetters()
     topic.publish(settings)
     builder = _group(settings, "ops", letters)
 

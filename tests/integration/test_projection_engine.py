@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from kafka import TopicPartition
@@ -22,23 +21,9 @@ from infra.store.ledger import Ledger
 from infra.streaming.messages import touchpoint_message
 from projections.base import Fact, State, Upsert
 from tests.support.files import dump, fill
+from tests.support.streaming import KeptLetters, NoBroker
 
 TOPIC = "rapport-test.touchpoints.v1"
-
-
-class _NoBroker:
-    """What ``process`` asks of its Kafka consumer: where the group stands (nothing here)."""
-
-    def assignment(self) -> set[TopicPartition]:
-        return set()
-
-
-class _Letters:
-    def __init__(self) -> None:
-        self.sent: list[tuple[Any, str]] = []
-
-    def send(self, rejected: list[tuple[Any, str]]) -> None:
-        self.sent.extend(rejected)
 
 
 def _records(settings: Settings) -> list[SimpleNamespace]:
@@ -54,11 +39,11 @@ def _records(settings: Settings) -> list[SimpleNamespace]:
     ]
 
 
-def _consumer(tmp_path: Path, letters: _Letters) -> ProjectionConsumer:
+def _consumer(tmp_path: Path, letters: KeptLetters) -> ProjectionConsumer:
     store = ViewStore(Settings(db=tmp_path / "group.db", views_db=tmp_path / "group.views.db"))
     views = StreamViews(store, all_projections(timeline=True), "ops", TOPIC)
     views.prepare()
-    return ProjectionConsumer(_NoBroker(), views, letters)  # type: ignore[arg-type]
+    return ProjectionConsumer(NoBroker(), views, letters)  # type: ignore[arg-type]
 
 
 def test_a_consumer_fed_by_hand_builds_the_views_the_follower_builds(tmp_path: Path) -> None:
@@ -66,7 +51,7 @@ def test_a_consumer_fed_by_hand_builds_the_views_the_follower_builds(tmp_path: P
     fill(settings, 40, 3, tmp_path)
     records = _records(settings)
     assert len(records) > 200
-    letters = _Letters()
+    letters = KeptLetters()
     consumer = _consumer(tmp_path, letters)
     # Room for three candidates' states: the others are replayed from the group's timeline.
     consumer.engine.cache_size = 3
@@ -120,7 +105,7 @@ def test_a_failed_commit_forgets_the_cache_and_the_next_batch_reloads_from_the_v
     store = ViewStore(Settings(db=tmp_path / "group.db", views_db=tmp_path / "group.views.db"))
     views = StreamViews(store, [failing], "ops", TOPIC)  # type: ignore[list-item]
     views.prepare()
-    consumer = ProjectionConsumer(_NoBroker(), views, _Letters())  # type: ignore[arg-type]
+    consumer = ProjectionConsumer(NoBroker(), views, KeptLetters())  # type: ignore[arg-type]
     partition = TopicPartition(TOPIC, 0)
     try:
         consumer.process({partition: records[:3]})

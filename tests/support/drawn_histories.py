@@ -5,12 +5,16 @@ erasure): the tests that use it say what they do with the refusals."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from domain.touchpoints import Touchpoint
-from infra.store.ledger import Line
+from infra.core.settings import Settings
+from infra.store.ledger import Ledger, Line
 from tests.support.builders import at, tp
 
 _RECRUITERS = ["rec-1", "rec-2"]
@@ -85,3 +89,40 @@ def deliveries(events: list[tuple[int, str, int, int, int]]) -> list[list[Line]]
         number += 1
         imports[delivery].append((number, _touchpoint(kind, f"C-{candidate}", day, pick)))
     return [lines for lines in imports if lines]
+
+
+def record_accepted(settings: Settings, lines: list[Line]) -> None:
+    """What the ledger accepts of ``lines`` (a drawn history breaks its rules at times: outreach
+    after an opt-out, anything after an erasure)."""
+    ledger = Ledger(settings)
+    try:
+        while lines:
+            decision = ledger.decide(lines)
+            if not decision.refusals:
+                ledger.write(decision)
+                return
+            refused = {number for number, _ in decision.refusals}
+            lines = [line for line in lines if line[0] not in refused]
+    finally:
+        ledger.close()
+
+
+def bulk_and_fold_draws(max_examples: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """What the bulk-against-fold properties draw: a history (``events``, for ``deliveries``),
+    the import after which views are built in bulk (``bulk_after``), the fold's batch size and
+    how many candidates' states it caches (``cache``; the others are replayed)."""
+
+    def draws(test: Callable[..., None]) -> Callable[..., None]:
+        drawn = given(
+            events=st.lists(DRAWN_EVENT, min_size=1, max_size=60),
+            bulk_after=st.integers(1, 4),
+            batch=st.integers(1, 40),
+            cache=st.sampled_from([1, 2, 50_000]),
+        )(test)
+        return hypothesis_settings(
+            max_examples=max_examples,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture],
+        )(drawn)
+
+    return draws

@@ -24,6 +24,24 @@ from infra.streaming.topics import Topics
 from tests.support.files import dump, store_env
 
 
+class NoBroker:
+    """What a consumer fed records by hand asks of its Kafka consumer: where the group stands
+    (nothing here)."""
+
+    def assignment(self) -> set[TopicPartition]:
+        return set()
+
+
+class KeptLetters:
+    """Dead letters kept in a list instead of sent to the topic."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Any, str]] = []
+
+    def send(self, rejected: list[tuple[Any, str]]) -> None:
+        self.sent.extend(rejected)
+
+
 def stream_env(settings: Settings) -> dict[str, str]:
     return (
         os.environ
