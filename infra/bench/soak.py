@@ -12,7 +12,6 @@ with the defaults).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import os
 import random
@@ -96,9 +95,13 @@ def post(port: int, token: str, body: bytes, path: str = "/api/v1/touchpoints") 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        # Answered (413) and closed before the whole body was sent: the answer is still there.
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        # Answered (413) and closed before the whole body was sent: the answer is still there,
+        # unless the connection itself is gone (the server was killed): then it is a retry.
+        try:
             conn.request("POST", path, body=body, headers=headers)
+        except (BrokenPipeError, ConnectionResetError):
+            if conn.sock is None:
+                raise
         answer = conn.getresponse()
         answer.read()
         return answer.status
