@@ -428,22 +428,15 @@ class AlertsProjection:
         for key, episode in evaluation.found.items():
             out.append(self._row(cid, key, episode, _last_changed(key, episode)))
 
-    def episode_rows(
-        self, cid: str, entries: Sequence[Entry], *, in_order: bool
-    ) -> list[tuple[Any, ...]]:
+    def episode_rows(self, cid: str, entries: Sequence[Entry]) -> list[tuple[Any, ...]]:
         """A candidate's episode rows (values in the table's column order, each row once, in
         its last version) from their entries in ledger order: what ``remember_all`` from an
-        empty state leaves in the view, for a rebuild that keeps no state."""
-        if not in_order:
-            out: list[Upsert] = []
-            self.remember_all({}, cid, entries, out, in_order=False)
-            last = {tuple(u.row[c] for c in _EPISODE_KEY): u.row for u in out}
-            return [tuple(row[c] for c in _EPISODE_COLUMNS) for row in last.values()]
-        found = self._one_pass(entries).found
-        return [
-            _episode_values(cid, key, episode, _last_changed(key, episode))
-            for key, episode in found.items()
-        ]
+        empty state leaves in the view, for a rebuild that keeps no state (the candidates with
+        a back-dated fact; ``infra.read.set_based_alerts`` computes the others in SQL)."""
+        out: list[Upsert] = []
+        self.remember_all({}, cid, entries, out)
+        last = {tuple(u.row[c] for c in _EPISODE_KEY): u.row for u in out}
+        return [tuple(row[c] for c in _EPISODE_COLUMNS) for row in last.values()]
 
     def _one_pass(self, entries: Iterable[Entry]) -> _Evaluation:
         evaluation = _Evaluation(self._rules)

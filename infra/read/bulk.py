@@ -39,7 +39,6 @@ import structlog
 
 from infra.core.locks import ProcessLocks
 from infra.read.set_based import (
-    ALERT_HISTORIES,
     ALERTS,
     COLUMN_OF,
     EXACT_DATA,
@@ -48,6 +47,7 @@ from infra.read.set_based import (
     SET_BASED,
     load_facts,
 )
+from infra.read.set_based_alerts import ALERT_ENTRIES, alert_episodes, alert_histories
 from infra.read.views import ViewStore, last_versions
 from infra.store.recorder import LedgerRecorder
 from projections.alerts import AlertsProjection
@@ -324,20 +324,20 @@ class BulkRebuild:
             self.store.fill(table, _fetched(db.execute(statements[table.name])))
 
     def _alerts(self, db: duckdb.DuckDBPyConnection, projection: AlertsProjection) -> None:
-        """The registrations' table in SQL; the episodes folded over what the rules remember
-        of each fact (computed and gathered per candidate in SQL, so only those facts reach
-        Python, a candidate's as columns)."""
+        """The registrations' table and the episodes of candidates whose facts arrived in the
+        order they happened in SQL (``infra.read.set_based_alerts``); the few others' episodes
+        folded, a candidate at a time, over what the rules remember of their facts."""
         tables = {table.name: table for table in projection.tables}
         for name, statement in ALERTS.items():
             self.store.fill(tables[name], _fetched(db.execute(statement)))
         (episodes,) = (t for t in projection.tables if t.name not in ALERTS)
+        db.execute(ALERT_ENTRIES)
+        if (statement := alert_episodes(projection)) is not None:
+            self.store.fill(episodes, _fetched(db.execute(statement)))
         rows: list[tuple[Any, ...]] = []
-        for cid, in_order, *columns in _fetched(db.execute(ALERT_HISTORIES)):
-            entries = list(map(list, zip(*columns, strict=True)))
-            rows += projection.episode_rows(cid, entries, in_order=in_order)
-            if len(rows) >= _FETCH:
-                self.store.fill(episodes, rows)
-                rows = []
+        histories = alert_histories(everyone=statement is None)
+        for cid, *columns in _fetched(db.execute(histories)):
+            rows += projection.episode_rows(cid, list(map(list, zip(*columns, strict=True))))
         self.store.fill(episodes, rows)
 
     def _fold(self, db: duckdb.DuckDBPyConnection, projection: Projection) -> None:

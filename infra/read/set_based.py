@@ -10,22 +10,15 @@ histories that are back-dated, shuffled, erased and opted out, on SQLite and Pos
 Why the restatement is exact: every engagement value is a minimum over a set of facts ("the
 earliest reply strictly after the outreach", "the first moment each stage was entered"), so it
 depends on which facts exist, never on the order the fold met them; the journey's header
-follows from the registration alone. The alerts are not restated here: their episodes depend
-on the order facts were recorded (a late fact withdraws an episode), so a rebuild folds them,
-a candidate at a time (``infra.read.bulk``, ``AlertsProjection.episode_rows``).
+follows from the registration alone. The alert episodes, which depend on the order facts
+happened, have their own restatement (``infra.read.set_based_alerts``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from projections.alerts import (
-    CANDIDATES,
-    FLAG_PERSONAL,
-    FLAG_TOUCH,
-    STRUCTURAL,
-    TOUCH_TYPES,
-)
+from projections.alerts import CANDIDATES
 from projections.base import ENGAGING_SENTIMENTS
 from projections.engagement import AUTOMATION, ENGAGING_TYPES, STAGE_OF, EngagementProjection
 from projections.journey import REACHES, TIMELINE, JourneyProjection, TimelineProjection
@@ -60,7 +53,8 @@ def _struct(fields: Mapping[str, str]) -> str:
     return "{" + ", ".join(f'"{name}": "{kind}"' for name, kind in fields.items()) + "}"
 
 
-def _listed(names: frozenset[str]) -> str:
+def sql_list(names: frozenset[str]) -> str:
+    """Names as an SQL list of string literals (names are the catalogue's, never input)."""
     return ", ".join(f"'{name}'" for name in sorted(names))
 
 
@@ -87,8 +81,8 @@ _TOUCHPOINT_COLUMNS = f"""t.candidate, t.status, t.role, t.therapeutic_areas, t.
         AND t.type <> 'candidate_registered'
         AND t.personalization IS DISTINCT FROM 'generic_blast',
     -- what credits an engagement (engagement.ENGAGING_TYPES and Fact.is_engaging_reply)
-    t.type IN ({_listed(ENGAGING_TYPES)})
-        OR (t.type = 'reply_received' AND t.sentiment IN ({_listed(ENGAGING_SENTIMENTS)}))"""
+    t.type IN ({sql_list(ENGAGING_TYPES)})
+        OR (t.type = 'reply_received' AND t.sentiment IN ({sql_list(ENGAGING_SENTIMENTS)}))"""
 """The ``facts`` columns read from a touchpoint ``t`` (a struct of ``_TOUCHPOINT_FIELDS``)."""
 
 _LOAD_FACTS = f"""
@@ -200,31 +194,6 @@ ENGAGEMENT: dict[str, str] = {
         GROUP BY candidate_id, stage ORDER BY candidate_id, stage""",
 }
 
-
-ALERT_HISTORIES = f"""
-    SELECT candidate_id,
-        -- whether the candidate's remembered facts arrived in the order they happened
-        NOT bool_or(coalesce(happened < earlier, false)),
-        list(happened ORDER BY position), list(position ORDER BY position),
-        list(type ORDER BY position), list(flags ORDER BY position),
-        list(argument ORDER BY position)
-    FROM (
-        SELECT *, lag(happened) OVER (PARTITION BY candidate_id ORDER BY position) AS earlier
-        FROM (
-        SELECT candidate_id, happened, position, type,
-            CASE WHEN personal_touch THEN {FLAG_PERSONAL | FLAG_TOUCH}
-                WHEN type IN ({_listed(TOUCH_TYPES)})
-                    AND (coalesce(recruiter, '') <> '' OR automated) THEN {FLAG_TOUCH}
-                ELSE 0 END AS flags,
-            coalesce(nullif(pool, ''), requisition) AS argument,
-            type = 'call_held' OR (type = 'reply_received' AND engaging) AS engaging
-        FROM facts WHERE type <> 'candidate_registered')
-        WHERE flags <> 0 OR engaging OR type IN ({_listed(STRUCTURAL)}))
-    GROUP BY candidate_id ORDER BY candidate_id"""
-"""What the alert rules remember of each fact (``projections.alerts._entry``), per candidate in
-the order the fold meets them, as columns (happened, position, type, flags, argument): the
-episodes themselves are then folded, a candidate at a time
-(``AlertsProjection.episode_rows``)."""
 
 ALERTS: dict[str, str] = {
     CANDIDATES: f"""

@@ -1,7 +1,8 @@
-"""The bulk rebuild (set-based SQL, and the alerts folded a candidate at a time) gives exactly
-the views of the fact-by-fact fold, and the fold continues from a bulk-built view as from its
-own: on hypothesis histories delivered in several imports (so facts arrive back-dated and
-interleaved), with opt-outs, consent given again and erasures, on SQLite and PostgreSQL."""
+"""The bulk rebuild (set-based SQL; the alerts of candidates with a back-dated fact folded a
+candidate at a time) gives exactly the views of the fact-by-fact fold, and the fold continues
+from a bulk-built view as from its own: on hypothesis histories delivered in several imports (so
+facts arrive back-dated and interleaved), with opt-outs, consent given again and erasures, under
+drawn alert rules, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from infra.read.follower import Follower
 from infra.read.read_side import all_projections
 from infra.read.views import ViewStore
 from infra.store.ledger import Ledger
+from projections.alert_rules import AlertRules
 from tests.support.drawn_histories import bulk_and_fold_draws, deliveries, record_accepted
 from tests.support.files import dump, fill
 from tests.support.stores import fresh_settings
@@ -42,6 +44,7 @@ def test_a_bulk_rebuild_equals_the_fold_and_the_fold_continues_from_it(
     bulk_after: int,
     batch: int,
     cache: int,
+    rules: AlertRules,
 ) -> None:
     """``cache``: how many candidates' states the fold keeps in memory; the others are replayed
     from the ledger when their next fact comes."""
@@ -53,19 +56,19 @@ def test_a_bulk_rebuild_equals_the_fold_and_the_fold_continues_from_it(
                 # Built in bulk part way; the rest folded later by a new follower, whose empty
                 # cache must replay what the bulk build saw.
                 with _views(settings) as (ledger, store):
-                    Follower(ledger.ledger_recorder, store, all_projections()).rebuild()
+                    Follower(ledger.ledger_recorder, store, all_projections(rules)).rebuild()
         with _views(settings) as (ledger, store):
             Follower(
-                ledger.ledger_recorder, store, all_projections(), batch=batch, cache_size=cache
+                ledger.ledger_recorder, store, all_projections(rules), batch=batch, cache_size=cache
             ).catch_up()
-            continued = dump(store, all_projections())
+            continued = dump(store, all_projections(rules))
             follower = Follower(
-                ledger.ledger_recorder, store, all_projections(), batch=batch, cache_size=cache
+                ledger.ledger_recorder, store, all_projections(rules), batch=batch, cache_size=cache
             )
             follower.fold_rebuild()
-            folded = dump(store, all_projections())
+            folded = dump(store, all_projections(rules))
             follower.rebuild()
-            assert dump(store, all_projections()) == folded
+            assert dump(store, all_projections(rules)) == folded
             assert continued == folded
 
 

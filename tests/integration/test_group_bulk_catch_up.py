@@ -28,6 +28,7 @@ from infra.read.views import ViewStore
 from infra.store.ledger import Ledger
 from infra.streaming.messages import touchpoint_message
 from infra.streaming.topics import partition_of
+from projections.alert_rules import AlertRules
 from tests.support.drawn_histories import bulk_and_fold_draws, deliveries, record_accepted
 from tests.support.files import dump, fill
 from tests.support.stores import fresh_settings
@@ -98,9 +99,14 @@ class _HandedOver(TopicFacts):
             yield from self.topic_log.partitions[partition][:end]
 
 
-def _group(settings: Settings, name: str, letters: KeptLetters) -> ProjectionConsumer:
+def _group(
+    settings: Settings, name: str, letters: KeptLetters, rules: AlertRules | None = None
+) -> ProjectionConsumer:
     views = StreamViews(
-        ViewStore(group_views_settings(settings, name)), all_projections(timeline=True), name, TOPIC
+        ViewStore(group_views_settings(settings, name)),
+        all_projections(rules, timeline=True),
+        name,
+        TOPIC,
     )
     views.prepare()
     return ProjectionConsumer(NoBroker(), views, letters)  # type: ignore[arg-type]
@@ -128,11 +134,13 @@ def test_a_groups_bulk_catch_up_equals_its_fold_and_the_fold_continues_from_it(
     bulk_after: int,
     batch: int,
     cache: int,
+    rules: AlertRules,
 ) -> None:
     imports = deliveries(events)
     with fresh_settings(kind) as settings:
         topic, letters = _Topic(), KeptLetters()
-        bulk, folded = _group(settings, "bulk", letters), _group(settings, "folded", letters)
+        bulk = _group(settings, "bulk", letters, rules)
+        folded = _group(settings, "folded", letters, rules)
         bulk.engine.cache_size = folded.engine.cache_size = cache
         try:
             for number, lines in enumerate(imports, start=1):
@@ -145,16 +153,17 @@ def test_a_groups_bulk_catch_up_equals_its_fold_and_the_fold_continues_from_it(
                     bulk.engine.forget()  # a member that starts now, its cache empty
             _fold(bulk, topic, batch)
             _fold(folded, topic, batch)
-            group_tables = all_projections(timeline=True)
+            group_tables = all_projections(rules, timeline=True)
             assert dump(bulk.store, group_tables) == dump(folded.store, group_tables)
             assert [reason[:21] for _, reason in letters.sent] == ["the value is not JSON"] * 2
             with ViewStore(settings) as embedded:
                 ledger = Ledger(settings)
                 try:
-                    Follower(ledger.ledger_recorder, embedded, all_projections()).catch_up()
+                    Follower(ledger.ledger_recorder, embedded, all_projections(rules)).catch_up()
                 finally:
                     ledger.close()
-                assert dump(bulk.store, all_projections()) == dump(embedded, all_projections())
+                embedded_tables = all_projections(rules)
+                assert dump(bulk.store, embedded_tables) == dump(embedded, embedded_tables)
         finally:
             bulk.store.close()
             folded.store.close()

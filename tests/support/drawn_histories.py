@@ -6,6 +6,7 @@ erasure): the tests that use it say what they do with the refusals."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import HealthCheck, given
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from domain.touchpoints import Touchpoint
 from infra.core.settings import Settings
 from infra.store.ledger import Ledger, Line
+from projections.alert_rules import DAY, AlertRule, AlertRules
 from tests.support.builders import at, tp
 
 _RECRUITERS = ["rec-1", "rec-2"]
@@ -107,10 +109,29 @@ def record_accepted(settings: Settings, lines: list[Line]) -> None:
         ledger.close()
 
 
+@st.composite
+def _rule(draw: st.DrawFn, rule: AlertRule) -> AlertRule:
+    return replace(
+        rule,
+        enabled=draw(st.sampled_from([True, True, True, False])),
+        suppressed_by_opt_out=draw(st.booleans()),
+        period=draw(st.sampled_from([rule.period, 0.5 * DAY, 2 * DAY, 40 * DAY])),
+    )
+
+
+DRAWN_RULES = st.one_of(
+    st.just(AlertRules()),
+    st.tuples(*(_rule(rule) for rule in AlertRules())).map(AlertRules),
+)
+"""The built-in alert rules, or each switched on or off, suppressed by an opt-out or not, with
+its own period or another."""
+
+
 def bulk_and_fold_draws(max_examples: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """What the bulk-against-fold properties draw: a history (``events``, for ``deliveries``),
-    the import after which views are built in bulk (``bulk_after``), the fold's batch size and
-    how many candidates' states it caches (``cache``; the others are replayed)."""
+    the import after which views are built in bulk (``bulk_after``), the fold's batch size,
+    how many candidates' states it caches (``cache``; the others are replayed) and the alert
+    rules (``rules``)."""
 
     def draws(test: Callable[..., None]) -> Callable[..., None]:
         drawn = given(
@@ -118,6 +139,7 @@ def bulk_and_fold_draws(max_examples: int) -> Callable[[Callable[..., None]], Ca
             bulk_after=st.integers(1, 4),
             batch=st.integers(1, 40),
             cache=st.sampled_from([1, 2, 50_000]),
+            rules=DRAWN_RULES,
         )(test)
         return hypothesis_settings(
             max_examples=max_examples,

@@ -1,0 +1,122 @@
+"""The alert episodes' set-based form (``infra.read.set_based_alerts``) gives exactly the rows of
+the live fold (``AlertsProjection.remember``, a fact at a time) for candidates whose facts
+arrive in the order they happened: on drawn sequences of every remembered kind, every flag,
+tied days, several pools and positions, and drawn rule settings (rules switched off, opt-outs
+that do or do not suppress a rule, other periods). The whole rebuild, back-dated candidates
+included, is held to the fold by ``tests/integration/test_bulk_rebuild.py``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import duckdb
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from infra.read.set_based_alerts import alert_episodes
+from projections.alert_rules import AlertRules
+from projections.alerts import FLAG_PERSONAL, FLAG_TOUCH, AlertsProjection, Entry
+from projections.base import Upsert
+from tests.support.drawn_histories import DRAWN_RULES
+
+KINDS = [
+    "added_to_talent_pool",
+    "removed_from_talent_pool",
+    "application_submitted",
+    "application_acknowledged",
+    "shortlisted",
+    "interview_scheduled",
+    "offer_declined",
+    "hired",
+    "opted_out",
+    "consent_given",
+    "erasure_requested",
+    "call_held",
+    "reply_received",
+    "outreach_sent",
+    "personal_note_sent",
+    "content_shared",
+]
+
+FACT = st.tuples(
+    st.sampled_from(KINDS),
+    st.sampled_from([0, FLAG_TOUCH, FLAG_PERSONAL | FLAG_TOUCH]),
+    st.sampled_from(["pool-a", "pool-b", "REQ-1"]),
+    st.sampled_from([0.0, 0.0, 0.5, 1.0, 3.0, 40.0]),
+    st.integers(0, 2),
+)
+"""(kind, flags, argument, days after the candidate's previous fact, candidate); the ledger
+requires a pool or a position on every fact that joins or leaves one."""
+
+
+def _entries(facts: list[tuple[str, int, str | None, float, int]]) -> dict[str, list[Entry]]:
+    """Each candidate's entries in ledger order, happened in that order (ties included)."""
+    by_candidate: dict[str, list[Entry]] = {}
+    clock: dict[str, float] = {}
+    for position, (kind, flags, argument, days, who) in enumerate(facts, start=1):
+        cid = f"c{who}"
+        clock[cid] = clock.get(cid, 1_700_000_000.0) + days * 86_400.0
+        by_candidate.setdefault(cid, []).append([clock[cid], position, kind, flags, argument])
+    return by_candidate
+
+
+def _folded(rules: AlertRules, entries: dict[str, list[Entry]]) -> list[tuple[Any, ...]]:
+    projection = AlertsProjection(rules)
+    columns = projection.tables[0].column_names
+    rows: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for cid, remembered in entries.items():
+        state: dict[str, Any] = {}
+        out: list[Upsert] = []
+        for entry in remembered:
+            projection.remember(state, cid, list(entry), out)
+        for upsert in out:
+            row = tuple(upsert.row[c] for c in columns)
+            rows[row[:3]] = row
+    return sorted(rows.values(), key=lambda row: row[:3])
+
+
+def _set_based(rules: AlertRules, entries: dict[str, list[Entry]]) -> list[tuple[Any, ...]]:
+    statement = alert_episodes(AlertsProjection(rules))
+    if statement is None:
+        return []
+    db = duckdb.connect()
+    try:
+        db.execute(
+            "CREATE TEMP TABLE drawn (candidate_id VARCHAR, happened DOUBLE, position BIGINT,"
+            " type VARCHAR, flags INTEGER, argument VARCHAR)"
+        )
+        rows = [(cid, *entry) for cid, remembered in entries.items() for entry in remembered]
+        if rows:
+            db.executemany("INSERT INTO drawn VALUES (?, ?, ?, ?, ?, ?)", rows)
+        db.execute(
+            "CREATE TEMP TABLE alert_entries AS SELECT *, true AS in_order,"
+            " dense_rank() OVER (ORDER BY candidate_id) AS cand,"
+            " row_number() OVER (ORDER BY candidate_id, position) AS seq FROM drawn"
+        )
+        return db.execute(statement).fetchall()
+    finally:
+        db.close()
+
+
+@given(facts=st.lists(FACT, max_size=40), rules=DRAWN_RULES)
+@hypothesis_settings(max_examples=400, deadline=None)
+def test_the_set_based_episodes_are_the_folds(
+    facts: list[tuple[str, int, str | None, float, int]], rules: AlertRules
+) -> None:
+    entries = _entries(facts)
+    assert _set_based(rules, entries) == _folded(rules, entries)
+
+
+def test_with_every_rule_switched_off_the_fold_finds_no_episode() -> None:
+    rules = AlertRules(tuple(replace(rule, enabled=False) for rule in AlertRules()))
+    assert alert_episodes(AlertsProjection(rules)) is None
+
+
+def test_a_fold_changed_since_the_restatement_is_run_instead() -> None:
+    class Changed(AlertsProjection):
+        version = AlertsProjection.version + 1
+
+    assert alert_episodes(Changed()) is None
+    assert alert_episodes(AlertsProjection()) is not None
