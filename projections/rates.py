@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 _DASH = "\u2013"
 
@@ -76,9 +76,11 @@ def interpolated(low: float, high: float, n: int, q: float) -> float:
     return low + (high - low) * (rank - math.floor(rank))
 
 
-@dataclass(frozen=True, slots=True)
-class Rate:
-    """``successes`` out of ``n``, with its 95% Wilson interval."""
+class Rate(NamedTuple):
+    """``successes`` out of ``n``, with its 95% Wilson interval.
+
+    A named tuple rather than a frozen dataclass: a breakdown makes two per segment, tens of
+    thousands at a time, and a tuple is made in a third of the time."""
 
     successes: int
     n: int

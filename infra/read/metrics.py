@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from infra.read.reader import Reader
 from projections.journey import FunnelStage, funnel_of
-from projections.rates import Rate, interpolated, percentile
+from projections.rates import Rate, percentile
 
 DAY = 86_400.0
 HOUR = 3_600.0
@@ -38,9 +38,9 @@ DIMENSIONS: dict[str, str] = {
 """The dimensions a report can be broken down by, and the column each one groups on."""
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """One row of an engagement report: a combination of dimension values and its rates."""
+class Segment(NamedTuple):
+    """One row of an engagement report: a combination of dimension values and its rates (a
+    named tuple, like ``Rate``: a breakdown can have tens of thousands)."""
 
     values: dict[str, str | None]
     outreach: int
@@ -126,31 +126,20 @@ def engagement_report(
     """Per segment: its key, outreach, responses, engagements, and the median and 90th
     percentile of its response delays in hours."""
     if getattr(store, "aggregates_lists", False):
-        # One statement: each segment's sorted delays stay in the database, which returns only
-        # the order statistics the median and the 90th percentile lie between.
-        picks = ", ".join(
-            f"d[floor((len(d) - 1) * {q} / 100)::BIGINT + 1],"
-            f" d[least(floor((len(d) - 1) * {q} / 100)::BIGINT + 1, len(d) - 1) + 1]"
-            for q in (50, 90)
-        )
-        for row in store.query(
-            f"SELECT * EXCLUDE (d), len(d), {picks} FROM ({counted},"
-            f" list_sort(coalesce(list(o.first_response_at - o.sent_at)"
-            f" FILTER (WHERE {responded}), [])) AS d"
-            f" FROM view_outreach o{join}{where}{group})",
-            [*select_params, *response_params, *where_params],
-        ):
-            n, responses, engagements, responded_n, low50, high50, low90, high90 = row[width:]
-            measured.append(
-                (
-                    row[:width],
-                    n,
-                    responses,
-                    engagements,
-                    _percentile(responded_n, low50, high50, 50),
-                    _percentile(responded_n, low90, high90, 90),
-                )
+        # One statement: each segment's sorted delays stay in the database, which returns the
+        # median and the 90th percentile (``_percentile_sql``), the segments in the report's
+        # order (NULL first, then strings by code point, as the sort below orders them).
+        ordered = " ORDER BY " + ", ".join(f"{i} NULLS FIRST" for i in range(1, width + 1))
+        measured = [
+            (row[:width], *row[width:])
+            for row in store.query(
+                f"SELECT * EXCLUDE (d), {_percentile_sql(50)}, {_percentile_sql(90)}"
+                f" FROM ({counted}, list_sort(coalesce(list(o.first_response_at - o.sent_at)"
+                f" FILTER (WHERE {responded}), [])) AS d"
+                f" FROM view_outreach o{join}{where}{group}){ordered if width else ''}",
+                [*select_params, *response_params, *where_params],
             )
+        ]
     else:
         delays: dict[tuple[Any, ...], list[float]] = defaultdict(list)
         for row in store.query(
@@ -177,16 +166,19 @@ def engagement_report(
         for key, n, responses, engagements, median, p90 in measured
         if n
     ]
-    # NULLs sort differently on SQLite and PostgreSQL: order here, the same on both.
-    segments.sort(key=lambda s: tuple((v is not None, v or "") for v in s.values.values()))
+    if not getattr(store, "aggregates_lists", False):
+        # NULLs sort differently on SQLite and PostgreSQL: order here, the same on both.
+        segments.sort(key=lambda s: tuple((v is not None, v or "") for v in s.values.values()))
     return segments
 
 
-def _percentile(n: int, low: float | None, high: float | None, q: float) -> float | None:
-    """``percentile`` of ``n`` response delays (seconds) in hours, from its order statistics."""
-    if not n or low is None or high is None:
-        return None
-    return interpolated(float(low) / HOUR, float(high) / HOUR, int(n), q)
+def _percentile_sql(q: int) -> str:
+    """``percentile`` in hours of a segment's sorted response delays (seconds, the list ``d``),
+    in DuckDB, with ``interpolated``'s arithmetic step for step (so the same bits)."""
+    rank = f"((len(d) - 1) * {q} / 100)"
+    low = f"(d[floor({rank})::BIGINT + 1] / {HOUR!r})"
+    high = f"(d[least(floor({rank})::BIGINT + 1, len(d) - 1) + 1] / {HOUR!r})"
+    return f"CASE WHEN len(d) > 0 THEN {low} + ({high} - {low}) * ({rank} - floor({rank})) END"
 
 
 def funnel(store: Reader, as_of: float | None = None) -> list[FunnelStage]:
