@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import socket
 from typing import Annotated
 
@@ -70,8 +71,13 @@ def serve_command(
             raise typer.Exit(ExitCode.INVALID) from None
     state = ServerState(settings, tokens, group=group)
     err.print(f"Rapport on http://{host}:{port}/ (API under /api/v1, OpenAPI at /openapi.json)")
+    app = create_app(state)
+    # Everything loaded so far lives as long as the server: out of the cyclic collector's way, so
+    # a full collection during a large answer does not walk it (a 20,000-segment breakdown over
+    # HTTP: 344 -> 244 ms median).
+    gc.freeze()
     uvicorn.run(
-        create_app(state),
+        app,
         host=host,
         port=port,
         access_log=False,  # our own request log leaves queries and tokens out
