@@ -7,8 +7,10 @@ Python call per fact and an upsert per row. A bulk rebuild instead:
 1. reads the ledger up to its last position, chunk by chunk, into a columnar table of facts
    (DuckDB, in a temporary file, so memory stays bounded whatever the ledger's size);
 2. computes each view's rows: set-based SQL where the view has a set-based form
-   (``infra.read.set_based``), otherwise the projection's own fold, run in memory over the
-   facts in ledger order (the alerts, whose episodes depend on that order);
+   (``infra.read.set_based``, ``infra.read.set_based_alerts``), otherwise the projection's own
+   fold, run in memory over the facts in ledger order; the statements are computed on a thread
+   ahead of the writing (``_Ahead``), so DuckDB works while the rows of the last one are
+   written;
 3. writes them into staged tables beside the live ones, and swaps them in with the position they
    reflect in one transaction (``ViewStore.swap``): readers see the old views or the new ones,
    and a crash at any point before the commit leaves the old ones, with their position.
@@ -28,7 +30,8 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -185,9 +188,79 @@ def _arrow_chunk(rows: Sequence[Any]) -> pa.Table:
     return pa.Table.from_struct_array(pa.array(rows, type=_STORED_ROW))
 
 
+def _alert_statements(projection: AlertsProjection) -> list[str]:
+    """What ``BulkRebuild._alerts`` asks DuckDB, in that order."""
+    episodes = alert_episodes(projection)
+    found = [*ALERTS.values(), ALERT_ENTRIES, *([episodes] if episodes else [])]
+    return [*found, alert_histories(everyone=episodes is None)]
+
+
 def _fetched(cursor: duckdb.DuckDBPyConnection) -> Iterator[tuple[Any, ...]]:
     while batch := cursor.fetchmany(_FETCH):
         yield from batch
+
+
+class _Ahead:
+    """The build's statements, computed in order on a thread of their own while the rows of
+    earlier ones are written: DuckDB releases the interpreter while it computes, and handing
+    rows to the store needs it. Each statement runs on a cursor of its own; at most ``AHEAD``
+    finished results wait to be written."""
+
+    AHEAD = 2
+
+    def __init__(self, db: duckdb.DuckDBPyConnection) -> None:
+        self.db = db
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="rebuild-sql")
+        self.room = threading.BoundedSemaphore(self.AHEAD)
+        self.stopping = threading.Event()
+        self.planned: dict[str, Future[duckdb.DuckDBPyConnection | None]] = {}
+
+    def plan(self, statements: Iterable[str]) -> None:
+        for statement in statements:
+            self.planned[statement] = self.pool.submit(self._compute, statement)
+
+    def _compute(self, statement: str) -> duckdb.DuckDBPyConnection | None:
+        while not self.room.acquire(timeout=0.1):
+            if self.stopping.is_set():
+                return None
+        cursor = self.db.cursor()
+        try:
+            cursor.execute(statement)
+        except BaseException:
+            cursor.close()
+            self.room.release()
+            raise
+        return cursor
+
+    def rows(self, statement: str) -> Iterator[tuple[Any, ...]]:
+        """The statement's rows (computed here if it was not planned)."""
+        planned = self.planned.pop(statement, None)
+        if planned is None:
+            yield from _fetched(self.db.execute(statement))
+            return
+        cursor = planned.result()
+        try:
+            if cursor is not None:
+                yield from _fetched(cursor)
+        finally:
+            if cursor is not None:
+                cursor.close()
+                self.room.release()
+
+    def run(self, statement: str) -> None:
+        for _ in self.rows(statement):
+            pass
+
+    def close(self) -> None:
+        self.stopping.set()
+        for planned in self.planned.values():
+            planned.cancel()
+        self.pool.shutdown(wait=True)
+        for planned in self.planned.values():
+            if planned.done() and not planned.cancelled() and planned.exception() is None:
+                cursor = planned.result()
+                if cursor is not None:
+                    cursor.close()
 
 
 class BulkRebuild:
@@ -243,17 +316,26 @@ class BulkRebuild:
                 with_data = any(not (set_based_form(p, source) or _reads(p)) for p in projections)
                 events = self._load(db, source.loading(with_data=with_data), on_progress)
                 seconds = {"load": time.perf_counter() - started}
-                for projection in projections:
-                    began = time.perf_counter()
-                    self.store.stage(projection)
-                    if statements := set_based_form(projection, source):
-                        self._select(db, projection, statements)
-                    elif isinstance(projection, AlertsProjection):
-                        self._alerts(db, projection)
-                    else:
-                        self._fold(db, projection)
-                    self.store.index_staged(projection)
-                    seconds[projection.name] = time.perf_counter() - began
+                ahead = _Ahead(db)
+                try:
+                    for projection in projections:
+                        if statements := set_based_form(projection, source):
+                            ahead.plan(statements[t.name] for t in projection.tables)
+                        elif isinstance(projection, AlertsProjection):
+                            ahead.plan(_alert_statements(projection))
+                    for projection in projections:
+                        began = time.perf_counter()
+                        self.store.stage(projection)
+                        if statements := set_based_form(projection, source):
+                            self._select(ahead, projection, statements)
+                        elif isinstance(projection, AlertsProjection):
+                            self._alerts(ahead, projection)
+                        else:
+                            self._fold(db, projection)
+                        self.store.index_staged(projection)
+                        seconds[projection.name] = time.perf_counter() - began
+                finally:
+                    ahead.close()
             finally:
                 db.close()
         began = time.perf_counter()
@@ -317,26 +399,23 @@ class BulkRebuild:
             reader.join()
         return events
 
-    def _select(
-        self, db: duckdb.DuckDBPyConnection, projection: Projection, statements: dict[str, str]
-    ) -> None:
+    def _select(self, ahead: _Ahead, projection: Projection, statements: dict[str, str]) -> None:
         for table in projection.tables:
-            self.store.fill(table, _fetched(db.execute(statements[table.name])))
+            self.store.fill(table, ahead.rows(statements[table.name]))
 
-    def _alerts(self, db: duckdb.DuckDBPyConnection, projection: AlertsProjection) -> None:
+    def _alerts(self, ahead: _Ahead, projection: AlertsProjection) -> None:
         """The registrations' table and the episodes of candidates whose facts arrived in the
         order they happened in SQL (``infra.read.set_based_alerts``); the few others' episodes
         folded, a candidate at a time, over what the rules remember of their facts."""
         tables = {table.name: table for table in projection.tables}
         for name, statement in ALERTS.items():
-            self.store.fill(tables[name], _fetched(db.execute(statement)))
+            self.store.fill(tables[name], ahead.rows(statement))
         (episodes,) = (t for t in projection.tables if t.name not in ALERTS)
-        db.execute(ALERT_ENTRIES)
+        ahead.run(ALERT_ENTRIES)
         if (statement := alert_episodes(projection)) is not None:
-            self.store.fill(episodes, _fetched(db.execute(statement)))
+            self.store.fill(episodes, ahead.rows(statement))
         rows: list[tuple[Any, ...]] = []
-        histories = alert_histories(everyone=statement is None)
-        for cid, *columns in _fetched(db.execute(histories)):
+        for cid, *columns in ahead.rows(alert_histories(everyone=statement is None)):
             rows += projection.episode_rows(cid, list(map(list, zip(*columns, strict=True))))
         self.store.fill(episodes, rows)
 

@@ -35,7 +35,7 @@ from projections.alerts import (
 )
 
 ALERT_ENTRIES = f"""
-    CREATE TEMP TABLE alert_entries AS
+    CREATE TABLE alert_entries AS
     SELECT candidate_id, happened, position, type, flags, argument,
         -- whether the candidate's remembered facts were recorded in the order they happened
         NOT bool_or(coalesce(happened < earlier, false)) OVER (PARTITION BY candidate_id)

@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from infra.core.settings import Settings
+from infra.read import bulk
 from infra.read.bulk import BulkRebuild, LedgerFacts
 from infra.read.follower import Follower
 from infra.read.read_side import all_projections
@@ -99,6 +101,26 @@ def test_a_rebuild_that_dies_before_the_swap_leaves_the_old_views(tmp_path: Path
         assert staged.fetchone()[0] > 0, "the staged tables are left for the next run to drop"
         Follower(ledger.ledger_recorder, store, all_projections()).rebuild()
         assert dump(store, all_projections()) == before
+
+
+def test_a_statement_that_fails_ahead_fails_the_rebuild_and_leaves_the_old_views(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The statements are computed on a thread ahead of the writing: a failure there reaches
+    the rebuild, which stops its thread and swaps nothing in."""
+    settings = Settings(db=tmp_path / "rapport.db")
+    fill(settings, 30, seed=6, folder=tmp_path)
+    with _views(settings) as (ledger, store):
+        follower = Follower(ledger.ledger_recorder, store, all_projections())
+        follower.catch_up()
+        before, position = dump(store, all_projections()), follower.positions()
+        monkeypatch.setattr(bulk, "alert_episodes", lambda _projection: "SELECT no_such_column")
+        threads = threading.active_count()
+        with pytest.raises(duckdb.Error, match="no_such_column"):
+            BulkRebuild(LedgerFacts(ledger.ledger_recorder), store).run(all_projections())
+        assert threading.active_count() == threads
+        assert dump(store, all_projections()) == before
+        assert follower.positions() == position
 
 
 def test_two_rebuilds_at_once_take_turns_and_agree(settings: Settings, tmp_path: Path) -> None:
