@@ -93,15 +93,19 @@ SELECT position, candidate_id, version, t.type,
     {_TOUCHPOINT_COLUMNS},
     {{data}}
 FROM (
-    SELECT position, candidate_id, version, body,
-        from_json(body, '{_EVENT_SHAPE}') AS e
-    FROM (SELECT position, version, decode(state) AS body,
-        -- the ledger's ids as the views write them (a UUID's text, dashed)
-        CASE WHEN length(candidate_id) = 32 THEN concat_ws('-', candidate_id[1:8],
-            candidate_id[9:12], candidate_id[13:16], candidate_id[17:20], candidate_id[21:32])
-            ELSE candidate_id END AS candidate_id
-        FROM chunk)
-), LATERAL (SELECT e.touchpoint AS t)
+    -- the touchpoint named in a projection of its own, not a LATERAL subquery: DuckDB plans
+    -- that as a join of the chunk with itself (about half of the load's time)
+    SELECT *, e.touchpoint AS t
+    FROM (
+        SELECT position, candidate_id, version, body,
+            from_json(body, '{_EVENT_SHAPE}') AS e
+        FROM (SELECT position, version, decode(state) AS body,
+            -- the ledger's ids as the views write them (a UUID's text, dashed)
+            CASE WHEN length(candidate_id) = 32 THEN concat_ws('-', candidate_id[1:8],
+                candidate_id[9:12], candidate_id[13:16], candidate_id[17:20],
+                candidate_id[21:32])
+                ELSE candidate_id END AS candidate_id
+            FROM chunk)))
 """
 _DATA = """json_merge_patch(json_extract(body, '$.touchpoint'), '{"personal": null}')"""
 """The touchpoint as a fact carries it: everything but ``personal``."""
