@@ -36,25 +36,31 @@ from projections.alerts import (
 
 ALERT_ENTRIES = f"""
     CREATE TABLE alert_entries AS
-    SELECT candidate_id, happened, position, type, flags, argument,
+    SELECT * EXCLUDE (back, first),
         -- whether the candidate's remembered facts were recorded in the order they happened
-        NOT bool_or(coalesce(happened < earlier, false)) OVER (PARTITION BY candidate_id)
-            AS in_order,
-        -- the candidate and the fact as small numbers, for the window functions' sorts
-        dense_rank() OVER (ORDER BY candidate_id) AS cand,
-        row_number() OVER (ORDER BY candidate_id, position) AS seq
+        NOT bool_or(back) OVER (PARTITION BY cand) AS in_order
     FROM (
-        SELECT *, lag(happened) OVER (PARTITION BY candidate_id ORDER BY position) AS earlier
+        SELECT *,
+            -- the candidate as a small number, for the window functions' sorts
+            sum(first::INTEGER) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING)::BIGINT AS cand
         FROM (
-        SELECT candidate_id, happened, position, type,
-            CASE WHEN personal_touch THEN {FLAG_PERSONAL | FLAG_TOUCH}
-                WHEN type IN ({sql_list(TOUCH_TYPES)})
-                    AND (coalesce(recruiter, '') <> '' OR automated) THEN {FLAG_TOUCH}
-                ELSE 0 END AS flags,
-            coalesce(nullif(pool, ''), requisition) AS argument,
-            type = 'call_held' OR (type = 'reply_received' AND engaging) AS engaging
-        FROM facts WHERE type <> 'candidate_registered')
-        WHERE flags <> 0 OR engaging OR type IN ({sql_list(STRUCTURAL)}))"""
+            SELECT candidate_id, happened, position, type, flags, argument,
+                -- the fact as a small number, in the order of candidate and position
+                row_number() OVER by_candidate AS seq,
+                lag(candidate_id) OVER by_candidate IS DISTINCT FROM candidate_id AS first,
+                coalesce(lag(candidate_id) OVER by_candidate = candidate_id
+                    AND happened < lag(happened) OVER by_candidate, false) AS back
+            FROM (
+                SELECT candidate_id, happened, position, type,
+                    CASE WHEN personal_touch THEN {FLAG_PERSONAL | FLAG_TOUCH}
+                        WHEN type IN ({sql_list(TOUCH_TYPES)})
+                            AND (coalesce(recruiter, '') <> '' OR automated) THEN {FLAG_TOUCH}
+                        ELSE 0 END AS flags,
+                    coalesce(nullif(pool, ''), requisition) AS argument,
+                    type = 'call_held' OR (type = 'reply_received' AND engaging) AS engaging
+                FROM facts WHERE type <> 'candidate_registered')
+            WHERE flags <> 0 OR engaging OR type IN ({sql_list(STRUCTURAL)})
+            WINDOW by_candidate AS (ORDER BY candidate_id, position)))"""
 """What the alert rules remember of each fact (``projections.alerts._entry``), with whether its
 candidate's facts all arrived in the order they happened."""
 
