@@ -9,7 +9,7 @@ Python call per fact and an upsert per row. A bulk rebuild instead:
 2. computes each view's rows: set-based SQL where the view has a set-based form
    (``infra.read.set_based``, ``infra.read.set_based_alerts``), otherwise the projection's own
    fold, run in memory over the facts in ledger order; the statements are computed on a thread
-   ahead of the writing (``_Ahead``), so DuckDB works while the rows of the last one are
+   ahead of the writing (``StatementsAhead``), so DuckDB works while the rows of the last one are
    written;
 3. writes them into staged tables beside the live ones, and swaps them in with the position they
    reflect in one transaction (``ViewStore.swap``): readers see the old views or the new ones,
@@ -30,6 +30,7 @@ import queue
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -200,11 +201,12 @@ def _fetched(cursor: duckdb.DuckDBPyConnection) -> Iterator[tuple[Any, ...]]:
         yield from batch
 
 
-class _Ahead:
+class StatementsAhead:
     """The build's statements, computed in order on a thread of their own while the rows of
     earlier ones are written: DuckDB releases the interpreter while it computes, and handing
     rows to the store needs it. Each statement runs on a cursor of its own; at most ``AHEAD``
-    finished results wait to be written."""
+    finished results wait to be written, so they must be read in the order they were planned
+    (reading one out of turn raises instead of waiting forever)."""
 
     AHEAD = 2
 
@@ -213,11 +215,11 @@ class _Ahead:
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="rebuild-sql")
         self.room = threading.BoundedSemaphore(self.AHEAD)
         self.stopping = threading.Event()
-        self.planned: dict[str, Future[duckdb.DuckDBPyConnection | None]] = {}
+        self.planned: deque[tuple[str, Future[duckdb.DuckDBPyConnection | None]]] = deque()
 
     def plan(self, statements: Iterable[str]) -> None:
         for statement in statements:
-            self.planned[statement] = self.pool.submit(self._compute, statement)
+            self.planned.append((statement, self.pool.submit(self._compute, statement)))
 
     def _compute(self, statement: str) -> duckdb.DuckDBPyConnection | None:
         while not self.room.acquire(timeout=0.1):
@@ -233,19 +235,20 @@ class _Ahead:
         return cursor
 
     def rows(self, statement: str) -> Iterator[tuple[Any, ...]]:
-        """The statement's rows (computed here if it was not planned)."""
-        planned = self.planned.pop(statement, None)
-        if planned is None:
+        """The statement's rows: the next planned one's, or computed here if not planned."""
+        if not self.planned or self.planned[0][0] != statement:
+            if any(planned == statement for planned, _ in self.planned):
+                raise RuntimeError("planned statements are read in the order they were planned")
             yield from _fetched(self.db.execute(statement))
             return
-        cursor = planned.result()
+        cursor = self.planned.popleft()[1].result()
+        if cursor is None:
+            return
         try:
-            if cursor is not None:
-                yield from _fetched(cursor)
+            yield from _fetched(cursor)
         finally:
-            if cursor is not None:
-                cursor.close()
-                self.room.release()
+            cursor.close()
+            self.room.release()
 
     def run(self, statement: str) -> None:
         for _ in self.rows(statement):
@@ -253,14 +256,13 @@ class _Ahead:
 
     def close(self) -> None:
         self.stopping.set()
-        for planned in self.planned.values():
+        for _, planned in self.planned:
             planned.cancel()
         self.pool.shutdown(wait=True)
-        for planned in self.planned.values():
-            if planned.done() and not planned.cancelled() and planned.exception() is None:
-                cursor = planned.result()
-                if cursor is not None:
-                    cursor.close()
+        for _, planned in self.planned:
+            finished = planned.done() and not planned.cancelled() and not planned.exception()
+            if finished and (cursor := planned.result()) is not None:
+                cursor.close()
 
 
 class BulkRebuild:
@@ -316,7 +318,7 @@ class BulkRebuild:
                 with_data = any(not (set_based_form(p, source) or _reads(p)) for p in projections)
                 events = self._load(db, source.loading(with_data=with_data), on_progress)
                 seconds = {"load": time.perf_counter() - started}
-                ahead = _Ahead(db)
+                ahead = StatementsAhead(db)
                 try:
                     for projection in projections:
                         if statements := set_based_form(projection, source):
@@ -399,11 +401,13 @@ class BulkRebuild:
             reader.join()
         return events
 
-    def _select(self, ahead: _Ahead, projection: Projection, statements: dict[str, str]) -> None:
+    def _select(
+        self, ahead: StatementsAhead, projection: Projection, statements: dict[str, str]
+    ) -> None:
         for table in projection.tables:
             self.store.fill(table, ahead.rows(statements[table.name]))
 
-    def _alerts(self, ahead: _Ahead, projection: AlertsProjection) -> None:
+    def _alerts(self, ahead: StatementsAhead, projection: AlertsProjection) -> None:
         """The registrations' table and the episodes of candidates whose facts arrived in the
         order they happened in SQL (``infra.read.set_based_alerts``); the few others' episodes
         folded, a candidate at a time, over what the rules remember of their facts."""
