@@ -16,8 +16,9 @@ they happened (nearly all) with window functions over those entries, ordered by 
   trigger an opt-out does not refuse opens the episode, and the next closer resolves it.
 
 The candidates with a back-dated fact keep the fold (``infra.read.bulk``: a late fact withdraws
-episodes, which depends on the order facts were recorded). ``tests/integration/
-test_bulk_rebuild.py`` holds this form equal to the fold, row for row, under drawn rule settings.
+episodes, which depends on the order facts were recorded). ``tests/unit/test_set_based_alerts.py``
+holds this form equal to the fold on drawn sequences of remembered facts, and ``tests/integration/
+test_bulk_rebuild.py`` the whole rebuild, both row for row under drawn rule settings.
 """
 
 from __future__ import annotations
@@ -219,7 +220,7 @@ def alert_episodes(projection: AlertsProjection) -> str | None:
     marks = " UNION ALL ".join(
         f"""
         SELECT cand, {number} AS rule, seq, position, kind, happened,
-            happened + {form.rule.period!r}::DOUBLE AS due_at, {form.starts} AS starts,
+            happened + '{form.rule.period!r}'::DOUBLE AS due_at, {form.starts} AS starts,
             {form.why} AS why
         FROM ruled WHERE {form.starts} OR {form.ends}"""
         for number, form in enumerate(forms, start=1)

@@ -120,3 +120,15 @@ def test_a_fold_changed_since_the_restatement_is_run_instead() -> None:
 
     assert alert_episodes(Changed()) is None
     assert alert_episodes(AlertsProjection()) is not None
+
+
+def test_a_period_without_end_is_restated_too() -> None:
+    """A rules file may say ``period_days = inf`` (never due): the statement must still read."""
+    rules = AlertRules(tuple(replace(rule, period=float("inf")) for rule in AlertRules()))
+    facts = [
+        ("added_to_talent_pool", 0, "pool-a", 0.0, 0),
+        ("application_submitted", 0, "REQ-1", 1.0, 0),
+        ("call_held", FLAG_PERSONAL | FLAG_TOUCH, "REQ-1", 2.0, 0),
+    ]
+    entries = _entries(facts)
+    assert _set_based(rules, entries) == _folded(rules, entries) != []
