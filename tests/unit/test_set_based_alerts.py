@@ -17,28 +17,19 @@ from hypothesis import strategies as st
 
 from infra.read.set_based_alerts import alert_episodes
 from projections.alert_rules import AlertRules
-from projections.alerts import FLAG_PERSONAL, FLAG_TOUCH, AlertsProjection, Entry
+from projections.alerts import (
+    FLAG_PERSONAL,
+    FLAG_TOUCH,
+    STRUCTURAL,
+    TOUCH_TYPES,
+    AlertsProjection,
+    Entry,
+)
 from projections.base import Upsert
 from tests.support.drawn_histories import DRAWN_RULES
 
-KINDS = [
-    "added_to_talent_pool",
-    "removed_from_talent_pool",
-    "application_submitted",
-    "application_acknowledged",
-    "shortlisted",
-    "interview_scheduled",
-    "offer_declined",
-    "hired",
-    "opted_out",
-    "consent_given",
-    "erasure_requested",
-    "call_held",
-    "reply_received",
-    "outreach_sent",
-    "personal_note_sent",
-    "content_shared",
-]
+KINDS = sorted(STRUCTURAL | TOUCH_TYPES | {"reply_received"})
+"""Every kind the rules remember: what changes their states, our touches, and replies."""
 
 FACT = st.tuples(
     st.sampled_from(KINDS),
