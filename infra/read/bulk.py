@@ -43,7 +43,6 @@ import structlog
 
 from infra.core.locks import ProcessLocks
 from infra.read.set_based import (
-    ALERTS,
     COLUMN_OF,
     EXACT_DATA,
     FACTS,
@@ -51,7 +50,7 @@ from infra.read.set_based import (
     SET_BASED,
     load_facts,
 )
-from infra.read.set_based_alerts import ALERT_ENTRIES, alert_episodes, alert_histories
+from infra.read.set_based_alerts import ALERT_ENTRIES, AlertStatements
 from infra.read.views import ViewStore, last_versions
 from infra.store.recorder import LedgerRecorder
 from projections.alerts import AlertsProjection
@@ -189,13 +188,6 @@ def _arrow_chunk(rows: Sequence[Any]) -> pa.Table:
     return pa.Table.from_struct_array(pa.array(rows, type=_STORED_ROW))
 
 
-def _alert_statements(projection: AlertsProjection) -> list[str]:
-    """What ``BulkRebuild._alerts`` asks DuckDB, in that order."""
-    episodes = alert_episodes(projection)
-    found = [*ALERTS.values(), ALERT_ENTRIES, *([episodes] if episodes else [])]
-    return [*found, alert_histories(everyone=episodes is None)]
-
-
 def _fetched(cursor: duckdb.DuckDBPyConnection) -> Iterator[tuple[Any, ...]]:
     while batch := cursor.fetchmany(_FETCH):
         yield from batch
@@ -319,19 +311,21 @@ class BulkRebuild:
                 events = self._load(db, source.loading(with_data=with_data), on_progress)
                 seconds = {"load": time.perf_counter() - started}
                 ahead = StatementsAhead(db)
+                alerts: dict[str, AlertStatements] = {}
                 try:
                     for projection in projections:
                         if statements := set_based_form(projection, source):
                             ahead.plan(statements[t.name] for t in projection.tables)
                         elif isinstance(projection, AlertsProjection):
-                            ahead.plan(_alert_statements(projection))
+                            alerts[projection.name] = AlertStatements.of(projection)
+                            ahead.plan(alerts[projection.name].in_order())
                     for projection in projections:
                         began = time.perf_counter()
                         self.store.stage(projection)
                         if statements := set_based_form(projection, source):
                             self._select(ahead, projection, statements)
                         elif isinstance(projection, AlertsProjection):
-                            self._alerts(ahead, projection)
+                            self._alerts(ahead, projection, alerts[projection.name])
                         else:
                             self._fold(db, projection)
                         self.store.index_staged(projection)
@@ -407,19 +401,21 @@ class BulkRebuild:
         for table in projection.tables:
             self.store.fill(table, ahead.rows(statements[table.name]))
 
-    def _alerts(self, ahead: StatementsAhead, projection: AlertsProjection) -> None:
+    def _alerts(
+        self, ahead: StatementsAhead, projection: AlertsProjection, asked: AlertStatements
+    ) -> None:
         """The registrations' table and the episodes of candidates whose facts arrived in the
         order they happened in SQL (``infra.read.set_based_alerts``); the few others' episodes
         folded, a candidate at a time, over what the rules remember of their facts."""
         tables = {table.name: table for table in projection.tables}
-        for name, statement in ALERTS.items():
+        for name, statement in asked.registrations.items():
             self.store.fill(tables[name], ahead.rows(statement))
-        (episodes,) = (t for t in projection.tables if t.name not in ALERTS)
+        (episodes,) = (t for t in projection.tables if t.name not in asked.registrations)
         ahead.run(ALERT_ENTRIES)
-        if (statement := alert_episodes(projection)) is not None:
-            self.store.fill(episodes, ahead.rows(statement))
+        if asked.episodes is not None:
+            self.store.fill(episodes, ahead.rows(asked.episodes))
         rows: list[tuple[Any, ...]] = []
-        for cid, *columns in ahead.rows(alert_histories(everyone=statement is None)):
+        for cid, *columns in ahead.rows(asked.histories):
             rows += projection.episode_rows(cid, list(map(list, zip(*columns, strict=True))))
         self.store.fill(episodes, rows)
 

@@ -24,8 +24,9 @@ test_bulk_rebuild.py`` the whole rebuild, both row for row under drawn rule sett
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from infra.read.set_based import sql_list
+from infra.read.set_based import ALERTS, sql_list
 from projections.alert_rules import APPLICANT, ENGAGED, POOL, SHORTLISTED, AlertRule
 from projections.alerts import (
     FLAG_PERSONAL,
@@ -213,9 +214,9 @@ def alert_episodes(projection: AlertsProjection) -> str | None:
     rules = projection.rules
     enabled = sorted((rule for rule in rules if rule.enabled), key=lambda rule: rule.name)
     forms = [_FORMS[rule.name](rule, i) for i, rule in enumerate(enabled)]
-    names = "[" + ", ".join(f"'{form.rule.name}'" for form in forms) + "]"
     if not forms:
         return None
+    names = "[" + ", ".join(f"'{form.rule.name}'" for form in forms) + "]"
     windows = ", ".join(f"{term} AS {name}" for f in forms for name, term in f.windows.items())
     marks = " UNION ALL ".join(
         f"""
@@ -240,3 +241,25 @@ def alert_episodes(projection: AlertsProjection) -> str | None:
     FROM episodes JOIN (SELECT DISTINCT cand, candidate_id FROM alert_entries) AS who USING (cand)
     WHERE starts
     ORDER BY cand, rule, position"""
+
+
+class AlertStatements(NamedTuple):
+    """What a rebuild asks DuckDB for the alerts' tables, each once."""
+
+    registrations: dict[str, str]
+    """``view_alert_candidates``' statement (``infra.read.set_based.ALERTS``)."""
+    episodes: str | None
+    """The in-order candidates' episodes (``alert_episodes``); None: the fold does them all."""
+    histories: str
+    """The remembered facts of the candidates the fold does (``alert_histories``)."""
+
+    @classmethod
+    def of(cls, projection: AlertsProjection) -> AlertStatements:
+        episodes = alert_episodes(projection)
+        return cls(ALERTS, episodes, alert_histories(everyone=episodes is None))
+
+    def in_order(self) -> list[str]:
+        """Every statement, in the order a rebuild reads their rows (``ALERT_ENTRIES`` first
+        fills the table the last two read)."""
+        episodes = [self.episodes] if self.episodes else []
+        return [*self.registrations.values(), ALERT_ENTRIES, *episodes, self.histories]

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from infra.core.settings import Settings
-from infra.read import bulk
+from infra.read import set_based_alerts
 from infra.read.bulk import BulkRebuild, LedgerFacts
 from infra.read.follower import Follower
 from infra.read.read_side import all_projections
@@ -114,7 +114,9 @@ def test_a_statement_that_fails_ahead_fails_the_rebuild_and_leaves_the_old_views
         follower = Follower(ledger.ledger_recorder, store, all_projections())
         follower.catch_up()
         before, position = dump(store, all_projections()), follower.positions()
-        monkeypatch.setattr(bulk, "alert_episodes", lambda _projection: "SELECT no_such_column")
+        monkeypatch.setattr(
+            set_based_alerts, "alert_episodes", lambda _projection: "SELECT no_such_column"
+        )
         threads = threading.active_count()
         with pytest.raises(duckdb.Error, match="no_such_column"):
             BulkRebuild(LedgerFacts(ledger.ledger_recorder), store).run(all_projections())
