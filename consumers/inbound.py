@@ -1,9 +1,10 @@
 """Inbound capture: touchpoints other systems produce to ``<prefix>.inbound.v1``, recorded once.
 
-Each message's value is one touchpoint in the import format (key: the candidate reference, so
-a candidate's touchpoints stay in order). A consumer group splits the partitions over its
-processes. For each partition batch it validates every message, lets the ledger decide, and
-writes the new events **together with the partition's next offset** in one ledger transaction.
+Each message's value is one line in the import format, a touchpoint or a position's fact (key:
+the candidate reference or the requisition id, so each one's lines stay in order). A consumer
+group splits the partitions over its processes. For each partition batch it validates every
+message, lets the ledger decide, and writes the new events **together with the partition's next
+offset** in one ledger transaction.
 The ledger's offsets are where a partition resumes after a crash or a rebalance. Kafka's
 committed offsets are only a hint for monitoring. If another process advanced a partition
 meanwhile, the transaction is refused and the batch is read again.
@@ -34,10 +35,9 @@ from kafka.structs import OffsetAndMetadata
 from consumers.dead_letters import DeadLetters
 from consumers.rebalance import FlagOnRebalance
 from domain.access import UserRole, may_record
-from domain.touchpoints import Touchpoint
 from infra.core.settings import Settings
 from infra.intake.importing import parse_touchpoint
-from infra.store.ledger import BatchRefused, ConflictPersisted, Ledger
+from infra.store.ledger import BatchRefused, ConflictPersisted, Ledger, Line
 from infra.store.recorder import InboundAdvance, InboundMoved
 from infra.streaming.clients import group_consumer
 from infra.streaming.topics import Topics, ensure_topics
@@ -144,7 +144,7 @@ class InboundRecorder:
         messages = [m for m in messages if m.offset >= expected]
         if not messages:
             return
-        lines: list[tuple[int, Touchpoint]] = []
+        lines: list[Line] = []
         rejected: list[tuple[Any, str]] = []
         by_offset = {m.offset: m for m in messages}
         for message in messages:

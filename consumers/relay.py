@@ -1,9 +1,11 @@
-"""The outbox relay: publishes every recorded touchpoint to Kafka, in ledger order, exactly once.
+"""The outbox relay: publishes every recorded event to Kafka, in ledger order, exactly once.
 
 There is no separate outbox table and no dual write: the ledger's notification log *is* the
-outbox. The relay reads it from the last position it published, sends each event (without its
-personal data) to the touchpoints topic keyed by candidate, and only after Kafka has committed
-them stores the new position. Each batch is one Kafka transaction with a stable transactional id:
+outbox. The relay reads it from the last position it published, sends each touchpoint (without
+its personal data) to the touchpoints topic keyed by candidate, and each position fact to the
+positions topic keyed by position (the same partition number its id hashes to, so one relay's
+partitions and stored positions cover both), and only after Kafka has committed them stores
+the new position. Each batch is one Kafka transaction with a stable transactional id:
 
 * a crash before the commit leaves an open transaction that the restarted relay aborts (read
   committed consumers never see its messages);
@@ -32,7 +34,7 @@ from infra.core.settings import Settings
 from infra.store.checkpoints import ledger_name
 from infra.store.recorder import LedgerRecorder
 from infra.streaming.clients import TransactionalProducer
-from infra.streaming.messages import Header, touchpoint_message
+from infra.streaming.messages import Header, ledger_message
 from infra.streaming.relay_progress import RelayProgress
 from infra.streaming.topics import (
     Topics,
@@ -80,8 +82,8 @@ def partitions_checked(settings: Settings, topic: str) -> Callable[[KafkaProduce
 
 @dataclass(frozen=True, slots=True)
 class _Batch:
-    messages: list[tuple[int, bytes, bytes, list[Header]]]
-    """(partition, key, value, headers) of each event this relay publishes."""
+    messages: list[tuple[str, int, bytes, bytes, list[Header]]]
+    """(topic, partition, key, value, headers) of each event this relay publishes."""
     last: int
     """The last ledger position read (events of other relays' partitions included)."""
 
@@ -124,6 +126,8 @@ class Relay:
         self._mine = frozenset(self.partitions)
         self._last_log = time.monotonic()
         self._logged_published = 0
+        self._positions = Topics.of(settings).positions
+        """A position's facts go there, in the partition its id hashes to, as touchpoints do."""
         self._checkpoints = Topics.of(settings).checkpoints if 0 in self.partitions else None
         """The first relay also carries the ledger's checkpoint to its topic."""
         self._checkpoint_sent = 0
@@ -188,7 +192,9 @@ class Relay:
         for row in rows:
             partition = partition_of(row.candidate_id, partitions)
             if partition in mine and row.position > published[partition]:
-                messages.append((partition, *touchpoint_message(row)))
+                for_positions, key, value, headers = ledger_message(row)
+                topic = self._positions if for_positions else self.topic
+                messages.append((topic, partition, key, value, headers))
         return _Batch(messages, rows[-1].position)
 
     def publish_next(self) -> int:
@@ -200,9 +206,9 @@ class Relay:
         if batch.messages:
             try:
                 with self.producer.transaction() as producer:
-                    for partition, key, value, headers in batch.messages:
+                    for topic, partition, key, value, headers in batch.messages:
                         producer.send(
-                            self.topic, value=value, key=key, headers=headers, partition=partition
+                            topic, value=value, key=key, headers=headers, partition=partition
                         )
                     checkpoint = self._checkpoint()
                     if checkpoint is not None:

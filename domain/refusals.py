@@ -48,3 +48,22 @@ class StageTransitionRefused(Refused):
 class OccurredInTheFuture(Refused):
     code = "occurred_in_the_future"
     field = "occurred_at"
+
+
+class UnknownPosition(Refused):
+    code = "unknown_position"
+    field = "position"
+
+
+class PositionNotOpen(Refused):
+    """The position is filled or closed (or already open, for an opening)."""
+
+    code = "position_not_open"
+    field = "position"
+
+
+class PositionUpdateInvalid(Refused):
+    """An update that would leave the position breaking the rules of an opening."""
+
+    code = "position_update_invalid"
+    field = "type"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from hashlib import sha256
-from typing import Annotated, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Self
 from uuid import UUID, uuid5
 
 from pydantic import (
@@ -169,32 +169,27 @@ STORED: dict[str, bool] = {"stored": True}
 # --- the touchpoints ---------------------------------------------------------------------------
 
 
-class Touchpoint(_Model):
-    """What every touchpoint says: whom it concerns and when it happened."""
+class KeyedFact(_Model):
+    """What every recorded fact shares, a touchpoint or a position's: when it happened, the
+    CRM's id of it, and the key that makes a re-delivery recognisable.
+
+    Fields are declared by each kind (their order is the stored JSON's, which content keys
+    digest); this class holds only what is computed from them.
+    """
 
     schema_version: ClassVar[int] = 1
-    contact_by_us: ClassVar[bool] = False
-    """A contact we start: refused once the candidate has opted out."""
+    source_prefix: ClassVar[str] = "src:"
+    """Prefix of the deduplication key made of a CRM id: touchpoints' and positions' differ,
+    because a CRM's ids are unique per kind of record, not across kinds."""
 
-    type: str
-    candidate: CandidateRef
-    occurred_at: Instant
-    source_id: SourceId | None = None
+    if TYPE_CHECKING:  # declared by each kind, in its own order
+        type: str
+        occurred_at: datetime
+        source_id: str | None
     _idempotency_key: str | None = PrivateAttr(default=None)
 
-    @field_validator("personal", check_fields=False)
-    @classmethod
-    def _given_not_withheld(cls, value: object, info: ValidationInfo) -> object:
-        if isinstance(value, Withheld) and not (info.context or {}).get("stored"):
-            raise ValueError("personal data is given as its fields, never as withheld")
-        return value
-
-    @property
-    def candidate_id(self) -> UUID:
-        return candidate_id(self.candidate)
-
     def with_idempotency_key(self, key: str) -> Self:
-        """This touchpoint as sent under a client's idempotency key (HTTP, ``record``)."""
+        """This fact as sent under a client's idempotency key (HTTP, ``record``)."""
         keyed = self.model_copy()
         keyed._idempotency_key = key
         return keyed
@@ -207,10 +202,15 @@ class Touchpoint(_Model):
         return private.get("_idempotency_key") if private else None
 
     @property
+    def stream_id(self) -> UUID:
+        """The ledger's id of the aggregate this fact belongs to."""
+        raise NotImplementedError
+
+    @property
     def dedupe_key(self) -> str:
-        """What makes a re-delivered touchpoint recognisable: its CRM id, else the client's
+        """What makes a re-delivered fact recognisable: its CRM id, else the client's
         idempotency key, else its content. Each kind has its own prefix, so a client's key can
-        never match a CRM id (and swallow another touchpoint as its duplicate).
+        never match a CRM id (and swallow another fact as its duplicate).
 
         The content digest leaves personal data out, so the key outlives an erasure.
         """
@@ -218,21 +218,48 @@ class Touchpoint(_Model):
 
     @property
     def content_digest(self) -> str:
-        """What the touchpoint says, personal data left out (it is sealed, then erased)."""
+        """What the fact says, personal data left out (it is sealed, then erased)."""
         return content_digest(self.clear_json)
 
     @property
     def clear_json(self) -> bytes:
-        """The touchpoint's JSON without its personal data: what the ledger stores in the clear."""
+        """The fact's JSON without its personal data: what the ledger stores in the clear."""
         return self.__pydantic_serializer__.to_json(self, exclude=_PERSONAL)
 
     def dedupe_key_of(self, clear_json: bytes | None = None) -> str:
         """``dedupe_key``, from the ``clear_json`` a bulk import has already serialised."""
         if self.source_id is not None:
-            return f"src:{self.source_id}"
+            return f"{self.source_prefix}{self.source_id}"
         if (key := self.idempotency_key) is not None:
             return f"{IDEMPOTENCY_PREFIX}{key}"
         return content_digest(self.clear_json if clear_json is None else clear_json)
+
+
+class Touchpoint(KeyedFact):
+    """What every touchpoint says: whom it concerns and when it happened."""
+
+    contact_by_us: ClassVar[bool] = False
+    """A contact we start: refused once the candidate has opted out."""
+
+    type: str
+    candidate: CandidateRef
+    occurred_at: Instant
+    source_id: SourceId | None = None
+
+    @field_validator("personal", check_fields=False)
+    @classmethod
+    def _given_not_withheld(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, Withheld) and not (info.context or {}).get("stored"):
+            raise ValueError("personal data is given as its fields, never as withheld")
+        return value
+
+    @property
+    def candidate_id(self) -> UUID:
+        return candidate_id(self.candidate)
+
+    @property
+    def stream_id(self) -> UUID:
+        return candidate_id(self.candidate)
 
     @property
     def is_personal_touch(self) -> bool:
@@ -492,11 +519,3 @@ CATALOGUE: dict[str, type[Touchpoint]] = {
 
 TOUCHPOINT = TypeAdapter(AnyTouchpoint)
 """Validates one touchpoint of any type (the import format)."""
-
-
-def import_schema() -> dict[str, object]:
-    """The JSON Schema of one import line, generated from the models above."""
-    schema = TOUCHPOINT.json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "Rapport touchpoint (one line of an import file)"
-    return schema

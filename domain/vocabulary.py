@@ -154,3 +154,13 @@ class ErasureReason(StrEnum):
     RETENTION_EXPIRED = "retention_expired"
     UNLAWFUL_PROCESSING = "unlawful_processing"
     LEGAL_OBLIGATION = "legal_obligation"
+
+
+class PositionCloseReason(StrEnum):
+    """Why a position closed without Rapport recording whom it was filled by."""
+
+    FILLED_ELSEWHERE = "filled_elsewhere"
+    CANCELLED = "cancelled"
+    ON_HOLD = "on_hold"
+    CLIENT_WITHDREW = "client_withdrew"
+    OTHER = "other"

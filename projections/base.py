@@ -17,6 +17,11 @@ from typing import Any, ClassVar, Protocol
 ENGAGING_SENTIMENTS = frozenset({"interested", "not_now"})
 """Replies that count as engagement (a "not interested" reply is a response, not engagement)."""
 
+CANDIDATE = "candidate"
+POSITION = "position"
+CANDIDATES = frozenset({CANDIDATE})
+"""What a projection folds unless it says otherwise (``Projection.streams``)."""
+
 State = dict[str, Any]
 """A projection's memory of one candidate: JSON-serialisable, kept between facts."""
 
@@ -73,6 +78,9 @@ class Fact:
     """When Rapport recorded it, in seconds since the epoch (UTC)."""
     data: Mapping[str, Any]
     """The touchpoint's fields as JSON values, without ``personal``."""
+    stream: str = CANDIDATE
+    """Whose stream the fact is in: a candidate's touchpoint, or a position's fact
+    (``POSITION``; ``candidate_id`` is then the position's id)."""
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.data.get(name, default)
@@ -127,7 +135,9 @@ class Projection(Protocol):
     # which spares the machinery from storing an empty state per candidate;
     # ``reads: ClassVar[tuple[str, ...]]``, the only touchpoint fields ``apply`` reads (a
     # rebuild then gives it only those); ``apply_all(state, facts, out)``, a candidate's facts
-    # at once with the same effect as ``apply`` on each in turn (a rebuild's shortcut).
+    # at once with the same effect as ``apply`` on each in turn (a rebuild's shortcut);
+    # ``streams: ClassVar[frozenset[str]]``, the streams whose facts it folds (default
+    # ``CANDIDATES``: a position's facts never reach it).
 
     def apply(self, state: State, fact: Fact, out: list[Upsert]) -> None:
         """Fold ``fact`` into this candidate's ``state`` (in place) and append the rows to keep."""

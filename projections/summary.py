@@ -26,8 +26,14 @@ class LedgerSummary:
     first_occurred: datetime | None = None
     last_occurred: datetime | None = None
 
+    positions_by_type: Counter[str] = field(default_factory=Counter)
+    """Facts about positions (their own streams), by type: not touchpoints."""
+
     def apply(self, event: Any) -> None:
-        touchpoint = event.touchpoint
+        touchpoint = getattr(event, "touchpoint", None)
+        if touchpoint is None:  # a position's fact
+            self.positions_by_type[event.fact.type] += 1
+            return
         self.events += 1
         self.by_type[touchpoint.type] += 1
         if isinstance(touchpoint, CandidateRegistered):

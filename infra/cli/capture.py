@@ -1,4 +1,5 @@
-"""``rapport record`` (touchpoints from standard input) and ``rapport inbound`` (from a topic).
+"""``rapport record`` (touchpoints and position facts from standard input) and ``rapport inbound``
+(from a topic).
 
 ``record`` answers as the write API does, one JSON line per touchpoint on stdout, with the
 CLI's exit codes: 0 recorded or duplicate; 2 invalid (each line and field named, nothing

@@ -14,7 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from domain.touchpoints import import_schema
+from domain.lines import import_schema
 from infra.cli.capture import AllowErasures, operator_roles
 from infra.cli.common import ExitCode, err, opened_ledger, out, require_writable, say, settings_for
 from infra.cli.options import DbOption, UrlOption, checked_format
@@ -135,13 +135,28 @@ def _import(
             f"{file}: {result.lines} valid touchpoint(s); would record {result.events},"
             f" {result.duplicates} already recorded (dry run: nothing written)"
         )
+        _note_unopened(result.unopened)
         return
     elapsed = time.perf_counter() - started
     rate = result.events / elapsed if elapsed else 0.0
+    positions = f" and {result.positions} position(s)" if result.positions else ""
     out.print(
-        f"{file}: recorded {result.events} touchpoint(s) for {result.candidates} candidate(s),"
-        f" {result.duplicates} duplicate(s) skipped, in {elapsed:.2f}s ({rate:,.0f}/s)"
+        f"{file}: recorded {result.events} touchpoint(s) for {result.candidates} candidate(s)"
+        f"{positions}, {result.duplicates} duplicate(s) skipped, in {elapsed:.2f}s"
+        f" ({rate:,.0f}/s)"
     )
+    _note_unopened(result.unopened)
+
+
+def _note_unopened(requisitions: list[str], shown: int = 10) -> None:
+    """Positions the touchpoints name that Rapport was never told were opened: accepted (old
+    data), and said, since matching and time-to-fill know nothing of them."""
+    if requisitions:
+        names = ", ".join(requisitions[:shown]) + (", ..." if len(requisitions) > shown else "")
+        err.print(
+            f"note: {len(requisitions)} position(s) named by touchpoints were never opened"
+            f" (recorded all the same): {names}"
+        )
 
 
 def generate(
@@ -221,6 +236,9 @@ def print_summary(ledger: Ledger) -> None:
         f" to {_day(result.last_occurred)}"
     )
     out.print(f"personal touches {result.personal_touches}, automated {result.automated_touches}")
+    if result.positions_by_type:
+        facts = ", ".join(f"{kind} {n}" for kind, n in sorted(result.positions_by_type.items()))
+        out.print(f"positions: {facts}")
     types = Table("touchpoint", "count", title="Touchpoints by type")
     for kind, count in result.by_type.most_common():
         types.add_row(kind, str(count))

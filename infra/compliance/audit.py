@@ -267,14 +267,18 @@ def verify(
 
 
 def reference_of(ledger: Ledger, candidate_hex: str) -> str | None:
-    """The CRM reference of a candidate id, read from their first event that still decodes."""
+    """The CRM reference of a candidate id (or a position's requisition id), read from their
+    first event that still decodes."""
     try:
         rows = ledger.ledger_recorder.sealed_rows_of(UUID(candidate_hex))
     except ValueError:
         return None
     for row in rows:
         try:
-            return str(orjson.loads(row.state)["touchpoint"]["candidate"])
+            stored = orjson.loads(row.state)
+            if "fact" in stored:
+                return f"position {stored['fact']['position']}"
+            return str(stored["touchpoint"]["candidate"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
             continue
     return None

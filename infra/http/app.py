@@ -24,7 +24,16 @@ from fastapi.staticfiles import StaticFiles
 from infra.http.guard import BodyGuard
 from infra.http.openapi import document
 from infra.http.prometheus import RapportCollector, request_seconds
-from infra.http.routes import alerts, compliance, dashboard, journeys, metrics, service, touchpoints
+from infra.http.routes import (
+    alerts,
+    compliance,
+    dashboard,
+    journeys,
+    metrics,
+    positions,
+    service,
+    touchpoints,
+)
 from infra.http.state import ServerState
 
 log = structlog.get_logger("rapport.http")
@@ -96,6 +105,7 @@ def create_app(state: ServerState) -> FastAPI:
         compliance.router,
         service.exposition,
         touchpoints.router,
+        positions.router,
         dashboard.router,
     ):
         app.include_router(router)

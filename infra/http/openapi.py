@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from domain.position_facts import POSITION_FACT
 from domain.touchpoints import TOUCHPOINT
 from infra.http.bodies import ErasureRequest
 from infra.http.guard import TOKEN_COOKIE
@@ -97,6 +98,9 @@ def document(app: FastAPI) -> dict[str, Any]:
     touchpoint = TOUCHPOINT.json_schema(ref_template=REF)
     schemas.update(touchpoint.pop("$defs", {}))
     schemas["Touchpoint"] = touchpoint | {"title": "Touchpoint (one line of an import file)"}
+    position = POSITION_FACT.json_schema(ref_template=REF)
+    schemas.update(position.pop("$defs", {}))
+    schemas["PositionFact"] = position | {"title": "A position's fact (an import file's line)"}
     schemas["Problem"] = PROBLEM
     schemas["Refused"] = REFUSED
     doc["components"]["securitySchemes"] = {
@@ -106,6 +110,7 @@ def document(app: FastAPI) -> dict[str, Any]:
     }  # fmt: skip
     doc["security"] = [{"bearer": []}, {"cookie": []}]
     one = {"$ref": REF.format(model="Touchpoint")}
+    fact = {"$ref": REF.format(model="PositionFact")}
     erasure = ErasureRequest.model_json_schema(ref_template=REF)
     schemas.update(erasure.pop("$defs", {}))
     schemas["ErasureRequest"] = erasure
@@ -114,6 +119,9 @@ def document(app: FastAPI) -> dict[str, Any]:
         "/api/v1/touchpoints": one,
         "/api/v1/touchpoints/batch": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
                                       "items": one},
+        "/api/v1/positions": fact,
+        "/api/v1/positions/batch": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+                                    "items": fact},
     }  # fmt: skip
     for path, operations in doc["paths"].items():
         for method, operation in operations.items():
@@ -133,7 +141,7 @@ def document(app: FastAPI) -> dict[str, Any]:
                 answers["409"] = {"description": ANSWERS["409"]} | _json(
                     {"$ref": REF.format(model="Refused")}
                 )
-                answers["200"] = {"description": "Every touchpoint was recorded before"} | (
+                answers["200"] = {"description": "Every line was recorded before"} | (
                     _json({"type": "object"})
                 )
             if path == "/api/v1/erasures":

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from domain.access import NotPermitted, UserRole, may_record
 from domain.refusals import Refused
-from domain.touchpoints import ErasureRequested, Touchpoint
+from domain.touchpoints import ErasureRequested
 from infra.intake.importing import BOM, LineError, load_json, parse_item
 from infra.store.ledger import BatchRefused, IdempotencyKeyReused, Ledger, Line
 
@@ -99,7 +99,7 @@ def requested_by(lines: list[Line], requester: str) -> list[Line]:
     ]
 
 
-def capture(ledger: Ledger, lines: list[tuple[int, Touchpoint]], source: str) -> list[Outcome]:
+def capture(ledger: Ledger, lines: list[Line], source: str) -> list[Outcome]:
     """Record the lines in one transaction (or refuse them all, counting the refusals)."""
     decision = ledger.decide(lines)
     if decision.reused_keys:

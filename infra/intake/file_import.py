@@ -7,6 +7,8 @@ temporary folder (``TMPDIR``), not in memory:
 1. **scan**: every line is read and put in a partition file by the candidate it names (a
    strict-JSON pass in Rust; no validation yet). Partitions are ranges of candidate ids, so the
    whole import is written in the order of the ledger's index, not at random places in it.
+   A position's facts are kept aside, in memory (a firm has thousands of requisitions, not
+   millions), decided by the ledger's ordinary path, and written before the candidates.
 2. **decide** (``import_decisions``): a partition at a time, each candidate's lines are
    validated (once: pydantic), put in order and decided against the ledger in chunks. What is
    accepted is sealed and waits on disk as the JSON the ledger will store. Worker processes
@@ -38,7 +40,8 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, RecordConflictError
 
-from domain.access import UserRole
+from domain.access import NotPermitted, UserRole, may_record
+from domain.position_facts import PositionFact
 from domain.touchpoints import STORED, TOUCHPOINT, Touchpoint, candidate_id
 from infra.intake.import_decisions import (
     CHUNK_LINES,
@@ -50,10 +53,10 @@ from infra.intake.import_decisions import (
     refused_line,
     weighed_batches,
 )
-from infra.intake.importing import LineError, scan
+from infra.intake.importing import LineError, Scanned, scan, validate
 from infra.intake.spill import Partitions, Spill, private_folder
 from infra.store.decided import DecidedCandidate, StoredBatch, stored_batch, touchpoint_json
-from infra.store.ledger import BatchRefused, Ledger, Line, WriteReport
+from infra.store.ledger import BatchRefused, Decision, Ledger, Line, WriteReport
 
 PARTITION_BYTES = 16 << 20
 """About this much of the file per partition: a partition is grouped in memory."""
@@ -103,6 +106,10 @@ class ImportResult:
     written: bool
     seconds: dict[str, float] = field(default_factory=dict, compare=False)
     """How long each step took (scan, decide, write), for the benchmarks."""
+    positions: int = 0
+    """Positions with facts recorded (or, on a dry run, that would be)."""
+    unopened: list[str] = field(default_factory=list, compare=False)
+    """Positions the touchpoints name that were never opened (accepted: old data)."""
 
 
 def import_touchpoints(
@@ -135,7 +142,7 @@ def import_touchpoints(
     with ExitStack() as stack:
         folder = stack.enter_context(private_folder())
         pool = stack.enter_context(deciders(ledger.settings, workers)) if workers > 1 else None
-        partitions = _scanned(path, fmt, folder, count)
+        partitions, position_lines = _scanned(path, fmt, folder, count)
         seconds["scan"] = time.perf_counter() - started
         recorded_at = ledger.clock()
         jobs = [
@@ -150,6 +157,7 @@ def import_touchpoints(
             for part in partitions
         ]
         found = _decide(ledger, jobs, pool)
+        positions = _decide_positions(ledger, position_lines, roles, found)
         seconds["decide"] = time.perf_counter() - started - seconds["scan"]
         if found.invalid.total:
             raise ImportInvalid(found.invalid.sorted(), found.invalid.total)
@@ -158,15 +166,27 @@ def import_touchpoints(
         if found.refused.total:
             if not dry_run:
                 _note_refusals(ledger, jobs)
+                ledger.note_refusals(position_lines_of(positions), positions.refusals, "import")
             raise ImportRefused(found.refused.sorted(), total=found.refused.total)
+        opened = len(positions.aggregates)
         if dry_run:
             return ImportResult(
-                found.lines, found.events, found.candidates, found.duplicates, False, seconds
+                found.lines,
+                found.events,
+                found.candidates,
+                found.duplicates,
+                False,
+                seconds,
+                positions=opened,
+                unopened=_unopened(ledger, found, positions),
             )
         if on_total is not None:
             on_total(found.events)
         began = time.perf_counter()
+        position_report = _write_positions(ledger, positions, on_progress)
         written = _write(ledger, jobs, recorded_at, ledger.batch_limit(batch_events), on_progress)
+        written.events += position_report.events
+        written.lines += len(position_report.positions_by_line)
         seconds["write"] = time.perf_counter() - began
     return ImportResult(
         found.lines,
@@ -175,6 +195,8 @@ def import_touchpoints(
         found.lines - written.lines,
         True,
         seconds,
+        positions=position_report.candidates,
+        unopened=ledger.unopened(found.requisitions),
     )
 
 
@@ -183,15 +205,19 @@ def import_touchpoints(
 
 def _scanned(
     path: Path, fmt: Literal["auto", "jsonl", "csv"], folder: Path, count: int
-) -> list[Path]:
+) -> tuple[list[Path], list[Scanned]]:
     partitions = Partitions(folder, count)
+    positions: list[Scanned] = []
     for scanned in scan(path, fmt):
+        if scanned.of_position:
+            positions.append(scanned)
+            continue
         reference = scanned.candidate
         index = 0
         if reference is not None:
             index = int.from_bytes(candidate_id(reference).bytes[:2], "big") * count >> 16
         partitions.add(index, tuple(scanned))
-    return partitions.finish()
+    return partitions.finish(), positions
 
 
 # --- step 2: decide, here or in worker processes ------------------------------------------
@@ -206,6 +232,63 @@ def _decide(ledger: Ledger, jobs: list[Job], pool: Executor | None) -> Decided:
         for decided in pool.map(decide_in_worker, jobs):
             found.merge(decided)
     return found
+
+
+def _decide_positions(
+    ledger: Ledger, scanned: list[Scanned], roles: frozenset[UserRole], found: Decided
+) -> Decision:
+    """The positions' facts, validated and decided whole (the ledger's ordinary path); their
+    problems join the candidates' in ``found``."""
+    lines: list[Line] = []
+    for line in scanned:
+        found.lines += 1
+        fact = validate(line)
+        if isinstance(fact, list):
+            for error in fact:
+                found.invalid.add(error)
+        elif not isinstance(fact, PositionFact):  # the scan read its type: never here
+            raise AssertionError(f"line {line.line} was taken for a position's fact")
+        elif not may_record(roles, fact.type):
+            forbidden = NotPermitted(line.line, fact.type)
+            found.forbidden.add(LineError(line.line, forbidden.field, forbidden.message))
+        else:
+            lines.append((line.line, fact))
+    if found.stopped or not lines:
+        return Decision()
+    decision = ledger.decide(lines)
+    for number, refusal in decision.refusals:
+        found.refused.add(refused_line(number, refusal))
+    found.duplicates += len(decision.duplicates)
+    found.events += decision.event_count
+    return decision
+
+
+def _unopened(ledger: Ledger, found: Decided, positions: Decision) -> list[str]:
+    """On a dry run: the requisitions named that are neither in the ledger nor opened by the
+    file itself."""
+    opening = {
+        fact.position for _, fact in position_lines_of(positions) if fact.type == "position_opened"
+    }
+    return ledger.unopened(found.requisitions - opening)
+
+
+def position_lines_of(decision: Decision) -> list[Line]:
+    return [line for lines in decision.lines_by_candidate.values() for line in lines]
+
+
+def _write_positions(
+    ledger: Ledger, decision: Decision, on_progress: Callable[[int], None] | None
+) -> WriteReport:
+    if not decision.aggregates:
+        return WriteReport()
+    try:
+        report = ledger.write(decision)
+    except BatchRefused as late:  # another writer changed a position meanwhile
+        ledger.note_refusals(position_lines_of(decision), late.refusals, "import")
+        raise ImportRefused([refused_line(n, r) for n, r in late.refusals]) from None
+    if on_progress is not None:
+        on_progress(report.events)
+    return report
 
 
 def _note_refusals(ledger: Ledger, jobs: list[Job]) -> None:

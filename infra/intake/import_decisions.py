@@ -78,6 +78,8 @@ class Decided:
     invalid: FirstErrors = field(default_factory=FirstErrors)
     forbidden: FirstErrors = field(default_factory=FirstErrors)
     refused: FirstErrors = field(default_factory=FirstErrors)
+    requisitions: set[str] = field(default_factory=set)
+    """The positions the touchpoints name (a firm's requisitions: thousands, not millions)."""
 
     def merge(self, other: Decided) -> None:
         self.lines += other.lines
@@ -87,6 +89,7 @@ class Decided:
         self.invalid.merge(other.invalid)
         self.forbidden.merge(other.forbidden)
         self.refused.merge(other.refused)
+        self.requisitions |= other.requisitions
 
     @property
     def stopped(self) -> bool:
@@ -202,6 +205,8 @@ def _decide_chunk(
                 forbidden = NotPermitted(number, kind)
                 found.forbidden.add(LineError(number, forbidden.field, forbidden.message))
                 continue
+            if (requisition := getattr(touchpoint, "position", None)) is not None:
+                found.requisitions.add(requisition)
             clear[number] = clear_json = touchpoint.clear_json
             keys[number] = touchpoint.dedupe_key_of(clear_json)
             touchpoints[number] = touchpoint

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import types
 import typing
 from collections import Counter
 from collections.abc import Iterator
@@ -21,7 +22,9 @@ import jiter
 import orjson
 from pydantic import ValidationError
 
-from domain.touchpoints import CATALOGUE, TOUCHPOINT, Touchpoint
+from domain.lines import LINE, LINE_CATALOGUE
+from domain.position_facts import POSITION_CATALOGUE, PositionFact
+from domain.touchpoints import Touchpoint
 
 Format = Literal["auto", "jsonl", "csv"]
 CSV_LIST_SEPARATOR = ";"
@@ -97,8 +100,12 @@ def repeated_keys(value: Any, path: str = "") -> list[str]:
     return found
 
 
-def parse_touchpoint(number: int, raw: bytes) -> Touchpoint | list[LineError]:
-    """One touchpoint from its JSON, validated strictly as the published schema says: no key
+Parsed = Touchpoint | PositionFact
+"""A valid line: a touchpoint, or a position's fact."""
+
+
+def parse_touchpoint(number: int, raw: bytes) -> Parsed | list[LineError]:
+    """One line from its JSON, validated strictly as the published schema says: no key
     twice, no ``"yes"`` for ``true``, no ``"5"`` for ``5``."""
     try:
         value, repeats = _load(raw)
@@ -109,7 +116,7 @@ def parse_touchpoint(number: int, raw: bytes) -> Touchpoint | list[LineError]:
     if repeated:
         return [LineError(number, key, "given more than once") for key in repeated]
     try:
-        touchpoint = TOUCHPOINT.validate_json(raw, strict=True)
+        touchpoint = LINE.validate_json(raw, strict=True)
     except ValidationError as invalid:
         return line_errors(number, invalid)
     if not_json:  # what only the strict reader refuses, such as NaN
@@ -117,13 +124,13 @@ def parse_touchpoint(number: int, raw: bytes) -> Touchpoint | list[LineError]:
     return touchpoint
 
 
-def parse_item(number: int, item: Any) -> Touchpoint | list[LineError]:
-    """One touchpoint from JSON already parsed by ``load_json`` (an item of an array)."""
+def parse_item(number: int, item: Any) -> Parsed | list[LineError]:
+    """One line from JSON already parsed by ``load_json`` (an item of an array)."""
     repeated = repeated_keys(item)
     if repeated:
         return [LineError(number, key, "given more than once") for key in repeated]
     try:
-        return TOUCHPOINT.validate_json(orjson.dumps(item), strict=True)
+        return LINE.validate_json(orjson.dumps(item), strict=True)
     except ValidationError as invalid:
         return line_errors(number, invalid)
 
@@ -140,6 +147,8 @@ class Scanned(NamedTuple):
     kind: int
     payload: bytes
     candidate: str | None
+    of_position: bool = False
+    """A position's fact (by its ``type``): decided apart from the candidates' lines."""
 
 
 def scan(path: Path, fmt: Format = "auto") -> Iterator[Scanned]:
@@ -147,18 +156,18 @@ def scan(path: Path, fmt: Format = "auto") -> Iterator[Scanned]:
     return _scan_jsonl(path) if detect_format(path, fmt) == "jsonl" else _scan_csv(path)
 
 
-def validate(scanned: Scanned) -> Touchpoint | list[LineError]:
-    number, kind, payload, _ = scanned
+def validate(scanned: Scanned) -> Parsed | list[LineError]:
+    number, kind, payload = scanned[:3]
     if kind == JSON_CHECKED:  # strict JSON with no key twice: what is left is the schema
         try:
-            return TOUCHPOINT.validate_json(payload, strict=True)
+            return LINE.validate_json(payload, strict=True)
         except ValidationError as invalid:
             return line_errors(number, invalid)
     if kind == JSON_UNCHECKED:
         return parse_touchpoint(number, payload)
     if kind == CSV_RECORD:
         try:
-            return TOUCHPOINT.validate_python(orjson.loads(payload))
+            return LINE.validate_python(orjson.loads(payload))
         except ValidationError as invalid:
             return line_errors(number, invalid)
     field, message = orjson.loads(payload)
@@ -167,10 +176,10 @@ def validate(scanned: Scanned) -> Touchpoint | list[LineError]:
 
 def read_touchpoints(
     path: Path, fmt: Format = "auto"
-) -> tuple[list[tuple[int, Touchpoint]], list[LineError]]:
-    """Every valid touchpoint with its line number, and every error found (in memory: a
-    large file is imported by ``infra.intake.file_import`` instead)."""
-    lines: list[tuple[int, Touchpoint]] = []
+) -> tuple[list[tuple[int, Parsed]], list[LineError]]:
+    """Every valid line with its line number, and every error found (in memory: a large file
+    is imported by ``infra.intake.file_import`` instead)."""
+    lines: list[tuple[int, Parsed]] = []
     errors: list[LineError] = []
     for scanned in scan(path, fmt):
         parsed = validate(scanned)
@@ -197,12 +206,16 @@ def _scan_jsonl(path: Path) -> Iterator[Scanned]:
                     value = load_json(raw)
                 except (ValueError, UnicodeDecodeError):
                     value = None
-            yield Scanned(number, kind, raw, _reference(value))
+            yield Scanned(number, kind, raw, _reference(value), _of_position(value))
 
 
 def _reference(value: Any) -> str | None:
     reference = value.get("candidate") if isinstance(value, dict) else None
     return reference if isinstance(reference, str) else None
+
+
+def _of_position(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("type") in POSITION_CATALOGUE
 
 
 def _scan_csv(path: Path) -> Iterator[Scanned]:
@@ -229,7 +242,9 @@ def _csv_rows(path: Path) -> Iterator[Scanned]:
             except ValueError as bad:
                 yield _problem(number, "(row)", str(bad))
                 continue
-            yield Scanned(number, CSV_RECORD, orjson.dumps(record), _reference(record))
+            yield Scanned(
+                number, CSV_RECORD, orjson.dumps(record), _reference(record), _of_position(record)
+            )
 
 
 def _nest(row: dict[str | None, Any]) -> dict[str, Any]:
@@ -255,21 +270,28 @@ def _nest(row: dict[str | None, Any]) -> dict[str, Any]:
 
 
 def _list_fields(kind: str) -> set[str]:
-    model = CATALOGUE.get(kind)
+    model = LINE_CATALOGUE.get(kind)
     if model is None:
         return set()
-    return {
-        name
-        for name, info in model.model_fields.items()
-        if typing.get_origin(info.annotation) is list
-    }
+    return {name for name, info in model.model_fields.items() if _is_list(info.annotation)}
+
+
+def _is_list(annotation: Any) -> bool:
+    """A list, or a list or nothing (an update's list field)."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) is list:
+        return True
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType) and any(
+        _is_list(arg) for arg in typing.get_args(annotation)
+    )
 
 
 def line_errors(number: int, invalid: ValidationError) -> list[LineError]:
     errors = []
     for error in invalid.errors(include_url=False, include_input=False):
         location = list(error["loc"])
-        if location and location[0] in CATALOGUE:
+        if location and location[0] in LINE_CATALOGUE:
             location = location[1:]  # the discriminator's tag, not a field
         if error["type"] == "union_tag_invalid" or error["type"] == "union_tag_not_found":
             field = "type"

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from itertools import islice
 
 from infra.read.views import ViewStore
-from projections.base import Fact, Projection, State, Upsert
+from projections.base import CANDIDATES, Fact, Projection, State, Upsert
 
 Work = tuple[Projection, dict[str, State], list[Upsert]]
 """A projection, the states a batch changed (to store), and the rows to keep: what one commit
@@ -75,6 +75,9 @@ class ProjectionEngine:
         rows to keep (nothing is written). ``after`` is the position the view has folded so far
         (what a replayed state covers)."""
         rows: list[Upsert] = []
+        wanted = getattr(projection, "streams", CANDIDATES)
+        if any(fact.stream not in wanted for fact in facts):
+            facts = [fact for fact in facts if fact.stream in wanted]
         if not getattr(projection, "stateful", True):
             for fact in facts:
                 projection.apply({}, fact, rows)

@@ -20,7 +20,7 @@ from infra.read.bulk import CHUNK, BulkRebuild, LedgerFacts
 from infra.read.engine import CACHE_SIZE, ProjectionEngine, to_rebuild
 from infra.read.views import LEDGER_FOLLOWER, ViewMoved, ViewStore
 from infra.store.recorder import LedgerRecorder, StoredRow
-from projections.base import Fact, Projection
+from projections.base import CANDIDATE, POSITION, Fact, Projection
 
 log = structlog.get_logger("rapport.follower")
 
@@ -33,9 +33,13 @@ RETIRED_TABLES = ("view_journey_events",)
 
 
 def to_fact(row: StoredRow) -> Fact:
-    """A stored event as a ``Fact``; personal data never leaves this function."""
+    """A stored event as a ``Fact``; personal data never leaves this function. A position's
+    event becomes a fact of its stream (its fields hold nothing personal)."""
     stored = orjson.loads(row.state)
-    touchpoint = stored["touchpoint"]
+    touchpoint = stored.get("touchpoint")
+    stream = CANDIDATE
+    if touchpoint is None:
+        touchpoint, stream = stored["fact"], POSITION
     touchpoint.pop("personal", None)
     return Fact(
         position=row.position,
@@ -45,6 +49,7 @@ def to_fact(row: StoredRow) -> Fact:
         occurred_at=_seconds(touchpoint["occurred_at"]),
         recorded_at=_seconds(stored["timestamp"]),
         data=touchpoint,
+        stream=stream,
     )
 
 

@@ -106,6 +106,8 @@ FROM (
                 candidate_id[21:32])
                 ELSE candidate_id END AS candidate_id
             FROM chunk)))
+-- a position's event carries a fact, not a touchpoint: the candidates' views never see it
+WHERE t IS NOT NULL
 """
 _DATA = """json_merge_patch(json_extract(body, '$.touchpoint'), '{"personal": null}')"""
 """The touchpoint as a fact carries it: everything but ``personal``."""

@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +28,8 @@ from eventsourcing.application import AggregateNotFoundError, Application, proje
 from eventsourcing.persistence import IntegrityError, RecordConflictError, StoredEvent
 
 from domain.candidate import Candidate
+from domain.position import Position, PositionEvent, refuse_unopened
+from domain.position_facts import PositionFact, PositionOpened, position_id
 from domain.refusals import Refused, UnknownCandidate
 from domain.touchpoints import CandidateRegistered, ErasureRequested, Touchpoint, candidate_id
 from domain.vocabulary import ErasureReason
@@ -45,8 +47,11 @@ log = structlog.get_logger("rapport.ledger")
 
 POSTGRES_MAX_BATCH = 5_000
 
-Line = tuple[int, Touchpoint]
-"""A touchpoint and where it came from (a line number, or a position in a request)."""
+Recordable = Touchpoint | PositionFact
+"""A fact the ledger records: about a candidate (a touchpoint) or a position."""
+Line = tuple[int, Recordable]
+"""A fact and where it came from (a line number, or a place in a request)."""
+Aggregate = Candidate | Position
 
 
 def utc_now() -> datetime:
@@ -58,6 +63,7 @@ class Recorded:
     position: int
     """The event's position in the ledger (its notification id)."""
     candidate_id: UUID
+    """The id of the aggregate it belongs to: a candidate's (or a position's)."""
     version: int
 
 
@@ -70,13 +76,15 @@ class Duplicate:
 class Decision:
     """What a batch of touchpoints would write, before anything is written."""
 
-    candidates: list[Candidate] = field(default_factory=list)
+    aggregates: list[Aggregate] = field(default_factory=list)
+    """Every candidate and position with events to store."""
     keys: list[KeyRow] = field(default_factory=list)
     lines_by_candidate: dict[UUID, list[Line]] = field(default_factory=dict)
     duplicates: list[int] = field(default_factory=list)
     refusals: list[tuple[int, Refused]] = field(default_factory=list)
     sealing_keys: dict[UUID, bytes] = field(default_factory=dict)
-    """The key of every candidate in ``candidates`` (their personal data is sealed with it)."""
+    """The key of every candidate in ``aggregates`` (their personal data is sealed with it;
+    positions hold none)."""
     new_sealing_keys: dict[UUID, bytes] = field(default_factory=dict)
     erasures: dict[UUID, ErasureRow] = field(default_factory=dict)
     recorded: list[tuple[int, UUID, int]] = field(default_factory=list)
@@ -96,8 +104,8 @@ class Decision:
 class GroupOutcome:
     """What the rules made of one candidate's touchpoints."""
 
-    candidate: Candidate | None
-    accepted: list[tuple[int, Touchpoint, int]] = field(default_factory=list)
+    candidate: Aggregate | None
+    accepted: list[tuple[int, Recordable, int]] = field(default_factory=list)
     """(line, touchpoint, version) of every touchpoint to record."""
     duplicates: list[int] = field(default_factory=list)
     reused_keys: list[tuple[int, str]] = field(default_factory=list)
@@ -132,6 +140,7 @@ class ConflictPersisted(Exception):
 class WriteReport:
     events: int = 0
     candidates: int = 0
+    """Aggregates written: candidates (and positions, when a write holds any)."""
     first_position: int | None = None
     last_position: int | None = None
     positions: list[int] = field(default_factory=list)
@@ -220,8 +229,8 @@ class Ledger(Application[UUID]):
 
     # --- one touchpoint -----------------------------------------------------------------------
 
-    def record(self, touchpoint: Touchpoint, *, source: str = "record") -> Recorded | Duplicate:
-        """Record one touchpoint in its own transaction, or raise the ``Refused`` forbidding it.
+    def record(self, touchpoint: Recordable, *, source: str = "record") -> Recorded | Duplicate:
+        """Record one fact in its own transaction, or raise the ``Refused`` forbidding it.
 
         A refusal is kept in the refusal log (``source`` says who asked) before it is raised.
         """
@@ -237,15 +246,15 @@ class Ledger(Application[UUID]):
             try:
                 report = self._store(decision)
             except (IntegrityError, RecordConflictError):
-                log.info("ledger.conflict_retried", candidate=touchpoint.candidate)
+                log.info("ledger.conflict_retried", stream=str(touchpoint.stream_id))
                 _back_off(_attempt)
                 continue
             return Recorded(
                 position=report.positions[-1],
-                candidate_id=touchpoint.candidate_id,
-                version=decision.candidates[0].version,
+                candidate_id=touchpoint.stream_id,
+                version=decision.aggregates[0].version,
             )
-        raise ConflictPersisted(f"candidate {touchpoint.candidate}: too many concurrent writers")
+        raise ConflictPersisted(f"{_subject(touchpoint)}: too many concurrent writers")
 
     # --- many touchpoints -------------------------------------------------------------------
 
@@ -259,7 +268,7 @@ class Ledger(Application[UUID]):
         decision = Decision()
         by_candidate: dict[UUID, list[Line]] = defaultdict(list)
         for line in lines:
-            by_candidate[line[1].candidate_id].append(line)
+            by_candidate[line[1].stream_id].append(line)
         keys = {number: touchpoint.dedupe_key for number, touchpoint in lines}
         seen, histories, sealing, keyed = self.ledger_recorder.lookup(keys.values(), by_candidate)
         contents = {key: self._content(event) for key, event in keyed.items()}
@@ -282,7 +291,9 @@ class Ledger(Application[UUID]):
                     )
             candidate = outcome.candidate
             if candidate is not None and candidate.pending_events:
-                decision.candidates.append(candidate)
+                decision.aggregates.append(candidate)
+                if isinstance(candidate, Position):  # nothing personal to seal
+                    continue
                 if cid in sealing:
                     decision.sealing_keys[cid] = sealing[cid]
                 else:  # a new candidate (or one recorded before keys existed)
@@ -315,7 +326,7 @@ class Ledger(Application[UUID]):
 
     def _decide_group(
         self,
-        candidate: Candidate | None,
+        candidate: Aggregate | None,
         group: list[Line],
         keys: Mapping[int, str],
         seen: set[str],
@@ -351,7 +362,9 @@ class Ledger(Application[UUID]):
         return outcome
 
     def _content(self, stored: StoredEvent) -> str:
-        return cast(str, self.mapper.to_domain_event(stored).touchpoint.content_digest)
+        event = self.mapper.to_domain_event(stored)
+        fact = event.fact if isinstance(event, PositionEvent) else event.touchpoint
+        return cast(str, fact.content_digest)
 
     def write(
         self,
@@ -370,7 +383,7 @@ class Ledger(Application[UUID]):
             raise BatchRefused(decision.refusals)
         if decision.reused_keys:
             raise IdempotencyKeyReused(decision.reused_keys)
-        if decision.inbound and not decision.candidates:  # nothing new: only the offsets move
+        if decision.inbound and not decision.aggregates:  # nothing new: only the offsets move
             self.ledger_recorder.advance_inbound(decision.inbound)
         batch_events = self.batch_limit(batch_events)
         report = WriteReport()
@@ -428,7 +441,7 @@ class Ledger(Application[UUID]):
         raise ConflictPersisted("too many concurrent writers on the same candidates")
 
     def _store(self, decision: Decision) -> WriteReport:
-        if not decision.candidates:  # decided again, everything was recorded meanwhile
+        if not decision.aggregates:  # decided again, everything was recorded meanwhile
             if decision.inbound:
                 self.ledger_recorder.advance_inbound(decision.inbound)
             return WriteReport()
@@ -436,7 +449,7 @@ class Ledger(Application[UUID]):
         # save's per-object runtime-protocol checks (~50 µs each on Python 3.11), which a bulk
         # import of whole candidates does not need.
         events = [
-            event for candidate in decision.candidates for event in candidate.collect_events()
+            event for aggregate in decision.aggregates for event in aggregate.collect_events()
         ]
         mapper = cast(PydanticMapper, self.mapper)
         with self._writing:  # the mapper's keys belong to one write at a time
@@ -463,7 +476,7 @@ class Ledger(Application[UUID]):
         }
         return WriteReport(
             events=len(recordings),
-            candidates=len(decision.candidates),
+            candidates=len(decision.aggregates),
             first_position=positions[0],
             last_position=positions[-1],
             positions=positions,
@@ -552,21 +565,24 @@ class Ledger(Application[UUID]):
         if pending:
             self.scrub(pending)
 
-    def _rebuilt(self, stored: list[StoredEvent]) -> Candidate:
-        """A candidate as of the decision's snapshot (never from a cache a writer in this
-        process may have moved past that snapshot)."""
+    def _rebuilt(self, stored: list[StoredEvent]) -> Aggregate:
+        """A candidate (or position) as of the decision's snapshot (never from a cache a writer
+        in this process may have moved past that snapshot)."""
         events = [self.mapper.to_domain_event(event) for event in stored]
-        return cast(Candidate, project_aggregate(None, events))
+        return cast(Aggregate, project_aggregate(None, events))
 
     def _decide_one(
         self,
-        candidate: Candidate | None,
-        touchpoint: Touchpoint,
+        candidate: Aggregate | None,
+        touchpoint: Recordable,
         recorded_at: datetime,
         *,
         admit: bool = False,
-    ) -> Candidate:
+    ) -> Aggregate:
         policy = self.policy
+        if isinstance(touchpoint, PositionFact):
+            return self._decide_position(cast(Position | None, candidate), touchpoint, recorded_at)
+        assert not isinstance(candidate, Position)  # a stream id is a candidate's or a position's
         if candidate is None:
             if not isinstance(touchpoint, CandidateRegistered):
                 raise UnknownCandidate(
@@ -581,6 +597,16 @@ class Ledger(Application[UUID]):
         else:
             candidate.record(touchpoint, recorded_at=recorded_at, policy=policy)
         return candidate
+
+    def _decide_position(
+        self, position: Position | None, fact: PositionFact, recorded_at: datetime
+    ) -> Position:
+        if position is None:
+            if not isinstance(fact, PositionOpened):
+                raise refuse_unopened(fact)
+            return Position.open(fact, recorded_at=recorded_at, policy=self.policy)
+        position.record(fact, recorded_at=recorded_at, policy=self.policy)
+        return position
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -608,13 +634,25 @@ class Ledger(Application[UUID]):
     def position(self) -> int:
         return self.recorder.max_notification_id() or 0
 
+    def unopened(self, requisitions: Iterable[str], *, chunk: int = 500) -> list[str]:
+        """The requisitions, in order, that no ``position_opened`` was ever recorded for:
+        touchpoints may name them (old data), and the import reports them."""
+        wanted = sorted(set(requisitions))
+        missing = []
+        for start in range(0, len(wanted), chunk):
+            part = wanted[start : start + chunk]
+            histories = self.ledger_recorder.lookup([], [position_id(r) for r in part]).histories
+            missing += [r for r in part if position_id(r) not in histories]
+        return missing
 
-def refusal_row(touchpoint: Touchpoint, refusal: Refused, source: str) -> RefusalRow:
-    """How the refusal log keeps a refused touchpoint (nothing personal)."""
+
+def refusal_row(touchpoint: Recordable, refusal: Refused, source: str) -> RefusalRow:
+    """How the refusal log keeps a refused fact (nothing personal); a position's has no
+    candidate (its message names the position)."""
     return RefusalRow(
         dedupe_key=touchpoint.dedupe_key,
         code=refusal.code,
-        candidate=touchpoint.candidate,
+        candidate=getattr(touchpoint, "candidate", ""),
         type=touchpoint.type,
         field=refusal.field,
         occurred_at=touchpoint.occurred_at.isoformat(),
@@ -632,9 +670,20 @@ def _back_off(attempt: int) -> None:
     time.sleep(random.uniform(0, 0.002 * 2**attempt))
 
 
-def _chronology(line: Line) -> tuple[int, datetime, int]:
-    number, touchpoint = line
-    return (0 if isinstance(touchpoint, CandidateRegistered) else 1, touchpoint.occurred_at, number)
+def _chronology(line: Line) -> tuple[int, datetime, int, int]:
+    """A candidate's registration first (a CRM registers people after first contact), then
+    as things happened; a position's facts as they happened, an opening first at a tie (a
+    requisition closed and opened again keeps its order)."""
+    number, fact = line
+    if isinstance(fact, PositionFact):
+        return (1, fact.occurred_at, 0 if isinstance(fact, PositionOpened) else 1, number)
+    return (0 if isinstance(fact, CandidateRegistered) else 1, fact.occurred_at, 1, number)
+
+
+def _subject(fact: Recordable) -> str:
+    if isinstance(fact, PositionFact):
+        return f"position {fact.position}"
+    return f"candidate {fact.candidate}"
 
 
 def _split(decision: Decision, batch_events: int) -> Iterator[Decision]:
@@ -654,13 +703,14 @@ def _parts(decision: Decision, batch_events: int) -> Iterator[Decision]:
     for recorded in decision.recorded:
         recorded_by_candidate[recorded[1]].append(recorded)
     part = Decision()
-    for candidate in decision.candidates:
+    for candidate in decision.aggregates:
         cid = candidate.id
-        part.candidates.append(candidate)
+        part.aggregates.append(candidate)
         part.keys.extend(keys_by_candidate[cid])
         part.recorded.extend(recorded_by_candidate[cid])
         part.lines_by_candidate[cid] = decision.lines_by_candidate[cid]
-        part.sealing_keys[cid] = decision.sealing_keys[cid]
+        if cid in decision.sealing_keys:
+            part.sealing_keys[cid] = decision.sealing_keys[cid]
         if cid in decision.new_sealing_keys:
             part.new_sealing_keys[cid] = decision.new_sealing_keys[cid]
         if cid in decision.erasures:
@@ -668,7 +718,7 @@ def _parts(decision: Decision, batch_events: int) -> Iterator[Decision]:
         if len(part.keys) >= batch_events:
             yield part
             part = Decision()
-    if part.candidates:
+    if part.aggregates:
         yield part
 
 

@@ -77,7 +77,8 @@ class PydanticMapper(Mapper[UUID]):
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         event = cast("BaseModel", domain_event)
-        personal = getattr(domain_event.touchpoint, "personal", None)
+        # A position's event has no touchpoint, and nothing personal.
+        personal = getattr(getattr(domain_event, "touchpoint", None), "personal", None)
         if personal is None or isinstance(personal, Withheld):
             state = event.__pydantic_serializer__.to_json(event, exclude=_IDS_NOT_STORED)
         else:
@@ -116,8 +117,8 @@ class PydanticMapper(Mapper[UUID]):
         if self.compressor:
             state = self.compressor.decompress(state)
         data = self.transcoder.decode(state)
-        touchpoint = data["touchpoint"]
-        if is_sealed(touchpoint.get("personal")):
+        touchpoint = data.get("touchpoint")  # absent from a position's event
+        if touchpoint is not None and is_sealed(touchpoint.get("personal")):
             touchpoint["personal"] = WITHHELD
         data["originator_id"] = stored_event.originator_id
         data["originator_version"] = stored_event.originator_version

@@ -354,8 +354,9 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(
                 self._sql(
-                    "SELECT convert_from(state, 'UTF8')::jsonb -> 'touchpoint' ->> 'type'"
-                    " AS kind, COUNT(*) AS n FROM {events}"
+                    "SELECT coalesce(e -> 'touchpoint' ->> 'type', e -> 'fact' ->> 'type')"
+                    " AS kind, COUNT(*) AS n FROM (SELECT notification_id,"
+                    " convert_from(state, 'UTF8')::jsonb AS e FROM {events}) AS events"
                     " WHERE notification_id > %s AND notification_id <= %s GROUP BY 1"
                 ),
                 (after, until),

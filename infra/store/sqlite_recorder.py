@@ -339,7 +339,8 @@ class SQLiteLedgerRecorder(LedgerRecorder, SQLiteApplicationRecorder):
     def type_counts(self, after: int, until: int) -> dict[str, int]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                "SELECT json_extract(CAST(state AS TEXT), '$.touchpoint.type'), COUNT(*)"
+                "SELECT coalesce(json_extract(CAST(state AS TEXT), '$.touchpoint.type'),"
+                " json_extract(CAST(state AS TEXT), '$.fact.type')), COUNT(*)"
                 f" FROM {self.events_table_name} WHERE rowid > ? AND rowid <= ? GROUP BY 1",
                 (after, until),
             )

@@ -21,6 +21,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from domain.touchpoints import CATALOGUE
 from infra.store.recorder import StoredRow
+from infra.streaming.position_messages import position_message, position_schemas
 from projections.base import Fact
 
 EVENT_NAMESPACE = UUID("0b7d2c4e-5f61-4a8e-9c1d-7e3f2a9b6c58")
@@ -159,9 +160,24 @@ def event_id(candidate_id: str, version: int) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def touchpoint_message(row: StoredRow) -> tuple[bytes, bytes, list[Header]]:
-    """(key, value, headers) of a stored event; personal data never leaves this function."""
+def ledger_message(row: StoredRow) -> tuple[bool, bytes, bytes, list[Header]]:
+    """(for the positions topic?, key, value, headers) of any stored event: a position's
+    goes to the positions topic, a candidate's to the touchpoints topic."""
     stored = orjson.loads(row.state)
+    if "fact" in stored:
+        event = event_id(row.candidate_id, row.version)
+        return True, *position_message(stored, row.position, row.candidate_id, row.version, event)
+    return False, *_touchpoint_message(stored, row)
+
+
+def touchpoint_message(row: StoredRow) -> tuple[bytes, bytes, list[Header]]:
+    """(key, value, headers) of a stored touchpoint; personal data never leaves this function."""
+    return _touchpoint_message(orjson.loads(row.state), row)
+
+
+def _touchpoint_message(
+    stored: dict[str, Any], row: StoredRow
+) -> tuple[bytes, bytes, list[Header]]:
     touchpoint = stored["touchpoint"]
     touchpoint.pop("personal", None)
     kind = touchpoint["type"]
@@ -280,6 +296,7 @@ def message_schemas() -> dict[str, dict[str, Any]]:
         schema = model.model_json_schema()
         schema["$schema"] = dialect
         schemas[f"{name}.schema.json"] = schema
+    schemas |= position_schemas(dialect)
     for name, schema in schemas.items():
         schema.setdefault("$id", name)
     return schemas

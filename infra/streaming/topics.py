@@ -39,6 +39,8 @@ class Topics:
     """Touchpoints other systems send in (the import format: ``consumers.inbound``)."""
     checkpoints: str
     """The ledger's keyed checkpoints, a copy outside its host (``infra.store.checkpoints``)."""
+    positions: str
+    """Every position fact (``infra.streaming.position_messages``), keyed by position."""
 
     @classmethod
     def of(cls, settings: Settings) -> Topics:
@@ -49,10 +51,18 @@ class Topics:
             f"{prefix}.deadletter.v1",
             f"{prefix}.inbound.v1",
             f"{prefix}.checkpoints.v1",
+            f"{prefix}.positions.v1",
         )
 
     def all(self) -> tuple[str, ...]:
-        return (self.touchpoints, self.alerts, self.deadletter, self.inbound, self.checkpoints)
+        return (
+            self.touchpoints,
+            self.alerts,
+            self.deadletter,
+            self.inbound,
+            self.checkpoints,
+            self.positions,
+        )
 
 
 def kafka_group_id(settings: Settings, group: str) -> str:
@@ -75,6 +85,13 @@ def topic_specs(settings: Settings) -> dict[str, dict[str, Any]]:
         # Kept for ever: a new consumer group rebuilds its views from the first event, and no
         # personal data is on this topic (so an erasure never has to rewrite it).
         topics.touchpoints: {
+            "num_partitions": partitions,
+            "replication_factor": replicas,
+            "configs": common | {"retention.ms": "-1"},
+        },
+        # Kept for ever, partitioned like the touchpoints (the relay that publishes a
+        # partition of one publishes the same partition of the other, in one transaction).
+        topics.positions: {
             "num_partitions": partitions,
             "replication_factor": replicas,
             "configs": common | {"retention.ms": "-1"},

@@ -171,3 +171,39 @@ def test_an_idempotency_key_never_swallows_another_touchpoint(
                                 input=orjson.dumps(opt_out).decode(), env=env)  # fmt: skip
     assert changed_cli.exit_code == 2 and "--idempotency-key:" in changed_cli.stderr
     assert position(settings) == before + 4
+
+
+def test_positions_are_recorded_at_their_own_endpoint_and_by_rapport_record(
+    served: tuple[TestClient, dict[str, str]], settings: Settings
+) -> None:
+    client, tokens = served
+    auth = {"Authorization": f"Bearer {tokens['recruiter']}"}
+    opening = {"type": "position_opened", "position": "REQ-7", "occurred_at": at(1),
+               "title": "CRA II, oncology", "role": "cra", "therapeutic_areas": ["oncology"],
+               "country": "DE", "recruiter": "rec-1", "source_id": "bh-7"}  # fmt: skip
+    recorded = client.post("/api/v1/positions", json=opening, headers=auth)
+    assert recorded.status_code == 201, recorded.text
+    assert recorded.json()["position"] == 6
+    again = client.post("/api/v1/positions", json=opening, headers=auth)
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    # Each endpoint records its own kind: the other is named as invalid, nothing recorded.
+    crossed = client.post("/api/v1/touchpoints/batch", json=[reply(), opening], headers=auth)
+    assert crossed.status_code == 422
+    assert crossed.json()["detail"][0]["loc"] == ["body", 1, "type"]
+    assert "/api/v1/positions" in crossed.json()["detail"][0]["msg"]
+    bad = client.post("/api/v1/positions", json=opening | {"min_years": 99}, headers=auth)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "min_years"]
+    closed = {"type": "position_closed", "position": "REQ-8", "occurred_at": at(2),
+              "reason": "cancelled"}  # fmt: skip
+    refused = client.post("/api/v1/positions/batch", json=[closed], headers=auth)
+    assert refused.status_code == 409
+    assert refused.json()["refusals"][0]["code"] == "unknown_position"
+    viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
+    assert client.post("/api/v1/positions", json=closed, headers=viewer).status_code == 403
+    assert position(settings) == 6
+    updated = {"type": "position_updated", "position": "REQ-7", "occurred_at": at(3),
+               "min_years": 4}  # fmt: skip
+    result = runner.invoke(cli, ["record"], input=orjson.dumps(updated), env=store_env(settings))
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(result.stdout.splitlines()[-1])["status"] == "recorded"
+    assert position(settings) == 7

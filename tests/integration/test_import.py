@@ -8,7 +8,8 @@ from pathlib import Path
 import orjson
 from typer.testing import CliRunner
 
-from domain.touchpoints import Withheld, import_schema
+from domain.lines import import_schema
+from domain.touchpoints import Withheld
 from infra.cli.app import app
 from infra.compliance.audit import subject_access
 from infra.core.settings import Settings

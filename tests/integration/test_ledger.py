@@ -65,9 +65,9 @@ def test_the_store_itself_refuses_a_second_copy_of_a_key(ledger: Ledger) -> None
     second = ledger.decide(
         [(1, tp("reply_received", candidate="C-2", when=at(days=1), source_id="crm-7"))]
     )
-    ledger.save(*first.candidates, touchpoint_keys=first.keys)
+    ledger.save(*first.aggregates, touchpoint_keys=first.keys)
     with pytest.raises(IntegrityError):
-        ledger.save(*second.candidates, touchpoint_keys=second.keys)
+        ledger.save(*second.aggregates, touchpoint_keys=second.keys)
     assert ledger.position() == 3
     # Through the normal path, the loser learns it was a duplicate.
     assert isinstance(

@@ -31,8 +31,9 @@ from infra.read.views import ViewStore, views_path
 from infra.store.ledger import Ledger
 from infra.streaming.messages import message_schemas
 from infra.streaming.relay_progress import RelayProgress
-from infra.streaming.topics import Topics
+from infra.streaming.topics import Topics, partition_of
 from infra.synthetic.generator import DEFAULT_UNTIL
+from tests.support.builders import at, pf
 from tests.support.files import history, personal_texts, record_lines
 from tests.support.streaming import (
     embedded_views,
@@ -40,6 +41,7 @@ from tests.support.streaming import (
     group_views,
     log_events,
     read_topic,
+    schema_validator,
     start,
     stop,
     stream_env,
@@ -420,3 +422,39 @@ def test_a_relay_refuses_a_topic_with_other_partitions(
     assert relay.wait(timeout=120) == 2
     said = (tmp_path / "r.log").read_text()
     assert "has 6 partitions and RAPPORT_KAFKA_PARTITIONS says 3" in said
+
+
+def test_positions_are_published_on_their_own_topic_in_their_partitions(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    """The relay sends a position's facts to the positions topic, keyed and partitioned by the
+    position's id, in the same transactions as the touchpoints; each follows the contract."""
+    settings = stream_settings
+    lines = history(20, seed=35, folder=tmp_path)
+    facts = [
+        pf("position_opened", position="REQ-A", when=at(days=-40)),
+        pf("position_opened", position="REQ-B", when=at(days=-40), country=None, remote=True),
+        pf("position_updated", position="REQ-A", when=at(days=-30), min_years=5),
+        pf("position_closed", position="REQ-B", when=at(days=-20), reason="client_withdrew"),
+    ]
+    numbered = [(len(lines) + n, fact) for n, fact in enumerate(facts, start=1)]
+    total = record_lines(settings, numbered[:2] + lines + numbered[2:])
+    relay_everything(settings)
+    published = read_topic(settings, Topics.of(settings).positions)
+    schemas = message_schemas()
+    validator = schema_validator(schemas, "positions.v1.schema.json")
+    for message in published:
+        document = orjson.loads(message.value)
+        validator.validate(document)
+        assert message.key.decode() == document["position_id"]
+        assert message.partition == partition_of(document["position_id"], settings.kafka_partitions)
+    documents = sorted(values(published), key=lambda d: (d["payload"]["position"], d["position"]))
+    assert [(d["payload"]["position"], d["type"], d["position_version"]) for d in documents] == [
+        ("REQ-A", "position_opened", 1),
+        ("REQ-A", "position_updated", 2),
+        ("REQ-B", "position_opened", 1),
+        ("REQ-B", "position_closed", 2),
+    ]
+    touchpoints = read_topic(settings, Topics.of(settings).touchpoints)
+    assert len(touchpoints) == total - len(facts)
+    assert all(not d["type"].startswith("position_") for d in values(touchpoints))

@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 import pytest
 from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
 from typer.testing import CliRunner
 
+from domain.position_facts import POSITION_CATALOGUE
 from domain.touchpoints import CATALOGUE
 from infra.cli.app import app
 from infra.core.settings import Settings
@@ -24,21 +24,17 @@ from infra.streaming.messages import (
     Undecodable,
     event_id,
     fact_from_message,
+    ledger_message,
     message_schemas,
     touchpoint_message,
 )
 from infra.synthetic.generator import DEFAULT_UNTIL, write_jsonl
+from tests.support.builders import at, pf
 from tests.support.files import personal_texts
+from tests.support.streaming import schema_validator
 
 runner = CliRunner()
 RECORDED = DEFAULT_UNTIL + timedelta(days=1)
-
-
-def schema_validator(schemas: dict[str, dict[str, Any]], name: str) -> Draft202012Validator:
-    registry = Registry().with_resources(
-        (key, Resource.from_contents(schema)) for key, schema in schemas.items()
-    )
-    return Draft202012Validator(schemas[name], registry=registry)
 
 
 @pytest.fixture(scope="module")
@@ -160,13 +156,39 @@ def test_rapport_schemas_writes_one_schema_per_message_type(tmp_path: Path) -> N
     result = runner.invoke(app, ["schemas", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     written = {path.name for path in tmp_path.iterdir()}
-    expected = {f"touchpoints.v1.{kind}.schema.json" for kind in CATALOGUE} | {
-        "touchpoint.schema.json",
-        "touchpoints.v1.schema.json",
-        "alerts.v1.schema.json",
-        "deadletter.v1.schema.json",
-        "checkpoints.v1.schema.json",
-    }
+    expected = (
+        {f"touchpoints.v1.{kind}.schema.json" for kind in CATALOGUE}
+        | {f"positions.v1.{kind}.schema.json" for kind in POSITION_CATALOGUE}
+        | {
+            "touchpoint.schema.json",
+            "touchpoints.v1.schema.json",
+            "positions.v1.schema.json",
+            "alerts.v1.schema.json",
+            "deadletter.v1.schema.json",
+            "checkpoints.v1.schema.json",
+        }
+    )
     assert written == expected
     for name in written:
         Draft202012Validator.check_schema(json.loads((tmp_path / name).read_text()))
+
+
+def test_a_positions_message_follows_its_schema_and_keeps_its_id(tmp_path: Path) -> None:
+    """What the relay writes for a position's event: its own envelope, keyed by the position,
+    the fact whole (nothing in it is personal), the same event id every time."""
+    ledger = Ledger(Settings(db=tmp_path / "rapport.db"), clock=lambda: RECORDED)
+    try:
+        facts = [pf(kind, when=at(days=n)) for n, kind in enumerate(POSITION_CATALOGUE)]
+        ledger.write(ledger.decide([(n, facts[n]) for n in (0, 1, 2)]))
+        rows = ledger.ledger_recorder.read_stored(1, 10)
+    finally:
+        ledger.close()
+    validator = schema_validator(message_schemas(), "positions.v1.schema.json")
+    for row, fact in zip(rows, facts, strict=False):
+        for_positions, key, value, headers = ledger_message(row)
+        document = orjson.loads(value)
+        assert for_positions and key.decode() == row.candidate_id == document["position_id"]
+        validator.validate(document)
+        assert document["payload"] == orjson.loads(fact.clear_json)
+        assert dict(headers) == {"type": fact.type.encode(), "schema_version": b"1"}
+        assert ledger_message(row)[2] == value  # the same event id when sent again

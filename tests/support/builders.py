@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from domain.position_facts import POSITION_FACT, PositionFact
 from domain.touchpoints import TOUCHPOINT, Touchpoint
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -54,3 +55,27 @@ def tp(kind: str, candidate: str = "C-1", when: str | None = None, **fields: Any
     data |= defaults.get(kind, {})
     data |= fields
     return TOUCHPOINT.validate_python(data)
+
+
+def pf(kind: str, position: str = "REQ-1", when: str | None = None, **fields: Any) -> PositionFact:
+    """A position fact of ``kind`` with sensible defaults, validated like an import line."""
+    defaults: dict[str, dict[str, Any]] = {
+        "position_opened": {
+            "title": "Senior CRA, oncology",
+            "role": "cra",
+            "therapeutic_areas": ["oncology"],
+            "trial_phases": ["phase_ii"],
+            "required_certifications": ["gcp"],
+            "country": "DE",
+            "min_years": 3,
+            "client": "sponsor-7",
+            "recruiter": "rec-1",
+        },
+        "position_updated": {"min_years": 5, "recruiter": "rec-1"},
+        "position_filled": {"candidate": "C-1", "recruiter": "rec-1"},
+        "position_closed": {"reason": "cancelled", "recruiter": "rec-1"},
+    }
+    data = {"type": kind, "position": position, "occurred_at": when or at()}
+    data |= defaults.get(kind, {})
+    data |= fields
+    return POSITION_FACT.validate_python(data)

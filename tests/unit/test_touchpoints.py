@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from domain.touchpoints import CATALOGUE, TOUCHPOINT, import_schema
+from domain.lines import LINE_CATALOGUE, import_schema
+from domain.touchpoints import CATALOGUE, TOUCHPOINT
 from tests.support.builders import at, tp
 
 
@@ -80,5 +81,7 @@ def test_the_same_crm_record_has_the_same_key() -> None:
 
 def test_the_import_schema_is_generated_from_the_models() -> None:
     schema = import_schema()
-    assert set(schema["discriminator"]["mapping"]) == set(CATALOGUE)  # type: ignore[index]
+    # every touchpoint type and every position fact
+    assert set(schema["discriminator"]["mapping"]) == set(LINE_CATALOGUE)  # type: ignore[index]
+    assert set(CATALOGUE) < set(LINE_CATALOGUE)
     assert schema["$schema"].endswith("2020-12/schema")
