@@ -72,6 +72,7 @@ bench: install
 	$(BIN)/python -m infra.bench.audit $(AUDIT_ARGS) || status=$$?; \
 	$(BIN)/python -m infra.bench.api $(API_ARGS) || status=$$?; \
 	$(BIN)/python -m infra.bench.capture $(CAPTURE_ARGS) || status=$$?; \
+	$(BIN)/python -m infra.bench.match $(MATCH_ARGS) || status=$$?; \
 	$(KAFKA) stop; $(PG) stop; exit $$status
 
 # Writers over HTTP while rapport serve is killed with kill -9, an overlapping import and poison

@@ -28,6 +28,7 @@ class Operation(StrEnum):
     READ_METRICS = "read_metrics"
     READ_JOURNEYS = "read_journeys"
     READ_ALERTS = "read_alerts"
+    READ_MATCHES = "read_matches"
     RECORD_TOUCHPOINTS = "record_touchpoints"
     EXPORT_CONTACT_HISTORY = "export_contact_history"
     EXPORT_SUBJECT_ACCESS = "export_subject_access"
@@ -36,7 +37,14 @@ class Operation(StrEnum):
     ERASE_CANDIDATE = "erase_candidate"
 
 
-_READING = frozenset({Operation.READ_METRICS, Operation.READ_JOURNEYS, Operation.READ_ALERTS})
+_READING = frozenset(
+    {
+        Operation.READ_METRICS,
+        Operation.READ_JOURNEYS,
+        Operation.READ_ALERTS,
+        Operation.READ_MATCHES,
+    }
+)
 COMPLIANCE_OPERATIONS = frozenset(
     {
         Operation.EXPORT_CONTACT_HISTORY,

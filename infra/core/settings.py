@@ -57,10 +57,13 @@ class Settings(BaseSettings):
     alert_rules: Path | None = None
     """A TOML file overriding the stale-contact rules' defaults (``projections/alert_rules.py``
     documents its keys); unset or empty: the defaults."""
+    match_weights: Path | None = None
+    """A TOML file overriding the matching formula's weights (``projections/matching.py``
+    documents its keys); unset or empty: the defaults."""
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
-    @field_validator("alert_rules", mode="before")
+    @field_validator("alert_rules", "match_weights", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -14,9 +14,9 @@ from fastapi import Depends, HTTPException, Path, Query, Request, Response
 from domain.access import Operation, records_anything
 from infra.http.guard import presented_token
 from infra.http.prometheus import RapportCollector
-from infra.http.state import ServerState, now_minute
+from infra.http.state import ServerState
 from infra.http.tokens import ApiToken
-from infra.read.read_side import parse_as_of
+from infra.read.read_side import now_minute, parse_as_of
 from infra.read.reader import Reader
 
 API = "/api/v1"
@@ -100,6 +100,7 @@ def records_touchpoints(request: Request) -> ApiToken:
 ReadsMetrics = Depends(requires(Operation.READ_METRICS))
 ReadsJourneys = Depends(requires(Operation.READ_JOURNEYS))
 ReadsAlerts = Depends(requires(Operation.READ_ALERTS))
+ReadsMatches = Depends(requires(Operation.READ_MATCHES))
 ExportsContactHistory = Depends(requires(Operation.EXPORT_CONTACT_HISTORY))
 ExportsSubjectAccess = Depends(requires(Operation.EXPORT_SUBJECT_ACCESS))
 Eraser = Annotated[ApiToken, Depends(requires(Operation.ERASE_CANDIDATE))]

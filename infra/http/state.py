@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ import structlog
 
 from domain.access import Operation, may
 from infra.core.alert_rules_file import load_rules
+from infra.core.match_weights_file import load_weights
 from infra.core.settings import Settings
 from infra.http.tokens import ApiToken, identify
 from infra.intake.group_commit import GroupCommit
@@ -33,6 +33,7 @@ from infra.read.views import ViewStore
 from infra.store.ledger import Ledger
 from projections.alerts import AlertsProjection
 from projections.engagement import EngagementProjection
+from projections.pool import PoolProjection
 
 log = structlog.get_logger("rapport.serve")
 T = TypeVar("T")
@@ -55,8 +56,12 @@ class ServerState:
         self.poll_seconds = poll_seconds
         self.alert_rules = load_rules(settings.alert_rules)
         """The stale-contact rules, read once at start (a bad file stops the server there)."""
-        self.columnar = ColumnarCopy([EngagementProjection(), AlertsProjection(self.alert_rules)])
-        """What breakdowns and alerts are read from, refreshed after the views move."""
+        self.match_weights = load_weights(settings.match_weights)
+        """The matching formula's weights, read once at start."""
+        self.columnar = ColumnarCopy(
+            [EngagementProjection(), AlertsProjection(self.alert_rules), PoolProjection()]
+        )
+        """What breakdowns, alerts and matches are read from, refreshed after the views move."""
         self.ledger = Ledger(settings)
         self.writer = GroupCommit(self.ledger)
         """Where the write API records: concurrent requests share a transaction."""
@@ -189,8 +194,3 @@ class ServerState:
     @staticmethod
     def allowed(token: ApiToken, operation: Operation) -> bool:
         return may(token.role, operation)
-
-
-def now_minute() -> float:
-    """ "Now" for a default ``as_of``: the current minute, so answers can be shared within it."""
-    return float(int(time.time() // 60 * 60) + 59.999999)

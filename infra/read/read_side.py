@@ -8,6 +8,7 @@ read as they are, since only that group's consumers may write them.
 from __future__ import annotations
 
 import re
+import time as _time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, time
@@ -23,6 +24,7 @@ from projections.alerts import AlertsProjection
 from projections.base import Projection
 from projections.engagement import EngagementProjection
 from projections.journey import JourneyProjection, TimelineProjection
+from projections.pool import PoolProjection
 
 
 def check_group(group: str) -> str:
@@ -78,7 +80,12 @@ def all_projections(rules: AlertRules | None = None, *, timeline: bool = False) 
     """Every projection the views hold; the alerts with ``rules`` (default: the built-in ones).
     ``timeline``: views fed from a topic keep each journey's timeline too (beside the ledger,
     it is read from the ledger)."""
-    found: list[Projection] = [JourneyProjection(), EngagementProjection(), AlertsProjection(rules)]
+    found: list[Projection] = [
+        JourneyProjection(),
+        EngagementProjection(),
+        AlertsProjection(rules),
+        PoolProjection(),
+    ]
     return [*found, TimelineProjection()] if timeline else found
 
 
@@ -168,3 +175,9 @@ def group_positions(settings: Settings) -> dict[str, int]:
                 continue
         found[group] = int(lowest or 0)
     return found
+
+
+def now_minute() -> float:
+    """ "Now" for a default ``as_of``: the end of the current minute, so answers can be shared
+    within it (the API's cache), and a command asked in the same minute answers alike."""
+    return float(int(_time.time() // 60 * 60) + 59.999999)

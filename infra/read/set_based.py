@@ -38,6 +38,12 @@ _TOUCHPOINT_FIELDS = {
     "sentiment": "VARCHAR",
     "position": "VARCHAR",
     "pool": "VARCHAR",
+    "trial_phases": "VARCHAR[]",
+    "certifications": "VARCHAR[]",
+    "country": "VARCHAR",
+    "years_experience": "BIGINT",
+    "certification": "VARCHAR",
+    "scope": "VARCHAR",
 }
 """The touchpoint fields the set-based forms read (every other field only reaches ``data``)."""
 
@@ -68,6 +74,8 @@ CREATE TABLE facts (
     happened DOUBLE, recorded_at DOUBLE, candidate VARCHAR, status VARCHAR, role VARCHAR,
     areas VARCHAR[], recruiter VARCHAR, automated BOOLEAN, personalization VARCHAR,
     channel VARCHAR, campaign VARCHAR, sentiment VARCHAR, requisition VARCHAR, pool VARCHAR,
+    trial_phases VARCHAR[], certifications VARCHAR[], country VARCHAR, years_experience BIGINT,
+    certification VARCHAR, scope VARCHAR,
     personal_touch BOOLEAN, engaging BOOLEAN, data VARCHAR
 )
 """
@@ -76,6 +84,7 @@ CREATE TABLE facts (
 _TOUCHPOINT_COLUMNS = f"""t.candidate, t.status, t.role, t.therapeutic_areas, t.recruiter,
     coalesce(t.automated, false), t.personalization, t.channel, t.campaign, t.sentiment,
     t.position, t.pool,
+    t.trial_phases, t.certifications, t.country, t.years_experience, t.certification, t.scope,
     -- Fact.is_personal_touch: a recruiter's own touch, not a registration or a blast
     coalesce(t.recruiter, '') <> '' AND NOT coalesce(t.automated, false)
         AND t.type <> 'candidate_registered'

@@ -1,5 +1,5 @@
-"""The columnar copy answers every breakdown, funnel, candidate-experience figure and alert
-query exactly as the views do, at the position it carries: copied whole, refreshed by the
+"""The columnar copy answers every breakdown, funnel, candidate-experience figure, alert query
+and pool match exactly as the views do, at the position it carries: copied whole, refreshed by the
 candidates that changed, after a rebuild, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+from domain.policy import ContactPolicy
 from infra.core.settings import Settings
 from infra.read.alerts import count_open_alerts, open_alerts
 from infra.read.columnar import ColumnarCopy
 from infra.read.follower import Follower
+from infra.read.matches import ranked
 from infra.read.metrics import DIMENSIONS, candidate_experience, engagement_report, funnel
 from infra.read.read_side import all_projections
 from infra.read.reader import Reader
@@ -23,6 +25,8 @@ from infra.store.ledger import Ledger
 from infra.synthetic.generator import DEFAULT_UNTIL
 from projections.alerts import AlertsProjection
 from projections.engagement import EngagementProjection
+from projections.matching import Opening, Weights
+from projections.pool import PoolProjection
 from tests.support.files import history, record_lines
 
 DAY = 86_400.0
@@ -46,7 +50,20 @@ def _answers(reader: Reader) -> dict[str, Any]:
         found[f"alerts {moment}"] = [
             asdict(a) for a in open_alerts(reader, moment, limit=50, offset=10)
         ]
+        for opening in OPENINGS:
+            for include_past in (False, True):
+                found[f"match {opening} {moment} {include_past}"] = ranked(
+                    reader, "view_pool", opening, Weights(), moment, ContactPolicy(),
+                    limit=40, include_past=include_past,
+                )  # fmt: skip
     return found
+
+
+OPENINGS = (
+    Opening("REQ-9", "cra", ("oncology", "cardiology"), ("phase_ii",), ("gcp",), ("acrp_ccra",),
+            "DE", False, 3),
+    Opening("REQ-8", "crc", remote=True),
+)  # fmt: skip
 
 
 @contextmanager
@@ -65,7 +82,7 @@ def test_the_copy_answers_as_the_views_do_at_its_position(
     lines = history(400, seed=11, folder=tmp_path)
     half = len(lines) // 2
     record_lines(settings, lines[:half])
-    copy = ColumnarCopy([EngagementProjection(), AlertsProjection()])
+    copy = ColumnarCopy([EngagementProjection(), AlertsProjection(), PoolProjection()])
     try:
         with _views(settings) as (ledger, store, follower):
             follower.catch_up()
@@ -99,7 +116,7 @@ def test_a_consumer_groups_views_are_copied_whole(settings: Settings, tmp_path: 
     """Without the ledger to say who changed, every refresh copies the tables whole."""
     lines = history(120, seed=12, folder=tmp_path)
     record_lines(settings, lines[:400])
-    copy = ColumnarCopy([EngagementProjection(), AlertsProjection()])
+    copy = ColumnarCopy([EngagementProjection(), AlertsProjection(), PoolProjection()])
     try:
         with _views(settings) as (_, store, follower):
             follower.catch_up()

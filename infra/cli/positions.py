@@ -1,0 +1,93 @@
+"""``rapport match``: who in the talent pool fits a position, ranked, every score explained."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import orjson
+import typer
+from eventsourcing.persistence import PersistenceError
+from rich.table import Table
+
+from infra.cli.common import ExitCode, invalid, out, say, settings_for
+from infra.cli.options import AsOfOption, DbOption, UrlOption, checked_as_of, checked_format
+from infra.core.match_weights_file import load_weights
+from infra.read.matches import MatchList, NoSuchPosition, match_position
+from infra.read.read_side import current_views, now_minute
+from projections.matching import MatchWeightsError
+
+
+def match_command(
+    position: Annotated[str, typer.Argument(help="The position's requisition id.")],
+    limit: Annotated[int, typer.Option("--limit", help="How many to list (1-500).")] = 20,
+    as_of: AsOfOption = None,
+    include_past_candidates: Annotated[
+        bool,
+        typer.Option(
+            "--include-past-candidates",
+            help="Also those who reached a shortlist or an interview for another position"
+            " (silver medallists), in a pool or not.",
+        ),
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    db: DbOption = None,
+    database_url: UrlOption = None,
+) -> None:
+    """Rank the pool for a position: hard filters, then fit and warmth, term by term."""
+    if not 1 <= limit <= 500:
+        raise invalid("--limit", f"expected 1 to 500, got {limit}")
+    checked_format(fmt, ("table", "json"))
+    moment = checked_as_of(as_of, default=None)
+    settings = settings_for(db, database_url)
+    try:
+        weights = load_weights(settings.match_weights)
+    except MatchWeightsError as bad:
+        say(str(bad))
+        raise typer.Exit(ExitCode.INVALID) from None
+    try:
+        with current_views(settings) as store:
+            assert store.ledger is not None  # beside the ledger: positions are read from it
+            found = match_position(
+                store, store.ledger, position, now=now_minute(), as_of=moment, weights=weights,
+                policy=settings.policy, limit=limit, include_past=include_past_candidates,
+            )  # fmt: skip
+    except NoSuchPosition as unknown:
+        say(str(unknown))
+        raise typer.Exit(ExitCode.INVALID) from None
+    except PersistenceError as down:
+        say(f"cannot open the ledger at {settings.store_description}: {down}")
+        raise typer.Exit(ExitCode.STORE) from None
+    if fmt == "json":
+        sys.stdout.write(orjson.dumps(found.as_record(), option=orjson.OPT_INDENT_2).decode())
+        sys.stdout.write("\n")
+    else:
+        _print(found)
+
+
+def _print(found: MatchList) -> None:
+    record = found.as_record()
+    asks = record["asks"]
+    where = "remote" if asks["remote"] else asks["country"]
+    out.print(
+        f"position {found.position} ({found.status}) as of {record['as_of'][:16]} UTC: a"
+        f" {asks['role']}, areas {', '.join(asks['therapeutic_areas']) or '-'}, phases"
+        f" {', '.join(asks['trial_phases']) or '-'}, required"
+        f" {', '.join(asks['required_certifications']) or '-'}, {where},"
+        f" {asks['min_years'] or 0}+ years"
+    )
+    title = f"{len(found.matches)} match(es) of {found.considered} considered"
+    table = Table("#", "candidate", "score", "why (points)", "pools", "outreach left", title=title)
+    for match in found.matches:
+        why = "\n".join(f"{t.name} {t.points:g}: {t.why}" for t in match.terms if t.points)
+        table.add_row(
+            str(match.rank), match.candidate, f"{match.score:.2f}", why or "-",
+            ", ".join(match.pools) or "-", str(match.outreach_left),
+        )  # fmt: skip
+    out.print(table)
+    if found.left_out:
+        left = "; ".join(f"{why}: {n}" for why, n in found.left_out.items())
+        out.print(f"not considered: {left}")
+    if found.passed_over:
+        over = "; ".join(f"{why}: {n}" for why, n in found.passed_over.items())
+        out.print(f"ranked higher but passed over: {over}")

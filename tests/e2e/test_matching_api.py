@@ -1,0 +1,90 @@
+"""``GET /api/v1/positions/{id}/matches`` against ``rapport match``: the same list, for every
+role (it holds nothing personal), now and as of a date; the answers to bad requests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from domain.access import UserRole
+from infra.cli.app import app as cli
+from infra.core.settings import Settings
+from infra.http.app import create_app
+from infra.http.state import ServerState
+from infra.http.tokens import add_token, load_tokens
+from tests.support.builders import pf
+from tests.support.files import history, personal_texts, record_lines, store_env
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def server(settings: Settings, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    lines = history(250, seed=8, folder=tmp_path)
+    opening = pf(
+        "position_opened",
+        position="REQ-API",
+        when="2025-03-01T09:00:00Z",
+        therapeutic_areas=["oncology"],
+        required_certifications=["gcp"],
+        min_years=2,
+    )
+    record_lines(settings, [*lines, (len(lines) + 1, opening)])
+    (tmp_path / "texts.json").write_bytes(orjson.dumps(sorted(personal_texts(lines))))
+    tokens_file = tmp_path / "tokens.json"
+    tokens = {role.value: add_token(tokens_file, role, f"{role.value}-1") for role in UserRole}
+    with TestClient(create_app(ServerState(settings, load_tokens(tokens_file)))) as client:
+        yield client, tokens
+
+
+def _get(client: TestClient, token: str, path: str, **params: object) -> object:
+    return client.get(path, headers={"Authorization": f"Bearer {token}"}, params=params)
+
+
+def test_every_role_gets_the_list_rapport_match_prints(
+    server: tuple[TestClient, dict[str, str]], settings: Settings, tmp_path: Path
+) -> None:
+    client, tokens = server
+    path = "/api/v1/positions/REQ-API/matches"
+    for as_of in ("2025-10-01", None):
+        for attempt in range(2):  # "now" is the current minute: ask again if it turned
+            options = ["--as-of", as_of] if as_of else []
+            printed = runner.invoke(
+                cli, ["match", "REQ-API", "--limit", "15", "--include-past-candidates",
+                      "--format", "json", *options], env=store_env(settings),
+            )  # fmt: skip
+            assert printed.exit_code == 0, printed.output
+            expected = orjson.loads(printed.stdout)
+            params = {"limit": 15, "include_past_candidates": "true"} | (
+                {"as_of": as_of} if as_of else {}
+            )
+            answers = [_get(client, tokens[role.value], path, **params) for role in UserRole]
+            bodies = [orjson.loads(a.content) for a in answers]  # type: ignore[attr-defined]
+            if bodies[0]["as_of"] == expected["as_of"] or attempt:
+                break
+        assert all(a.status_code == 200 for a in answers)  # type: ignore[attr-defined]
+        for body in bodies:
+            assert body.pop("position") >= 1  # the ledger position the views reflect
+            assert body == expected
+        assert expected["matches"], "the position has matches"
+    texts = orjson.loads((tmp_path / "texts.json").read_bytes())
+    raw = _get(client, tokens["viewer"], path).content  # type: ignore[attr-defined]
+    assert not [text for text in texts if text.encode() in raw]  # nothing personal
+
+
+def test_bad_requests_are_named(server: tuple[TestClient, dict[str, str]]) -> None:
+    client, tokens = server
+    token = tokens["recruiter"]
+    unknown = _get(client, token, "/api/v1/positions/REQ-404/matches")
+    assert unknown.status_code == 404 and "REQ-404" in unknown.json()["detail"]  # type: ignore[attr-defined]
+    too_many = _get(client, token, "/api/v1/positions/REQ-API/matches", limit=501)
+    assert too_many.status_code == 422  # type: ignore[attr-defined]
+    assert too_many.json()["detail"][0]["loc"] == ["query", "limit"]  # type: ignore[attr-defined]
+    before = _get(client, token, "/api/v1/positions/REQ-API/matches", as_of="2025-02-01")
+    assert before.status_code == 404  # not opened yet then  # type: ignore[attr-defined]
+    assert client.get("/api/v1/positions/REQ-API/matches").status_code == 401
