@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from infra.read.set_based_pool import POOL_FORM
 from projections.alerts import CANDIDATES
 from projections.base import ENGAGING_SENTIMENTS
 from projections.engagement import AUTOMATION, ENGAGING_TYPES, STAGE_OF, EngagementProjection
@@ -237,6 +238,7 @@ TIMELINE_ROWS: dict[str, str] = {
 SET_BASED: dict[tuple[str, int], dict[str, str]] = {
     (JourneyProjection.name, JourneyProjection.version): JOURNEY,
     (EngagementProjection.name, EngagementProjection.version): ENGAGEMENT,
+    **POOL_FORM,
 }
 """(projection name, version) -> each of its tables -> the statement giving its rows, in key
 order. A projection whose version is not here (its fold changed since) is folded instead."""
