@@ -38,6 +38,7 @@ from domain.vocabulary import (
     ConsentBasis,
     ContentKind,
     DeclineReason,
+    DismissReason,
     EnrichmentKind,
     ErasureReason,
     MeetingKind,
@@ -47,6 +48,7 @@ from domain.vocabulary import (
     PoolExitReason,
     Role,
     Sentiment,
+    ShortlistSource,
     TherapeuticArea,
     TrialPhase,
 )
@@ -408,9 +410,48 @@ class PersonalNoteSent(_ByRecruiter):
     personal: Message | SkipJsonSchema[Withheld] | None = None
 
 
+_LEFT_OUT_WHEN_NONE = {"exclude_if": lambda value: value is None}
+"""For a field added to a type later: left out of the JSON when not given, so a touchpoint
+recorded before it existed keeps its content digest (its deduplication key) byte for byte."""
+
+
 class Shortlisted(_ByUs):
+    """A candidate put on a position's short list; where they came from, when it is known (a
+    pool match, with the rank and score it had when they were picked, or sourced otherwise)."""
+
+    schema_version: ClassVar[int] = 2
     type: Literal["shortlisted"] = "shortlisted"
     position: Identifier
+    source: ShortlistSource | None = Field(default=None, **_LEFT_OUT_WHEN_NONE)
+    match_rank: Annotated[int, Field(ge=1)] | None = Field(default=None, **_LEFT_OUT_WHEN_NONE)
+    match_score: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = Field(
+        default=None, **_LEFT_OUT_WHEN_NONE
+    )
+
+    @model_validator(mode="after")
+    def _attributed(self) -> Self:
+        from_match = self.match_rank is not None or self.match_score is not None
+        if self.source is ShortlistSource.POOL_MATCH and (
+            self.match_rank is None or self.match_score is None
+        ):
+            raise ValueError("a pool_match shortlisting gives its match_rank and match_score")
+        if from_match and self.source is not ShortlistSource.POOL_MATCH:
+            raise ValueError("match_rank and match_score come with source pool_match only")
+        return self
+
+
+class MatchDismissed(_ByRecruiter):
+    """A recruiter keeps the candidate out of a position's matches from now on: a decision
+    about the candidate, not a contact with them (never a personal touch)."""
+
+    type: Literal["match_dismissed"] = "match_dismissed"
+    position: Identifier
+    reason: DismissReason
+    personal: Notes | SkipJsonSchema[Withheld] | None = None
+
+    @property
+    def is_personal_touch(self) -> bool:
+        return False
 
 
 class InterviewScheduled(_ByUs):
@@ -479,6 +520,7 @@ AnyTouchpoint = Annotated[
     | ContentShared
     | PersonalNoteSent
     | Shortlisted
+    | MatchDismissed
     | InterviewScheduled
     | OfferExtended
     | OfferAccepted
@@ -505,6 +547,7 @@ CATALOGUE: dict[str, type[Touchpoint]] = {
         ContentShared,
         PersonalNoteSent,
         Shortlisted,
+        MatchDismissed,
         InterviewScheduled,
         OfferExtended,
         OfferAccepted,

@@ -164,3 +164,22 @@ class PositionCloseReason(StrEnum):
     ON_HOLD = "on_hold"
     CLIENT_WITHDREW = "client_withdrew"
     OTHER = "other"
+
+
+class ShortlistSource(StrEnum):
+    """Where a shortlisted candidate came from: the pool's match for the position, or found
+    some other way (a search, a referral, an application)."""
+
+    POOL_MATCH = "pool_match"
+    SOURCED = "sourced"
+
+
+class DismissReason(StrEnum):
+    """Why a recruiter keeps someone out of a position's matches."""
+
+    NOT_A_FIT = "not_a_fit"
+    NOT_INTERESTED = "not_interested"
+    UNAVAILABLE = "unavailable"
+    COMPENSATION = "compensation"
+    LOCATION = "location"
+    OTHER = "other"

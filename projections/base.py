@@ -17,6 +17,9 @@ from typing import Any, ClassVar, Protocol
 ENGAGING_SENTIMENTS = frozenset({"interested", "not_now"})
 """Replies that count as engagement (a "not interested" reply is a response, not engagement)."""
 
+NOT_TOUCHES = frozenset({"candidate_registered", "match_dismissed"})
+"""Recorded by a recruiter, yet no contact with the candidate: never a personal touch."""
+
 CANDIDATE = "candidate"
 POSITION = "position"
 CANDIDATES = frozenset({CANDIDATE})
@@ -94,7 +97,7 @@ class Fact:
         """A non-automated touch by a recruiter (see ``domain.touchpoints``)."""
         if not self.data.get("recruiter") or self.data.get("automated", False):
             return False
-        if self.type == "candidate_registered":
+        if self.type in NOT_TOUCHES:
             return False
         return self.data.get("personalization") != "generic_blast"
 

@@ -44,7 +44,13 @@ REACHES = {
     "offer_accepted": "offered",
     "hired": "hired",
 }
-_NOT_A_TOUCH = {"candidate_registered", "profile_enriched", "consent_given", "erasure_requested"}
+_NOT_A_TOUCH = {
+    "candidate_registered",
+    "profile_enriched",
+    "consent_given",
+    "erasure_requested",
+    "match_dismissed",
+}
 _DETAIL_SKIP = {"type", "candidate", "occurred_at", "source_id", "recruiter", "automated"}
 
 

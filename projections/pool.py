@@ -96,6 +96,7 @@ POOL = Table(
         Column("silver", _T),
         Column("hired_at", _D),
         Column("hired_for", _T),
+        Column("dismissed", _T),
     ),
     key=("candidate_id",),
     indexes=(("in_pool", "role"),),
@@ -105,7 +106,7 @@ POOL = Table(
 given, withdrawn or do_not_contact; ``outreach_times``: the latest outreach moments (JSON, at
 most ``KEPT_TIMES``); ``processes``: per position the latest hiring stage and when (JSON
 object); ``silver``: positions they reached a shortlist or interview for and were not hired for
-(JSON list)."""
+(JSON list); ``dismissed``: positions a recruiter kept them out of the matches of (JSON list)."""
 
 
 def _later(kept: list[Any] | None, moment: float, position: int) -> bool:
@@ -123,7 +124,7 @@ class PoolProjection:
     """The pool view: one row per candidate, for matching positions."""
 
     name: ClassVar[str] = "pool"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     tables: ClassVar[tuple[Table, ...]] = (POOL,)
     reads: ClassVar[tuple[str, ...]] = (
         "candidate",
@@ -199,6 +200,8 @@ def fold(state: State, fact: Fact) -> None:
             _keep_latest(state.setdefault("rp", []), at)
         case "erasure_requested":
             state["er"] = True
+        case "match_dismissed":
+            state.setdefault("dm", {})[data["position"]] = True
     if kind in PROCESS_STAGES and (position := data.get("position")) is not None:
         stage = PROCESS_STAGES[kind]
         processes = state.setdefault("pr", {})
@@ -257,4 +260,5 @@ def pool_row(candidate_id: str, state: State) -> dict[str, Any]:
         "silver": orjson.dumps(silver).decode(),
         "hired_at": hired[0] if hired else None,
         "hired_for": hired[2] if hired else None,
+        "dismissed": orjson.dumps(sorted(state.get("dm", ()))).decode(),
     }

@@ -12,7 +12,7 @@ from infra.cli.common import ExitCode, say
 from infra.cli.compliance import audit_app, erase_command
 from infra.cli.demo import demo
 from infra.cli.ledger import follow, generate, import_file, rebuild, schemas, summary
-from infra.cli.positions import match_command
+from infra.cli.positions import match_command, shortlist_command
 from infra.cli.reading import alerts_command, journey_command, metrics_command
 from infra.cli.serve import serve_command, token_app
 from infra.cli.streaming import consume_command, kafka_app, relay_command
@@ -37,6 +37,7 @@ app.command("journey")(journey_command)
 app.command("metrics")(metrics_command)
 app.command("alerts")(alerts_command)
 app.command("match")(match_command)
+app.command("shortlist")(shortlist_command)
 # Streaming.
 app.add_typer(kafka_app, name="kafka")
 app.command("relay")(relay_command)

@@ -1,18 +1,33 @@
-"""``rapport match``: who in the talent pool fits a position, ranked, every score explained."""
+"""``rapport match``: who in the talent pool fits a position, ranked, every score explained;
+``rapport shortlist``: putting candidates on its short list, saying where each came from."""
 
 from __future__ import annotations
 
 import sys
+import time
+from datetime import UTC, datetime
 from typing import Annotated
 
 import orjson
 import typer
 from eventsourcing.persistence import PersistenceError
+from pydantic import ValidationError
 from rich.table import Table
 
-from infra.cli.common import ExitCode, invalid, out, say, settings_for
+from domain.shortlisting import NotAmongMatches, shortlistings
+from infra.cli.common import (
+    ExitCode,
+    err,
+    invalid,
+    opened_ledger,
+    out,
+    require_writable,
+    say,
+    settings_for,
+)
 from infra.cli.options import AsOfOption, DbOption, UrlOption, checked_as_of, checked_format
 from infra.core.match_weights_file import load_weights
+from infra.intake.capture import CaptureRefused, capture
 from infra.read.matches import MatchList, NoSuchPosition, match_position
 from infra.read.read_side import current_views, now_minute
 from projections.matching import MatchWeightsError
@@ -91,3 +106,75 @@ def _print(found: MatchList) -> None:
     if found.passed_over:
         over = "; ".join(f"{why}: {n}" for why, n in found.passed_over.items())
         out.print(f"ranked higher but passed over: {over}")
+
+
+def shortlist_command(
+    position: Annotated[str, typer.Argument(help="The position's requisition id.")],
+    candidates: Annotated[list[str], typer.Argument(help="The candidates' CRM references.")],
+    recruiter: Annotated[
+        str, typer.Option("--recruiter", help="Who shortlists them (a staff id).")
+    ],
+    from_match: Annotated[
+        bool,
+        typer.Option(
+            "--from-match",
+            help="They were picked from the position's match list (as rapport match ranks it"
+            " now): each is recorded with their rank and score; one not in it is refused.",
+        ),
+    ] = False,
+    include_past_candidates: Annotated[
+        bool,
+        typer.Option(
+            "--include-past-candidates", help="The match list they were picked from had them."
+        ),
+    ] = False,
+    db: DbOption = None,
+    database_url: UrlOption = None,
+) -> None:
+    """Shortlist candidates for a position, as a pool match or sourced otherwise."""
+    settings = settings_for(db, database_url)
+    try:
+        weights = load_weights(settings.match_weights)
+    except MatchWeightsError as bad:
+        say(str(bad))
+        raise typer.Exit(ExitCode.INVALID) from None
+    now = now_minute()
+    with current_views(settings) as store:
+        assert store.ledger is not None  # beside the ledger: positions are read from it
+        try:
+            found = match_position(
+                store, store.ledger, position, now=now, as_of=None, weights=weights,
+                policy=settings.policy, limit=500 if from_match else 1,
+                include_past=include_past_candidates,
+            )  # fmt: skip
+        except NoSuchPosition as unknown:
+            raise invalid("POSITION", str(unknown)) from None
+    if found.status != "open":
+        raise invalid("POSITION", f"position {position} is {found.status}: nobody is shortlisted")
+    matched = {m.candidate: (m.rank, m.score) for m in found.matches} if from_match else None
+    try:
+        lines = shortlistings(
+            position, candidates, recruiter=recruiter,
+            at=datetime.fromtimestamp(time.time(), UTC), matched=matched,
+        )  # fmt: skip
+    except NotAmongMatches as missing:
+        raise invalid("CANDIDATE", str(missing)) from None
+    except ValidationError as bad:  # the only free text given: the recruiter's id
+        raise invalid("--recruiter", bad.errors()[0]["msg"]) from None
+    with opened_ledger(settings) as ledger:
+        require_writable(ledger)
+        try:
+            outcomes = capture(ledger, list(enumerate(lines)), "shortlist")
+        except CaptureRefused as refused:
+            for index, refusal in refused.refusals:
+                say(f"{candidates[index]}: {refusal.message} [{refusal.code}]")
+            err.print("nobody was shortlisted")
+            raise typer.Exit(ExitCode.REFUSED) from None
+    for outcome, line in zip(outcomes, lines, strict=True):
+        how = (
+            f"pool match #{line.match_rank}, {line.match_score:g} points"
+            if line.match_rank is not None
+            else "sourced"
+        )
+        done = "already recorded" if outcome.status == "duplicate" else f"at {outcome.position}"
+        out.print(f"{line.candidate}: shortlisted for {position} ({how}), {done}")

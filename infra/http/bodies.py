@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domain.touchpoints import CandidateRef
 from domain.vocabulary import ErasureReason
@@ -34,6 +34,18 @@ class ErasureRequest(BaseModel):
 
     candidate: CandidateRef
     reason: ErasureReason
+
+
+class ShortlistRequest(BaseModel):
+    """Whom to shortlist; who does it is the token's holder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidates: list[CandidateRef] = Field(min_length=1, max_length=500)
+    from_match: bool = False
+    """Picked from the position's match list as it ranks them now (rank and score recorded)."""
+    include_past_candidates: bool = False
+    """The match list they were picked from had silver medallists too."""
 
 
 def invalid_body(*problems: tuple[list[str | int], str]) -> HTTPException:

@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 
 from domain.position_facts import POSITION_FACT
 from domain.touchpoints import TOUCHPOINT
-from infra.http.bodies import ErasureRequest
+from infra.http.bodies import ErasureRequest, ShortlistRequest
 from infra.http.guard import TOKEN_COOKIE
 from infra.intake.capture import MAX_BATCH
 
@@ -114,12 +114,16 @@ def document(app: FastAPI) -> dict[str, Any]:
     erasure = ErasureRequest.model_json_schema(ref_template=REF)
     schemas.update(erasure.pop("$defs", {}))
     schemas["ErasureRequest"] = erasure
+    shortlist = ShortlistRequest.model_json_schema(ref_template=REF)
+    schemas.update(shortlist.pop("$defs", {}))
+    schemas["ShortlistRequest"] = shortlist
     bodies = {
         "/api/v1/erasures": {"$ref": REF.format(model="ErasureRequest")},
         "/api/v1/touchpoints": one,
         "/api/v1/touchpoints/batch": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
                                       "items": one},
         "/api/v1/positions": fact,
+        "/api/v1/positions/{position}/shortlist": {"$ref": REF.format(model="ShortlistRequest")},
         "/api/v1/positions/batch": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
                                     "items": fact},
     }  # fmt: skip

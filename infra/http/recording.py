@@ -89,7 +89,7 @@ def _refused(refusals: list[tuple[int, Refused]], batch: bool) -> JSONResponse:
     return JSONResponse(body, status_code=409)
 
 
-def _seen(state: ServerState, position: int | None, wait: bool, timeout: float) -> dict[str, Any]:
+def seen(state: ServerState, position: int | None, wait: bool, timeout: float) -> dict[str, Any]:
     if not wait or position is None:
         return {}
     state.nudge()
@@ -169,7 +169,7 @@ def record_one(
     if outcome.status == "duplicate":
         return JSONResponse({"status": "duplicate", "recorded": 0}, status_code=200)
     body = {"status": "recorded", "recorded": 1, "position": outcome.position}
-    return JSONResponse(body | _seen(state, outcome.position, wait, timeout), status_code=201)
+    return JSONResponse(body | seen(state, outcome.position, wait, timeout), status_code=201)
 
 
 def record_batch(
@@ -203,7 +203,7 @@ def record_batch(
         "last_position": max(positions, default=None),
         "results": [o.as_dict() for o in outcomes],
     }
-    body |= _seen(state, body["last_position"], wait, timeout)
+    body |= seen(state, body["last_position"], wait, timeout)
     return JSONResponse(body, status_code=201 if recorded else 200)
 
 

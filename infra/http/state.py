@@ -89,8 +89,8 @@ class ServerState:
             return
         with following(self.settings) as follower:  # the views exist before the first request
             follower.catch_up()
-            self.views_position = min(follower.positions().values(), default=0)
             self.columnar.refresh(follower.store, follower.recorder)
+            self.views_position = min(follower.positions().values(), default=0)
         self.caught_up.set()
         self._follower = threading.Thread(target=self._follow, name="views-follower", daemon=True)
         self._follower.start()
@@ -120,8 +120,10 @@ class ServerState:
                 with following(self.settings) as follower:
                     while not self._stopping.is_set():
                         if follower.catch_up():
-                            self.views_position = min(follower.positions().values(), default=0)
+                            # The copy first: a write "visible" at the views' position is then
+                            # visible to every read (``seen``), the copy's included.
                             self.columnar.refresh(follower.store, follower.recorder)
+                            self.views_position = min(follower.positions().values(), default=0)
                         else:
                             self._nudged.wait(self.poll_seconds)
                             self._nudged.clear()

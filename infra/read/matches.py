@@ -188,6 +188,8 @@ def ranked(
             why = (
                 "already in this position's process"
                 if opening.requisition in processes
+                else "dismissed for this position"
+                if opening.requisition in orjson.loads(row["dismissed"])
                 else "in a live process for another position"
                 if live_elsewhere(processes, opening.requisition, now, weights) is not None
                 else None

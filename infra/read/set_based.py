@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 from infra.read.set_based_pool import POOL_FORM
 from projections.alerts import CANDIDATES
-from projections.base import ENGAGING_SENTIMENTS
+from projections.base import ENGAGING_SENTIMENTS, NOT_TOUCHES
 from projections.engagement import AUTOMATION, ENGAGING_TYPES, STAGE_OF, EngagementProjection
 from projections.journey import REACHES, TIMELINE, JourneyProjection, TimelineProjection
 
@@ -86,9 +86,9 @@ _TOUCHPOINT_COLUMNS = f"""t.candidate, t.status, t.role, t.therapeutic_areas, t.
     coalesce(t.automated, false), t.personalization, t.channel, t.campaign, t.sentiment,
     t.position, t.pool,
     t.trial_phases, t.certifications, t.country, t.years_experience, t.certification, t.scope,
-    -- Fact.is_personal_touch: a recruiter's own touch, not a registration or a blast
+    -- Fact.is_personal_touch: a recruiter's own touch, not a registration, a dismissal or a blast
     coalesce(t.recruiter, '') <> '' AND NOT coalesce(t.automated, false)
-        AND t.type <> 'candidate_registered'
+        AND t.type NOT IN ({sql_list(NOT_TOUCHES)})
         AND t.personalization IS DISTINCT FROM 'generic_blast',
     -- what credits an engagement (engagement.ENGAGING_TYPES and Fact.is_engaging_reply)
     t.type IN ({sql_list(ENGAGING_TYPES)})

@@ -114,6 +114,10 @@ silver AS (
         AND stages.stage IS DISTINCT FROM 'hired'
     GROUP BY medal.candidate_id
 ),
+dismissals AS (
+    SELECT candidate_id, list_sort(list(DISTINCT requisition)) AS positions FROM facts
+    WHERE type = 'match_dismissed' GROUP BY candidate_id
+),
 hires AS (
     SELECT candidate_id, happened, requisition FROM facts
     WHERE type = 'hired' AND requisition IS NOT NULL
@@ -129,7 +133,8 @@ SELECT registered.candidate_id, registered.candidate, registered.recruiter, regi
     coalesce(consent.consent, 'not_recorded'), CASE WHEN moments.erased THEN 1 ELSE 0 END,
     moments.touched, moments.engaged, content_replies.at,
     coalesce(to_json(outreach.times), '[]'), coalesce(processes.processes, '{{}}'),
-    coalesce(to_json(silver.positions), '[]'), hires.happened, hires.requisition
+    coalesce(to_json(silver.positions), '[]'), hires.happened, hires.requisition,
+    coalesce(to_json(dismissals.positions), '[]')
 FROM registered
 LEFT JOIN enriched USING (candidate_id)
 LEFT JOIN pools USING (candidate_id)
@@ -140,6 +145,7 @@ LEFT JOIN outreach USING (candidate_id)
 LEFT JOIN processes USING (candidate_id)
 LEFT JOIN silver USING (candidate_id)
 LEFT JOIN hires USING (candidate_id)
+LEFT JOIN dismissals USING (candidate_id)
 ORDER BY registered.candidate_id
 """
 """The pool view's rows, in its columns' order, from ``facts``."""

@@ -40,6 +40,7 @@ from infra.synthetic.vocabulary import (
     K_CONSENT,
     K_CONTENT,
     K_DECLINED,
+    K_DISMISSED,
     K_ENRICHED,
     K_HIRED,
     K_INTERVIEW,
@@ -340,6 +341,11 @@ class History:
             at, "interview_scheduled", K_INTERVIEW, (self.recruiter, position, scheduled)
         )
         if rng.random() >= truth.offer_after_interview:
+            # Interviewed and not offered: kept out of the position's matches from then on
+            # (at a fixed moment, so the rest of the story draws exactly as before).
+            if meets + DAY - HOUR < world.until:
+                self.add(meets + DAY - HOUR, "match_dismissed", K_DISMISSED,
+                         (self.recruiter, position, "not_a_fit"))  # fmt: skip
             return self._maybe_join_pool(meets + DAY, truth.pool_after_rejection)
         offered = self.add(
             office(meets + draw_between(rng, DAY, 10 * DAY), rng),

@@ -3,6 +3,7 @@ role (it holds nothing personal), now and as of a date; the answers to bad reque
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,3 +89,84 @@ def test_bad_requests_are_named(server: tuple[TestClient, dict[str, str]]) -> No
     before = _get(client, token, "/api/v1/positions/REQ-API/matches", as_of="2025-02-01")
     assert before.status_code == 404  # not opened yet then  # type: ignore[attr-defined]
     assert client.get("/api/v1/positions/REQ-API/matches").status_code == 401
+
+
+def test_shortlisting_from_the_match_records_the_rank_and_keeps_them_out_of_it(
+    server: tuple[TestClient, dict[str, str]], settings: Settings
+) -> None:
+    client, tokens = server
+    recruiter = {"Authorization": f"Bearer {tokens['recruiter']}"}
+    listed = orjson.loads(_get(client, tokens["recruiter"], MATCHES).content)["matches"]  # type: ignore[attr-defined]
+    first, second, third = (m["candidate"] for m in listed[:3])
+    answer = client.post(SHORTLIST, json={"candidates": [first, second], "from_match": True},
+                         headers=recruiter, params={"wait": "true"})  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["visible"] is True  # read your writes: the match below sees them
+    results = answer.json()["results"]
+    assert [(r["candidate"], r["source"], r["match_rank"]) for r in results] == [
+        (first, "pool_match", 1), (second, "pool_match", 2)
+    ]  # fmt: skip
+    assert [r["match_score"] for r in results] == [m["score"] for m in listed[:2]]
+    after = orjson.loads(_get(client, tokens["recruiter"], MATCHES).content)  # type: ignore[attr-defined]
+    assert after["matches"][0]["candidate"] == third
+    assert after["passed_over"]["already in this position's process"] == 2
+    # Dismissed: out of this position's matches from now on.
+    dismissal = {"type": "match_dismissed", "candidate": third, "position": "REQ-API",
+                 "occurred_at": "2026-12-01T10:00:00Z", "reason": "not_interested",
+                 "recruiter": "rec-1"}  # fmt: skip
+    dismissed = client.post("/api/v1/touchpoints", json=dismissal, headers=recruiter,
+                            params={"wait": "true"})  # fmt: skip
+    assert dismissed.status_code == 201 and dismissed.json()["visible"] is True
+    again = orjson.loads(_get(client, tokens["recruiter"], MATCHES).content)  # type: ignore[attr-defined]
+    assert third not in [m["candidate"] for m in again["matches"]]
+    assert again["passed_over"]["dismissed for this position"] == 1
+    # Someone the match does not list is refused from the match, and nobody is recorded.
+    outsider = client.post(SHORTLIST, json={"candidates": [third, first], "from_match": True},
+                           headers=recruiter)  # fmt: skip
+    assert outsider.status_code == 422
+    assert [d["loc"] for d in outsider.json()["detail"]] == [["body", "candidates", 0],
+                                                             ["body", "candidates", 1]]  # fmt: skip
+    for role in ("viewer", "compliance"):
+        forbidden = client.post(SHORTLIST, json={"candidates": [third]},
+                                headers={"Authorization": f"Bearer {tokens[role]}"})  # fmt: skip
+        assert forbidden.status_code == 403
+    # Sourced otherwise, from the command line.
+    done = runner.invoke(cli, ["shortlist", "REQ-API", third, "--recruiter", "rec-2"],
+                         env=store_env(settings))  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert f"{third}: shortlisted for REQ-API (sourced)" in done.stdout
+    _caught_up(client, tokens["viewer"])
+    journey = client.get(f"/api/v1/journeys/{third}", headers=recruiter).json()
+    step = [s for s in journey["steps"] if s["type"] == "shortlisted"][-1]
+    assert "source: sourced" in step["detail"] and "rec-2" in step["by_whom"]
+
+
+def test_a_closed_position_shortlists_nobody(
+    server: tuple[TestClient, dict[str, str]], settings: Settings
+) -> None:
+    client, tokens = server
+    recruiter = {"Authorization": f"Bearer {tokens['recruiter']}"}
+    closing = {"type": "position_closed", "position": "REQ-API", "reason": "on_hold",
+               "occurred_at": "2026-12-01T09:00:00Z"}  # fmt: skip
+    assert client.post("/api/v1/positions", json=closing, headers=recruiter).status_code == 201
+    refused = client.post(SHORTLIST, json={"candidates": ["C-000001"]}, headers=recruiter)
+    assert refused.status_code == 409 and refused.json()["code"] == "position_not_open"
+    assert "REQ-API is closed" in refused.json()["message"]
+    printed = runner.invoke(cli, ["shortlist", "REQ-API", "C-000001", "--recruiter", "rec-2"],
+                            env=store_env(settings))  # fmt: skip
+    assert printed.exit_code == 2 and "REQ-API is closed" in printed.output
+
+
+def _caught_up(client: TestClient, token: str, seconds: float = 60.0) -> None:
+    """Wait until the server's views hold everything recorded (a condition, not a sleep)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        ready = _get(client, token, "/api/v1/ready").json()  # type: ignore[attr-defined]
+        if ready["lag"] == 0:
+            return
+        assert time.monotonic() < deadline, f"the views did not catch up: {ready}"
+        time.sleep(0.05)
+
+
+MATCHES = "/api/v1/positions/REQ-API/matches"
+SHORTLIST = "/api/v1/positions/REQ-API/shortlist"

@@ -59,7 +59,8 @@ def _recorded(settings: Settings) -> list[tuple[int, Any]]:
 def _eligible(recorded: list[tuple[int, Any]], requisition: str, include_past: bool) -> set[str]:
     """Who may be listed, read from the touchpoints themselves (the oracle): registered, not
     erased, consent given as the latest word, in a pool (or a silver medallist, when asked),
-    not hired within the limit, in no process for this position and no live one elsewhere."""
+    not hired within the limit, in no process for this position and no live one elsewhere, not
+    dismissed for this position."""
     by_candidate: dict[str, list[tuple[int, Any]]] = {}
     for position, touchpoint in recorded:
         by_candidate.setdefault(touchpoint.candidate, []).append((position, touchpoint))
@@ -93,6 +94,8 @@ def _eligible(recorded: list[tuple[int, Any]], requisition: str, include_past: b
         if hired_at is not None and hired_at >= NOW - WEIGHTS.hired_within_days * DAY:
             continue
         if requisition in stages:
+            continue
+        if any(t.type == "match_dismissed" and t.position == requisition for _, t in facts):
             continue
         live = [
             p for p, (moment, kind) in stages.items()

@@ -57,7 +57,8 @@ def test_kcat_reads_every_touchpoint_once_and_each_follows_the_published_schema(
         errors = list(validators[document["type"]].iter_errors(document))
         assert errors == [], errors[:1]
         headers = dict(zip(message["headers"][::2], message["headers"][1::2], strict=True))
-        assert headers == {"type": document["type"], "schema_version": "1"}
+        version = str(CATALOGUE[document["type"]].schema_version)  # 1, shortlisted 2
+        assert headers == {"type": document["type"], "schema_version": version}
         assert message["key"] == document["candidate_id"]
         positions.append(document["position"])
     assert sorted(positions) == list(range(1, total + 1))  # every event, exactly once

@@ -50,6 +50,7 @@ def tp(kind: str, candidate: str = "C-1", when: str | None = None, **fields: Any
         "offer_declined": {"position": "REQ-1", "reason": "compensation"},
         "hired": {"position": "REQ-1", "recruiter": "rec-1"},
         "profile_enriched": {"change": "promotion"},
+        "match_dismissed": {"position": "REQ-1", "reason": "not_a_fit", "recruiter": "rec-1"},
     }
     data = {"type": kind, "candidate": candidate, "occurred_at": when or at()}
     data |= defaults.get(kind, {})

@@ -44,7 +44,13 @@ def _touchpoint(kind: str, candidate: str, day: float, pick: int) -> Touchpoint:
     if kind == "reply_received":
         sentiment = ["interested", "not_now", "not_interested"][pick % 3]
         return tp(kind, candidate, when, sentiment=sentiment)
-    if kind in ("application_submitted", "shortlisted", "interview_scheduled", "offer_declined"):
+    if kind == "shortlisted":  # attributed to a pool match, sourced, or not said (old data)
+        attribution = [{"source": "pool_match", "match_rank": 1 + pick, "match_score": 50.5 + pick},
+                       {"source": "sourced"}, {}][pick % 3]  # fmt: skip
+        return tp(kind, candidate, when, position=f"REQ-{pick % 2}", **attribution)
+    if kind == "match_dismissed":
+        return tp(kind, candidate, when, position=f"REQ-{pick % 2}", recruiter=recruiter)
+    if kind in ("application_submitted", "interview_scheduled", "offer_declined"):
         return tp(kind, candidate, when, position=f"REQ-{pick % 2}")
     if kind == "application_acknowledged":
         if pick % 3:
@@ -63,7 +69,7 @@ _KINDS = [
     "application_submitted", "application_acknowledged", "added_to_talent_pool",
     "removed_from_talent_pool", "content_shared", "personal_note_sent", "shortlisted",
     "interview_scheduled", "offer_extended", "offer_declined", "hired", "opted_out",
-    "consent_given", "profile_enriched", "erasure_requested",
+    "consent_given", "profile_enriched", "erasure_requested", "match_dismissed",
 ]  # fmt: skip
 
 DRAWN_EVENT = st.tuples(

@@ -15,7 +15,8 @@ def test_the_catalogue_covers_every_kind_of_touchpoint() -> None:
         "candidate_registered", "profile_enriched", "outreach_sent", "reply_received",
         "call_held", "application_submitted", "application_acknowledged",
         "added_to_talent_pool", "removed_from_talent_pool", "content_shared",
-        "personal_note_sent", "shortlisted", "interview_scheduled", "offer_extended",
+        "personal_note_sent", "shortlisted", "match_dismissed", "interview_scheduled",
+        "offer_extended",
         "offer_accepted", "offer_declined", "hired", "consent_given", "opted_out",
         "erasure_requested",
     }  # fmt: skip
@@ -85,3 +86,19 @@ def test_the_import_schema_is_generated_from_the_models() -> None:
     assert set(schema["discriminator"]["mapping"]) == set(LINE_CATALOGUE)  # type: ignore[index]
     assert set(CATALOGUE) < set(LINE_CATALOGUE)
     assert schema["$schema"].endswith("2020-12/schema")
+
+
+def test_a_shortlisting_says_where_the_candidate_came_from_and_old_ones_keep_their_key() -> None:
+    old = tp("shortlisted")
+    # recorded before attribution existed: the same JSON, so the same content digest
+    assert old.clear_json == (
+        b'{"type":"shortlisted","candidate":"C-1","occurred_at":"2026-05-01T09:00:00Z",'
+        b'"source_id":null,"recruiter":"rec-1","automated":false,"position":"REQ-1"}'
+    )
+    matched = tp("shortlisted", source="pool_match", match_rank=3, match_score=81.25)
+    assert (matched.match_rank, matched.match_score) == (3, 81.25)
+    with pytest.raises(ValidationError, match="gives its match_rank and match_score"):
+        tp("shortlisted", source="pool_match", match_rank=3)
+    with pytest.raises(ValidationError, match="come with source pool_match only"):
+        tp("shortlisted", source="sourced", match_score=80.0)
+    assert not tp("match_dismissed").is_personal_touch  # a decision, not a contact

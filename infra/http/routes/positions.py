@@ -5,17 +5,32 @@ explained (any role: the list holds nothing personal)."""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 from fastapi.responses import JSONResponse
 
+from domain.access import may_record
+from domain.shortlisting import NotAmongMatches, shortlistings
 from domain.touchpoints import Identifier
 from infra.http import recording
-from infra.http.bodies import RawBody
-from infra.http.deps import API, AsOf, ReadsMatches, Recorder, State, analysed, moment
+from infra.http.bodies import RawBody, ShortlistRequest, invalid_body, strict_body
+from infra.http.deps import (
+    API,
+    AsOf,
+    ReadsMatches,
+    Recorder,
+    State,
+    analysed,
+    moment,
+    requester,
+)
 from infra.http.recording import POSITIONS, IdempotencyKey, Timeout, Wait
+from infra.intake.capture import CaptureRefused
 from infra.read.matches import NoSuchPosition, match_position
+from infra.read.read_side import now_minute
 from infra.read.reader import Reader
 
 router = APIRouter(prefix=f"{API}/positions", tags=["positions"])
@@ -80,3 +95,75 @@ def matches(
 
     key = ("matches", position, at, as_of is None, limit, include_past_candidates)
     return analysed(state, key, compute)
+
+
+@router.post("/{position}/shortlist", status_code=201)
+def shortlist(
+    state: State,
+    token: Recorder,
+    raw: RawBody,
+    position: Requisition,
+    wait: Wait = False,
+    timeout: Timeout = 5.0,
+) -> JSONResponse:
+    """Shortlist candidates for the position (as ``rapport shortlist``), as a pool match with
+    their rank and score, or sourced otherwise; recorded as done by the token's holder."""
+    request = strict_body(raw, ShortlistRequest)
+    if not may_record(frozenset({token.role}), "shortlisted"):
+        raise HTTPException(403, f"the {token.role.value} role may not record shortlisted")
+    now = now_minute()
+    with state.analysis() as (pool, _):
+        try:
+            found = match_position(
+                pool, state.ledger.ledger_recorder, position, now=now, as_of=None,
+                weights=state.match_weights, policy=state.settings.policy,
+                limit=500 if request.from_match else 1,
+                include_past=request.include_past_candidates,
+            )  # fmt: skip
+        except NoSuchPosition as unknown:
+            raise HTTPException(404, str(unknown)) from None
+    if found.status != "open":
+        message = f"position {position} is {found.status}: nobody is shortlisted"
+        body = {"status": "refused", "recorded": 0, "code": "position_not_open",
+                "field": "position", "message": message}  # fmt: skip
+        return JSONResponse(body, status_code=409)
+    matched = (
+        {m.candidate: (m.rank, m.score) for m in found.matches} if request.from_match else None
+    )
+    try:
+        lines = shortlistings(
+            position, request.candidates, recruiter=requester(token),
+            at=datetime.fromtimestamp(time.time(), UTC), matched=matched,
+        )  # fmt: skip
+    except NotAmongMatches as missing:
+        raise invalid_body(
+            *((["candidates", request.candidates.index(c)], "not among the position's matches")
+              for c in missing.candidates)
+        ) from None  # fmt: skip
+    try:
+        outcomes = state.writer.submit(list(enumerate(lines)), "http")
+    except CaptureRefused as refused:
+        items = [
+            {"index": i, "code": r.code, "field": r.field, "message": r.message}
+            for i, r in refused.refusals
+        ]
+        return JSONResponse(
+            {"status": "refused", "recorded": 0, "refusals": items}, status_code=409
+        )
+    results = [
+        {
+            "candidate": line.candidate,
+            "status": outcome.status,
+            "position": outcome.position,
+            "source": line.source.value if line.source else None,
+            "match_rank": line.match_rank,
+            "match_score": line.match_score,
+        }
+        for outcome, line in zip(outcomes, lines, strict=True)
+    ]
+    recorded = sum(1 for o in outcomes if o.status == "recorded")
+    body = {"status": "recorded" if recorded else "duplicate", "recorded": recorded,
+            "results": results}  # fmt: skip
+    last = max((o.position for o in outcomes if o.position is not None), default=None)
+    body |= recording.seen(state, last, wait, timeout)
+    return JSONResponse(body, status_code=201 if recorded else 200)
