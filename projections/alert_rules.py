@@ -47,6 +47,10 @@ POOL = "talent_pool_without_personal_touch"
 ENGAGED = "engaged_without_follow_up"
 APPLICANT = "applicant_only_automated_ack"
 SHORTLISTED = "shortlisted_without_update"
+ENRICHED = "enrichment_without_congratulation"
+
+CONGRATULATED = frozenset({"promotion", "certification"})
+"""The profile changes a recruiter congratulates (a move to another employer is not one)."""
 
 
 class AlertRulesError(ValueError):
@@ -106,6 +110,14 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
         " episode), a hire, the offer declined, an erasure",
         period=5 * DAY,
         suppressed_by_opt_out=False,
+    ),
+    AlertRule(
+        name=ENRICHED,
+        description="pool member's promotion or new certification without a personal note",
+        trigger="a promotion or a certification noticed (profile_enriched) while in a talent"
+        " pool, while no episode is open",
+        clears="a personal note, leaving every pool, a hire, an opt-out, an erasure",
+        period=14 * DAY,
     ),
 )
 

@@ -28,7 +28,9 @@ from typing import Any, ClassVar
 
 from projections.alert_rules import (
     APPLICANT,
+    CONGRATULATED,
     ENGAGED,
+    ENRICHED,
     POOL,
     SHORTLISTED,
     AlertRule,
@@ -140,7 +142,8 @@ def _entry(fact: Fact) -> Entry | None:
     elif kind in TOUCH_TYPES and (fact.get("recruiter") or fact.get("automated")):
         flags |= FLAG_TOUCH
     engaging = kind == "call_held" or fact.is_engaging_reply
-    if not flags and not engaging and kind not in STRUCTURAL:
+    congratulated = kind == "profile_enriched" and fact.get("change") in CONGRATULATED
+    if not flags and not engaging and not congratulated and kind not in STRUCTURAL:
         return None
     argument = fact.get("pool") or fact.get("position")
     return [fact.occurred_at, fact.position, kind, flags, argument]
@@ -256,6 +259,13 @@ class _Evaluation:
             self.start(ENGAGED, at, position, kind)
         elif kind == "application_submitted":
             self.start(APPLICANT, at, position, kind)
+        # A promotion or certification noticed while in a pool waits for a personal note.
+        if kind == "personal_note_sent":
+            self.stop(ENRICHED, at, position, "personal note")
+        elif not self.pools:
+            self.stop(ENRICHED, at, position, ended)
+        elif kind == "profile_enriched":
+            self.start(ENRICHED, at, position, kind)
 
 
 _Rules = tuple[dict[str, float], frozenset[str]]
@@ -283,7 +293,7 @@ class AlertsProjection:
     """Keeps ``view_alert_episodes`` (the deadline queue) and ``view_alert_candidates``."""
 
     name: ClassVar[str] = "alerts"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     tables: ClassVar[tuple[Table, ...]] = (
         Table(
             EPISODES,
@@ -324,6 +334,7 @@ class AlertsProjection:
         "sentiment",
         "pool",
         "position",
+        "change",
     )
     """The touchpoint fields ``apply`` reads (``Fact.is_personal_touch`` and
     ``is_engaging_reply`` included): a rebuild gives it only these."""
@@ -333,7 +344,7 @@ class AlertsProjection:
         self._rules = _compile(self.rules)
         if self.rules.fingerprint:
             # Other periods give other due times: a different version makes the view rebuild.
-            self.version = 1 + 100 * self.rules.fingerprint  # type: ignore[misc]
+            self.version = type(self).version + 100 * self.rules.fingerprint  # type: ignore[misc]
 
     def apply(self, state: State, fact: Fact, out: list[Upsert]) -> None:
         if fact.type == "candidate_registered":

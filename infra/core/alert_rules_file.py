@@ -5,9 +5,9 @@ file ``RAPPORT_ALERT_RULES`` names (``Settings.alert_rules``). Read once where a
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
+from infra.core.settings_files import parsed_file
 from projections.alert_rules import AlertRules, AlertRulesError, rules_from
 
 ENVIRONMENT = "RAPPORT_ALERT_RULES"
@@ -17,16 +17,4 @@ def load_rules(path: Path | None) -> AlertRules:
     """The defaults, overridden by the file at ``path``; ``AlertRulesError`` names the key."""
     if path is None:
         return AlertRules()
-    try:
-        with path.open("rb") as file:
-            document = tomllib.load(file)
-    except OSError as missing:
-        raise AlertRulesError(
-            f"{ENVIRONMENT} {path}: cannot read it ({missing.strerror})"
-        ) from None
-    except tomllib.TOMLDecodeError as bad:
-        raise AlertRulesError(f"{ENVIRONMENT} {path}: not valid TOML: {bad}") from None
-    try:
-        return rules_from(document)
-    except AlertRulesError as invalid:
-        raise AlertRulesError(f"{ENVIRONMENT} {path}: {invalid}") from None
+    return parsed_file(path, ENVIRONMENT, rules_from, AlertRulesError)

@@ -16,14 +16,15 @@ import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Header, HTTPException, Query
+from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import JSONResponse
 
 from domain.access import NotPermitted
 from domain.position_facts import PositionFact
 from domain.refusals import Refused
 from domain.touchpoints import Touchpoint
-from infra.http.deps import API, requester
+from infra.http.bodies import RawBody
+from infra.http.deps import API, Recorder, State, requester
 from infra.http.state import ServerState
 from infra.http.tokens import ApiToken
 from infra.intake.capture import (
@@ -211,3 +212,30 @@ class _Refusal(Exception):
     def __init__(self, response: JSONResponse) -> None:
         super().__init__("refused")
         self.response = response
+
+
+def add_capture_routes(router: APIRouter, kind: Kind, one: str, batch: str) -> None:
+    """``POST`` (one line) and ``POST /batch`` (up to ``MAX_BATCH``, all or none) recording
+    ``kind`` on ``router``; ``one`` and ``batch`` describe them in the OpenAPI document."""
+
+    @router.post("", status_code=201, description=one)
+    def record_one_line(
+        state: State,
+        token: Recorder,
+        raw: RawBody,
+        idempotency_key: IdempotencyKey = None,
+        wait: Wait = False,
+        timeout: Timeout = 5.0,
+    ) -> JSONResponse:
+        return record_one(state, token, raw, idempotency_key, wait, timeout, kind)
+
+    @router.post("/batch", status_code=201, description=batch)
+    def record_lines(
+        state: State,
+        token: Recorder,
+        raw: RawBody,
+        idempotency_key: IdempotencyKey = None,
+        wait: Wait = False,
+        timeout: Timeout = 5.0,
+    ) -> JSONResponse:
+        return record_batch(state, token, raw, idempotency_key, wait, timeout, kind)

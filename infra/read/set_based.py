@@ -45,6 +45,7 @@ _TOUCHPOINT_FIELDS = {
     "years_experience": "BIGINT",
     "certification": "VARCHAR",
     "scope": "VARCHAR",
+    "change": "VARCHAR",
 }
 """The touchpoint fields the set-based forms read (every other field only reaches ``data``)."""
 
@@ -76,7 +77,7 @@ CREATE TABLE facts (
     areas VARCHAR[], recruiter VARCHAR, automated BOOLEAN, personalization VARCHAR,
     channel VARCHAR, campaign VARCHAR, sentiment VARCHAR, requisition VARCHAR, pool VARCHAR,
     trial_phases VARCHAR[], certifications VARCHAR[], country VARCHAR, years_experience BIGINT,
-    certification VARCHAR, scope VARCHAR,
+    certification VARCHAR, scope VARCHAR, change VARCHAR,
     personal_touch BOOLEAN, engaging BOOLEAN, data VARCHAR
 )
 """
@@ -86,6 +87,7 @@ _TOUCHPOINT_COLUMNS = f"""t.candidate, t.status, t.role, t.therapeutic_areas, t.
     coalesce(t.automated, false), t.personalization, t.channel, t.campaign, t.sentiment,
     t.position, t.pool,
     t.trial_phases, t.certifications, t.country, t.years_experience, t.certification, t.scope,
+    t.change,
     -- Fact.is_personal_touch: a recruiter's own touch, not a registration, a dismissal or a blast
     coalesce(t.recruiter, '') <> '' AND NOT coalesce(t.automated, false)
         AND t.type NOT IN ({sql_list(NOT_TOUCHES)})

@@ -27,7 +27,15 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from infra.read.set_based import ALERTS, sql_list
-from projections.alert_rules import APPLICANT, ENGAGED, POOL, SHORTLISTED, AlertRule
+from projections.alert_rules import (
+    APPLICANT,
+    CONGRATULATED,
+    ENGAGED,
+    ENRICHED,
+    POOL,
+    SHORTLISTED,
+    AlertRule,
+)
 from projections.alerts import (
     FLAG_PERSONAL,
     FLAG_TOUCH,
@@ -59,14 +67,16 @@ ALERT_ENTRIES = f"""
                             AND (coalesce(recruiter, '') <> '' OR automated) THEN {FLAG_TOUCH}
                         ELSE 0 END AS flags,
                     coalesce(nullif(pool, ''), requisition) AS argument,
-                    type = 'call_held' OR (type = 'reply_received' AND engaging) AS engaging
+                    type = 'call_held' OR (type = 'reply_received' AND engaging) AS engaging,
+                    type = 'profile_enriched' AND change IN ({sql_list(CONGRATULATED)})
+                        AS congratulated
                 FROM facts WHERE type <> 'candidate_registered')
-            WHERE flags <> 0 OR engaging OR type IN ({sql_list(STRUCTURAL)})
+            WHERE flags <> 0 OR engaging OR congratulated OR type IN ({sql_list(STRUCTURAL)})
             WINDOW by_candidate AS (ORDER BY candidate_id, position)))"""
 """What the alert rules remember of each fact (``projections.alerts._entry``), with whether its
 candidate's facts all arrived in the order they happened."""
 
-RESTATED_VERSION = 1
+RESTATED_VERSION = 2
 """The version of the alerts' fold (``AlertsProjection.version`` under the built-in rules) this
 module restates: a fold changed since (a new version) is run instead until this is updated."""
 
@@ -171,10 +181,17 @@ def _watching(rule: AlertRule, index: int, holds: str, reset: str, reason: str) 
     )
 
 
-def _triggered(rule: AlertRule, index: int, trigger: str) -> _Form:
+def _triggered(
+    rule: AlertRule,
+    index: int,
+    trigger: str,
+    closer: str = "personal",
+    reason: str = "'personal touch'",
+) -> _Form:
     """A rule a fact opens while none is open (no trigger since the last closer), and the next
-    of its closers resolves (a closer on the trigger's own fact comes first)."""
-    closes = f"(erasure OR {_opting_out(rule)} OR kind = 'hired' OR personal)"
+    of its closers resolves (a closer on the trigger's own fact comes first): an erasure, an
+    opt-out when it suppresses the rule, a hire, or ``closer`` (why: ``reason``)."""
+    closes = f"(erasure OR {_opting_out(rule)} OR kind = 'hired' OR {closer})"
     valid = f"({trigger} AND NOT erasure AND NOT {_suppressed(rule)})"
     closed, closed_before = f"closed_{index}", f"closed_before_{index}"
     triggered = f"triggered_before_{index}"
@@ -189,7 +206,7 @@ def _triggered(rule: AlertRule, index: int, trigger: str) -> _Form:
         starts=f"{valid} AND coalesce({triggered} < {closed}, {triggered} IS NULL)",
         ends=f"{closes} AND coalesce({triggered} >= {closed_before}, {triggered} IS NOT NULL)",
         why=f"""CASE WHEN erasure THEN 'erased' WHEN {_opting_out(rule)} THEN 'opted out'
-            WHEN kind = 'hired' THEN 'hired' ELSE 'personal touch' END""",
+            WHEN kind = 'hired' THEN 'hired' ELSE {reason} END""",
     )
 
 
@@ -198,6 +215,15 @@ _FORMS = {
     SHORTLISTED: lambda rule, i: _watching(rule, i, "processes > 0", "flags <> 0", "touch from us"),
     ENGAGED: lambda rule, i: _triggered(rule, i, "kind IN ('call_held', 'reply_received')"),
     APPLICANT: lambda rule, i: _triggered(rule, i, "kind = 'application_submitted'"),
+    # opened by a (congratulated) enrichment while in a pool; a note or leaving every pool ends it
+    ENRICHED: lambda rule, i: _triggered(
+        rule,
+        i,
+        "kind = 'profile_enriched' AND pools > 0",
+        closer="(kind = 'personal_note_sent' OR pools = 0)",
+        reason="CASE WHEN kind = 'personal_note_sent' THEN 'personal note'"
+        " ELSE 'left the talent pool' END",
+    ),
 }
 
 

@@ -19,9 +19,11 @@ from uuid import UUID
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from domain.position_facts import POSITION_CATALOGUE
 from domain.touchpoints import CATALOGUE
 from infra.store.recorder import StoredRow
-from infra.streaming.position_messages import position_message, position_schemas
+from infra.streaming.position_messages import position_message, position_message_model
+from infra.streaming.schema_sets import typed_schemas
 from projections.base import Fact
 
 EVENT_NAMESPACE = UUID("0b7d2c4e-5f61-4a8e-9c1d-7e3f2a9b6c58")
@@ -275,19 +277,8 @@ def digest(data: bytes | None) -> str | None:
 def message_schemas() -> dict[str, dict[str, Any]]:
     """Every message type's JSON Schema (draft 2020-12), by file name."""
     dialect = "https://json-schema.org/draft/2020-12/schema"
-    schemas: dict[str, dict[str, Any]] = {}
-    union: list[dict[str, Any]] = []
-    for kind in CATALOGUE:
-        schema = touchpoint_message_model(kind).model_json_schema()
-        schema["$schema"] = dialect
-        schemas[f"touchpoints.v1.{kind}.schema.json"] = schema
-        union.append({"$ref": f"touchpoints.v1.{kind}.schema.json"})
-    schemas["touchpoints.v1.schema.json"] = {
-        "$schema": dialect,
-        "$id": "touchpoints.v1.schema.json",
-        "title": "Any message on the touchpoints topic (choose the schema by `type`)",
-        "oneOf": union,
-    }
+    schemas = typed_schemas("touchpoints.v1", CATALOGUE, touchpoint_message_model, dialect)
+    schemas |= typed_schemas("positions.v1", POSITION_CATALOGUE, position_message_model, dialect)
     for name, model in (
         ("alerts.v1", AlertMessage),
         ("deadletter.v1", DeadLetterMessage),
@@ -296,7 +287,6 @@ def message_schemas() -> dict[str, dict[str, Any]]:
         schema = model.model_json_schema()
         schema["$schema"] = dialect
         schemas[f"{name}.schema.json"] = schema
-    schemas |= position_schemas(dialect)
     for name, schema in schemas.items():
         schema.setdefault("$id", name)
     return schemas

@@ -76,21 +76,3 @@ def position_message(
     }
     headers = [("type", _TYPE_BYTES[kind]), ("schema_version", _VERSION_BYTES[kind])]
     return position_id.encode(), orjson.dumps(envelope), headers
-
-
-def position_schemas(dialect: str) -> dict[str, dict[str, Any]]:
-    """The positions topic's JSON Schemas (one per fact type, and their union), by file name."""
-    schemas: dict[str, dict[str, Any]] = {}
-    union: list[dict[str, Any]] = []
-    for kind in POSITION_CATALOGUE:
-        schema = position_message_model(kind).model_json_schema()
-        schema["$schema"] = dialect
-        schemas[f"positions.v1.{kind}.schema.json"] = schema
-        union.append({"$ref": f"positions.v1.{kind}.schema.json"})
-    schemas["positions.v1.schema.json"] = {
-        "$schema": dialect,
-        "$id": "positions.v1.schema.json",
-        "title": "Any message on the positions topic (choose the schema by `type`)",
-        "oneOf": union,
-    }
-    return schemas

@@ -1,4 +1,4 @@
-"""The stale-contact rules, told as twelve stories of a recruiting desk. Each runs on a desk made
+"""The stale-contact rules, told as thirteen stories of a recruiting desk. Each runs on a desk made
 by ``desk_of`` (optionally with other rules): on the pure fold in the unit tier, and on the
 ledger and its views, both stores, in the integration tier."""
 
@@ -11,6 +11,7 @@ from datetime import timedelta
 from projections.alert_rules import (
     APPLICANT,
     ENGAGED,
+    ENRICHED,
     POOL,
     SHORTLISTED,
     AlertRules,
@@ -243,6 +244,38 @@ def other_rules_change_periods_and_switch_rules_off(desk_of: DeskOf) -> None:
     assert open_now(quiet, as_of(200), POOL) == set()
 
 
+def a_promotion_without_a_congratulation_note_within_14_days_is_alerted(desk_of: DeskOf) -> None:
+    """The seed's congratulations: a pool member's promotion or new certification, noticed by
+    automation, asks for a personal note; a move to another employer does not, nor does anyone
+    outside the pools or opted out."""
+    desk = desk_of()
+    for candidate in ("C-1", "C-2", "C-3", "C-4", "C-5"):
+        register(desk, candidate)
+    desk.record(
+        tp("added_to_talent_pool", "C-1", day(1)),
+        tp("profile_enriched", "C-1", day(10), change="promotion"),
+        tp("profile_enriched", "C-2", day(10), change="promotion"),  # in no pool
+        tp("added_to_talent_pool", "C-3", day(1)),
+        tp("profile_enriched", "C-3", day(5), change="certification", certification="gcp"),
+        tp("removed_from_talent_pool", "C-3", day(8)),
+        tp("added_to_talent_pool", "C-4", day(1)),
+        tp("profile_enriched", "C-4", day(5), change="employer_change"),
+        tp("added_to_talent_pool", "C-5", day(1)),
+        tp("opted_out", "C-5", day(3)),
+        tp("profile_enriched", "C-5", day(5), change="promotion"),
+    )
+    assert open_now(desk, as_of(23), ENRICHED) == set()
+    assert open_now(desk, as_of(25), ENRICHED) == {("C-1", ENRICHED)}
+    [alert] = desk.alerts(as_of(25), ENRICHED)
+    assert "promotion or new certification without a personal note" in alert.reason
+    desk.record(tp("personal_note_sent", "C-1", day(30), occasion="congratulations_promotion"))
+    assert open_now(desk, as_of(31), ENRICHED) == set()
+    assert episodes(desk, "C-1", ENRICHED) == [(10.0, 24.0, 30.0, "personal note")]
+    assert episodes(desk, "C-3", ENRICHED) == [(5.0, 19.0, 8.0, "left the talent pool")]
+    assert episodes(desk, "C-2", ENRICHED) == episodes(desk, "C-4", ENRICHED) == []
+    assert episodes(desk, "C-5", ENRICHED) == []
+
+
 STORIES = [
     a_pool_member_nobody_writes_to_for_90_days_is_alerted,
     leaving_the_pool_or_being_hired_clears_the_pool_alert,
@@ -256,4 +289,5 @@ STORIES = [
     a_pool_exit_recorded_late_withdraws_the_episodes_after_it,
     alerts_are_filtered_by_rule_and_by_recruiter,
     other_rules_change_periods_and_switch_rules_off,
+    a_promotion_without_a_congratulation_note_within_14_days_is_alerted,
 ]

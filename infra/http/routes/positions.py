@@ -27,7 +27,7 @@ from infra.http.deps import (
     moment,
     requester,
 )
-from infra.http.recording import POSITIONS, IdempotencyKey, Timeout, Wait
+from infra.http.recording import POSITIONS, Timeout, Wait, add_capture_routes
 from infra.intake.capture import CaptureRefused
 from infra.read.matches import NoSuchPosition, match_position
 from infra.read.read_side import now_minute
@@ -36,31 +36,13 @@ from infra.read.reader import Reader
 router = APIRouter(prefix=f"{API}/positions", tags=["positions"])
 
 
-@router.post("", status_code=201)
-def record_one(
-    state: State,
-    token: Recorder,
-    raw: RawBody,
-    idempotency_key: IdempotencyKey = None,
-    wait: Wait = False,
-    timeout: Timeout = 5.0,
-) -> JSONResponse:
-    """Record one position fact (`position_opened`, `position_updated`, `position_filled`,
-    `position_closed`)."""
-    return recording.record_one(state, token, raw, idempotency_key, wait, timeout, POSITIONS)
-
-
-@router.post("/batch", status_code=201)
-def record_batch(
-    state: State,
-    token: Recorder,
-    raw: RawBody,
-    idempotency_key: IdempotencyKey = None,
-    wait: Wait = False,
-    timeout: Timeout = 5.0,
-) -> JSONResponse:
-    """Record up to MAX_BATCH position facts in one transaction: all of them, or none."""
-    return recording.record_batch(state, token, raw, idempotency_key, wait, timeout, POSITIONS)
+add_capture_routes(
+    router,
+    POSITIONS,
+    one="Record one position fact (position_opened, position_updated, position_filled,"
+    " position_closed).",
+    batch="Record up to MAX_BATCH position facts in one transaction: all of them, or none.",
+)
 
 
 Requisition = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@#-]{0,63}$")]
