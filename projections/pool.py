@@ -5,8 +5,9 @@ The source document's pool is the people "to which we turn when we have new posi
 A row says what a candidate brings (role, therapeutic areas, trial phases, certifications from
 registration and every enrichment, country, years), whether they may be approached (consent,
 erasure), which pools they are in, how warm they are (the last personal touch, the last
-engagement, replies to shared content), and where they stand in hiring (live processes, the
-positions they reached a shortlist or an interview for, their last hire). Moments are kept,
+engagement, replies to shared content), where they stand in hiring (live processes, the
+positions they reached a shortlist or an interview for, their last hire), and the positions a
+recruiter dismissed them for. Moments are kept,
 not verdicts: "in a live process", "hired recently" and the outreach cap's headroom depend on
 the instant a match is asked for, and are judged then (``projections.matching``).
 

@@ -1,11 +1,12 @@
 """Matching a position against the pool: the ranked, explained list (``projections.matching``).
 
 The formula's SQL runs over the pool view (the views beside the ledger, or their columnar copy
-in ``rapport serve``), ordered by score; the hard filters that read a candidate's processes
-(a live process elsewhere, already in this position's process) are checked here on the rows it
-returns, and more are read until the list is full. As of a past date, the pool view is built
-again from the facts that had happened by then (the same fold) into a table of its own, and the
-same statement runs over it, so a match as of a date is what a rebuild on that date would say.
+in ``rapport serve``), ordered by score; the hard filters that read a candidate's JSON columns
+(a live process elsewhere, already in this position's process, dismissed for it) are checked
+here on the rows it returns, and more are read until the list is full. As of a past date, the
+pool view is built again from the facts that had happened by then (the same fold) into a table
+of its own, and the same statement runs over it, so a match as of a date is what a rebuild on
+that date would say.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ from fastapi.responses import JSONResponse
 
 from domain.access import may_record
 from domain.shortlisting import NotAmongMatches, shortlistings
-from domain.touchpoints import Identifier
 from infra.http import recording
 from infra.http.bodies import RawBody, ShortlistRequest, invalid_body, strict_body
 from infra.http.deps import (
@@ -46,8 +45,8 @@ add_capture_routes(
 
 
 Requisition = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@#-]{0,63}$")]
-"""A requisition id as it can stand in a path (an ``Identifier`` without ``/``)."""
-assert Identifier  # the same alphabet, less ``/``
+"""A requisition id as it can stand in a path: ``domain.touchpoints.Identifier``'s alphabet
+without ``/`` (a requisition id with one is not reachable here)."""
 
 
 @router.get("/{position}/matches", dependencies=[ReadsMatches])
