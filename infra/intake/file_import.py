@@ -166,7 +166,7 @@ def import_touchpoints(
         if found.refused.total:
             if not dry_run:
                 _note_refusals(ledger, jobs)
-                ledger.note_refusals(position_lines_of(positions), positions.refusals, "import")
+                ledger.note_refusals(_position_lines(positions), positions.refusals, "import")
             raise ImportRefused(found.refused.sorted(), total=found.refused.total)
         opened = len(positions.aggregates)
         if dry_run:
@@ -267,12 +267,12 @@ def _unopened(ledger: Ledger, found: Decided, positions: Decision) -> list[str]:
     """On a dry run: the requisitions named that are neither in the ledger nor opened by the
     file itself."""
     opening = {
-        fact.position for _, fact in position_lines_of(positions) if fact.type == "position_opened"
+        fact.position for _, fact in _position_lines(positions) if fact.type == "position_opened"
     }
     return ledger.unopened(found.requisitions - opening)
 
 
-def position_lines_of(decision: Decision) -> list[Line]:
+def _position_lines(decision: Decision) -> list[Line]:
     return [line for lines in decision.lines_by_candidate.values() for line in lines]
 
 
@@ -284,7 +284,7 @@ def _write_positions(
     try:
         report = ledger.write(decision)
     except BatchRefused as late:  # another writer changed a position meanwhile
-        ledger.note_refusals(position_lines_of(decision), late.refusals, "import")
+        ledger.note_refusals(_position_lines(decision), late.refusals, "import")
         raise ImportRefused([refused_line(n, r) for n, r in late.refusals]) from None
     if on_progress is not None:
         on_progress(report.events)
