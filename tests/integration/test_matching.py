@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, event, given
+from hypothesis import HealthCheck, event, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -56,6 +56,14 @@ def _recorded(settings: Settings) -> list[tuple[int, Any]]:
         ]
 
 
+PROCESS_TYPES = (
+    "application_submitted", "application_acknowledged", "shortlisted", "interview_scheduled",
+    "offer_extended", "offer_accepted", "offer_declined", "hired",
+)  # fmt: skip
+"""The hiring process's steps, written out again here (an outreach or a dismissal naming a
+position is not one)."""
+
+
 def _eligible(recorded: list[tuple[int, Any]], requisition: str, include_past: bool) -> set[str]:
     """Who may be listed, read from the touchpoints themselves (the oracle): registered, not
     erased, consent given as the latest word, in a pool (or a silver medallist, when asked),
@@ -81,7 +89,7 @@ def _eligible(recorded: list[tuple[int, Any]], requisition: str, include_past: b
             if t.type in ("added_to_talent_pool", "removed_from_talent_pool"):
                 pools[t.pool] = t.type == "added_to_talent_pool"
             position = getattr(t, "position", None)
-            if position is not None and t.type not in ("outreach_sent",):
+            if position is not None and t.type in PROCESS_TYPES:
                 stages[position] = (t.occurred_at.timestamp(), t.type)
                 if t.type in ("shortlisted", "interview_scheduled", "offer_extended",
                               "offer_accepted"):  # fmt: skip
@@ -113,6 +121,11 @@ def _eligible(recorded: list[tuple[int, Any]], requisition: str, include_past: b
     max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@example(  # a dismissal for another position on the last day a process would count as live
+    events=[(0, "outreach_sent", 30, 0, 0), (1, "match_dismissed", 70, 0, 0)],
+    include_past=False,
+    requisition="REQ-M",
 )
 @given(
     events=st.lists(DRAWN_EVENT, min_size=1, max_size=60),
