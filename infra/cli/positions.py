@@ -28,7 +28,7 @@ from infra.cli.common import (
 from infra.cli.options import AsOfOption, DbOption, UrlOption, checked_as_of, checked_format
 from infra.core.match_weights_file import load_weights
 from infra.intake.capture import CaptureRefused, capture
-from infra.read.matches import MatchList, NoSuchPosition, match_position
+from infra.read.matches import MatchList, NoSuchPosition, match_position, picked_from
 from infra.read.read_side import current_views, now_minute
 from projections.matching import MatchWeightsError
 
@@ -142,16 +142,14 @@ def shortlist_command(
     with current_views(settings) as store:
         assert store.ledger is not None  # beside the ledger: positions are read from it
         try:
-            found = match_position(
-                store, store.ledger, position, now=now, as_of=None, weights=weights,
-                policy=settings.policy, limit=500 if from_match else 1,
-                include_past=include_past_candidates,
+            status, matched = picked_from(
+                store, store.ledger, position, from_match=from_match, now=now,
+                weights=weights, policy=settings.policy, include_past=include_past_candidates,
             )  # fmt: skip
         except NoSuchPosition as unknown:
             raise invalid("POSITION", str(unknown)) from None
-    if found.status != "open":
-        raise invalid("POSITION", f"position {position} is {found.status}: nobody is shortlisted")
-    matched = {m.candidate: (m.rank, m.score) for m in found.matches} if from_match else None
+    if status != "open":
+        raise invalid("POSITION", f"position {position} is {status}: nobody is shortlisted")
     try:
         lines = shortlistings(
             position, candidates, recruiter=recruiter,

@@ -291,6 +291,28 @@ def match_position(
     return MatchList(requisition, status, found, moment, *answer)
 
 
+def picked_from(
+    views: Reader,
+    recorder: LedgerRecorder,
+    requisition: str,
+    *,
+    from_match: bool,
+    now: float,
+    weights: Weights,
+    policy: ContactPolicy,
+    include_past: bool,
+) -> tuple[str, dict[str, tuple[int, float]] | None]:
+    """What shortlisting needs: the position's status now, and (``from_match``) each listed
+    candidate's rank and score in its match list; without it, no list is ranked at all."""
+    if not from_match:
+        return opening(recorder, requisition, now)[1], None
+    found = match_position(
+        views, recorder, requisition, now=now, as_of=None, weights=weights, policy=policy,
+        limit=500, include_past=include_past,
+    )  # fmt: skip
+    return found.status, {m.candidate: (m.rank, m.score) for m in found.matches}
+
+
 class _MemoryPool:
     """A pool view of its own, in memory (SQLite): the rows as of a date."""
 

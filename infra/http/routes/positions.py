@@ -28,7 +28,7 @@ from infra.http.deps import (
 )
 from infra.http.recording import POSITIONS, Timeout, Wait, add_capture_routes
 from infra.intake.capture import CaptureRefused
-from infra.read.matches import NoSuchPosition, match_position
+from infra.read.matches import NoSuchPosition, match_position, picked_from
 from infra.read.read_side import now_minute
 from infra.read.reader import Reader
 
@@ -95,22 +95,18 @@ def shortlist(
     now = now_minute()
     with state.analysis() as (pool, _):
         try:
-            found = match_position(
-                pool, state.ledger.ledger_recorder, position, now=now, as_of=None,
-                weights=state.match_weights, policy=state.settings.policy,
-                limit=500 if request.from_match else 1,
+            status, matched = picked_from(
+                pool, state.ledger.ledger_recorder, position, from_match=request.from_match,
+                now=now, weights=state.match_weights, policy=state.settings.policy,
                 include_past=request.include_past_candidates,
             )  # fmt: skip
         except NoSuchPosition as unknown:
             raise HTTPException(404, str(unknown)) from None
-    if found.status != "open":
-        message = f"position {position} is {found.status}: nobody is shortlisted"
+    if status != "open":
+        message = f"position {position} is {status}: nobody is shortlisted"
         body = {"status": "refused", "recorded": 0, "code": "position_not_open",
                 "field": "position", "message": message}  # fmt: skip
         return JSONResponse(body, status_code=409)
-    matched = (
-        {m.candidate: (m.rank, m.score) for m in found.matches} if request.from_match else None
-    )
     try:
         lines = shortlistings(
             position, request.candidates, recruiter=requester(token),
