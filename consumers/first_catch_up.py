@@ -26,7 +26,7 @@ import multiprocessing
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from infra.core.settings import Settings
 from infra.read.bulk import BulkRebuild, DecodedFacts
 from infra.read.stream_views import PartitionMoved, PartitionProgress, StreamViews
 from infra.streaming.messages import Undecodable, fact_from_message
+from projections.base import Fact
 
 log = structlog.get_logger("rapport.consumer")
 
@@ -268,6 +269,10 @@ class TopicFacts(PartitionReader):
             cur,
             {p: PartitionProgress(end, self.highest[p]) for p, end in self.ends.items()},
         )
+
+    def positions(self) -> Sequence[Fact]:
+        """None: the touchpoints topic carries no position's facts."""
+        return ()
 
 
 def read_in_helper(

@@ -56,6 +56,17 @@ class Outreach(Record):
     first_engagement_at = slot(7)
 
 
+class Content(Record):
+    """One piece of content shared with a candidate, stored as a JSON list in this order."""
+
+    __slots__ = ()
+    position = slot(0)
+    shared_at = slot(1)
+    recruiter = slot(2)
+    first_response_at = slot(3)
+    first_engagement_at = slot(4)
+
+
 class Application(Record):
     """One application (by job requisition) a candidate's state remembers, as a JSON list."""
 
@@ -72,6 +83,7 @@ class CandidateEngagement:
     __slots__ = ("raw",)
     status = entry("s")
     role = entry("r")
+    pooled_at = entry("pe")
 
     def __init__(self, raw: State) -> None:
         self.raw = raw
@@ -81,6 +93,12 @@ class CandidateEngagement:
 
     def remember_outreach(self, outreach: Outreach) -> None:
         self.raw.setdefault("o", []).append(outreach.slots)
+
+    def content(self) -> list[Content]:
+        return [Content(c) for c in self.raw.get("c", ())]
+
+    def remember_content(self, content: Content) -> None:
+        self.raw.setdefault("c", []).append(content.slots)
 
     def times(self, what: str) -> list[float]:
         """Sorted moments of ``REPLIES``, ``ENGAGEMENTS`` or ``PERSONAL_TOUCHES``, to add to."""
@@ -159,6 +177,31 @@ APPLICATIONS = Table(
 )
 """One row per application (``position`` is the job requisition), with its first answers."""
 
+CONTENT = Table(
+    "view_content",
+    (
+        Column("position", "BIGINT"),
+        Column("candidate_id", _T),
+        Column("shared_at", _D),
+        Column("recruiter", _T),
+        Column("cohort_month", _T),
+        Column("first_response_at", _F),
+        Column("first_engagement_at", _F),
+    ),
+    key=("position",),
+    indexes=(("candidate_id",),),
+)
+"""One row per ``content_shared`` (its ledger position is the key), with the first reply and
+the first engagement after it: content engagement is judged like outreach's, at query time."""
+
+POOL_ENTRIES = Table(
+    "view_pool_entries",
+    (Column("candidate_id", _T), Column("entered_at", _D)),
+    key=("candidate_id",),
+)
+"""When each candidate first joined a talent pool: outreach sent from then on is outreach to
+a pool member (the ``audience`` of a breakdown), outreach before it is cold."""
+
 STAGE_ENTRIES = Table(
     "view_stage_entries",
     (Column("candidate_id", _T), Column("stage", _T), Column("entered_at", _D)),
@@ -190,8 +233,15 @@ class EngagementProjection:
     """Outreach, applications and funnel stages, each with the earliest moments that judge them."""
 
     name: ClassVar[str] = "engagement"
-    version: ClassVar[int] = 1
-    tables: ClassVar[tuple[Table, ...]] = (OUTREACH, CANDIDATE_AREAS, APPLICATIONS, STAGE_ENTRIES)
+    version: ClassVar[int] = 2
+    tables: ClassVar[tuple[Table, ...]] = (
+        OUTREACH,
+        CANDIDATE_AREAS,
+        APPLICATIONS,
+        STAGE_ENTRIES,
+        POOL_ENTRIES,
+        CONTENT,
+    )
 
     def apply(self, state: State, fact: Fact, out: list[Upsert]) -> None:
         kind = fact.type
@@ -214,6 +264,10 @@ class EngagementProjection:
             _automated_ack(candidate, cid, fact.data["position"], at, out)
         elif kind == "candidate_registered":
             _registered(candidate, fact, out)
+        elif kind == "added_to_talent_pool":
+            _pooled(candidate, cid, at, out)
+        elif kind == "content_shared":
+            _content(candidate, fact, out)
         if fact.data.get("recruiter") and fact.is_personal_touch:
             _personal_touch(candidate, cid, at, out)
 
@@ -228,6 +282,12 @@ def _enter(
         out.append(
             Upsert(STAGE_ENTRIES.name, {"candidate_id": cid, "stage": stage, "entered_at": at})
         )
+
+
+def _pooled(candidate: CandidateEngagement, cid: str, at: float, out: list[Upsert]) -> None:
+    if candidate.pooled_at is None or at < candidate.pooled_at:
+        candidate.pooled_at = at
+        out.append(Upsert(POOL_ENTRIES.name, {"candidate_id": cid, "entered_at": at}))
 
 
 def _outreach_row(candidate: CandidateEngagement, cid: str, o: Outreach) -> Upsert:
@@ -282,6 +342,37 @@ def _outreach(candidate: CandidateEngagement, fact: Fact, out: list[Upsert]) -> 
     out.append(_outreach_row(candidate, fact.candidate_id, o))
 
 
+def _content_row(cid: str, c: Content) -> Upsert:
+    return Upsert(
+        CONTENT.name,
+        {
+            "position": c.position,
+            "candidate_id": cid,
+            "shared_at": c.shared_at,
+            "recruiter": c.recruiter,
+            "cohort_month": cohorts(c.shared_at)[1],
+            "first_response_at": c.first_response_at,
+            "first_engagement_at": c.first_engagement_at,
+        },
+    )
+
+
+def _content(candidate: CandidateEngagement, fact: Fact, out: list[Upsert]) -> None:
+    data = fact.data
+    at = fact.occurred_at
+    c = Content(
+        [
+            fact.position,
+            at,
+            AUTOMATION if data.get("automated") else data.get("recruiter") or AUTOMATION,
+            _first_after(candidate.seen(REPLIES), at),
+            _first_after(candidate.seen(ENGAGEMENTS), at),
+        ]
+    )
+    candidate.remember_content(c)
+    out.append(_content_row(fact.candidate_id, c))
+
+
 def _credit(
     candidate: CandidateEngagement, cid: str, at: float, engaging: bool | None, out: list[Upsert]
 ) -> None:
@@ -305,6 +396,18 @@ def _credit(
             changed = True
         if changed:
             out.append(_outreach_row(candidate, cid, o))
+    for c in candidate.content():
+        if c.shared_at >= at:
+            continue
+        changed = False
+        if response and (c.first_response_at is None or at < c.first_response_at):
+            c.first_response_at = at
+            changed = True
+        if engagement and (c.first_engagement_at is None or at < c.first_engagement_at):
+            c.first_engagement_at = at
+            changed = True
+        if changed:
+            out.append(_content_row(cid, c))
 
 
 def _application_row(cid: str, position: str, a: Application) -> Upsert:

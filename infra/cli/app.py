@@ -12,6 +12,7 @@ from infra.cli.common import ExitCode, say
 from infra.cli.compliance import audit_app, erase_command
 from infra.cli.demo import demo
 from infra.cli.ledger import follow, generate, import_file, rebuild, schemas, summary
+from infra.cli.payoff import payoff_command, positions_command
 from infra.cli.positions import match_command, shortlist_command
 from infra.cli.reading import alerts_command, journey_command, metrics_command
 from infra.cli.serve import serve_command, token_app
@@ -38,6 +39,8 @@ app.command("metrics")(metrics_command)
 app.command("alerts")(alerts_command)
 app.command("match")(match_command)
 app.command("shortlist")(shortlist_command)
+app.command("positions")(positions_command)
+app.command("payoff")(payoff_command)
 # Streaming.
 app.add_typer(kafka_app, name="kafka")
 app.command("relay")(relay_command)

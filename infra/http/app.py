@@ -30,6 +30,7 @@ from infra.http.routes import (
     dashboard,
     journeys,
     metrics,
+    position_pages,
     positions,
     service,
     touchpoints,
@@ -107,6 +108,7 @@ def create_app(state: ServerState) -> FastAPI:
         touchpoints.router,
         positions.router,
         dashboard.router,
+        position_pages.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC), name="static")

@@ -34,6 +34,7 @@ from infra.store.ledger import Ledger
 from projections.alerts import AlertsProjection
 from projections.engagement import EngagementProjection
 from projections.pool import PoolProjection
+from projections.requisitions import RequisitionsProjection
 
 log = structlog.get_logger("rapport.serve")
 T = TypeVar("T")
@@ -59,7 +60,12 @@ class ServerState:
         self.match_weights = load_weights(settings.match_weights)
         """The matching formula's weights, read once at start."""
         self.columnar = ColumnarCopy(
-            [EngagementProjection(), AlertsProjection(self.alert_rules), PoolProjection()]
+            [
+                EngagementProjection(),
+                AlertsProjection(self.alert_rules),
+                PoolProjection(),
+                RequisitionsProjection(),
+            ]
         )
         """What breakdowns, alerts and matches are read from, refreshed after the views move."""
         self.ledger = Ledger(settings)

@@ -49,12 +49,14 @@ from infra.read.set_based import (
     LOAD_FOLDED_FACTS,
     SET_BASED,
     load_facts,
+    sql_list,
 )
 from infra.read.set_based_alerts import ALERT_ENTRIES, AlertStatements
+from infra.read.stored_facts import position_fact
 from infra.read.views import ViewStore, last_versions
 from infra.store.recorder import LedgerRecorder
 from projections.alerts import AlertsProjection
-from projections.base import Fact, Projection, State, Table, Upsert
+from projections.base import CANDIDATES, POSITION, Fact, Projection, State, Table, Upsert
 
 log = structlog.get_logger("rapport.bulk")
 
@@ -91,6 +93,10 @@ class FactSource(Protocol):
     def record(self, cur: Any) -> None:
         """Anything to write with the views in the swap's transaction (raising aborts it)."""
 
+    def positions(self) -> Sequence[Fact]:
+        """The positions' facts among those read, in ledger order (once ``chunks`` is
+        exhausted); none from a source that carries only touchpoints."""
+
 
 class LedgerFacts:
     """Every event recorded so far, read from the ledger ``chunk`` events at a time."""
@@ -101,9 +107,11 @@ class LedgerFacts:
         self.recorder = recorder
         self.chunk = chunk
         self.until = 0
+        self._positions: list[Fact] = []
 
     def start(self) -> None:
         self.until = self.recorder.max_notification_id() or 0
+        self._positions = []
 
     def loading(self, *, with_data: bool) -> str:
         return load_facts(with_data=with_data)
@@ -114,6 +122,8 @@ class LedgerFacts:
             rows = self.recorder.read_raw(start, self.chunk, self.until)
             if not rows:
                 return
+            # A position's events are few: kept aside here, for the views that fold them.
+            self._positions += filter(None, (position_fact(*row) for row in rows))
             yield _arrow_chunk(rows)
             start = rows[-1][0] + 1
 
@@ -122,6 +132,9 @@ class LedgerFacts:
 
     def record(self, cur: Any) -> None:
         pass
+
+    def positions(self) -> Sequence[Fact]:
+        return self._positions
 
 
 class DecodedFacts:
@@ -327,7 +340,7 @@ class BulkRebuild:
                         elif isinstance(projection, AlertsProjection):
                             self._alerts(ahead, projection, alerts[projection.name])
                         else:
-                            self._fold(db, projection)
+                            self._fold(db, projection, source)
                         self.store.index_staged(projection)
                         seconds[projection.name] = time.perf_counter() - began
                 finally:
@@ -419,18 +432,24 @@ class BulkRebuild:
             rows += projection.episode_rows(cid, list(map(list, zip(*columns, strict=True))))
         self.store.fill(episodes, rows)
 
-    def _fold(self, db: duckdb.DuckDBPyConnection, projection: Projection) -> None:
+    def _fold(
+        self, db: duckdb.DuckDBPyConnection, projection: Projection, source: FactSource
+    ) -> None:
         """The projection's own fold, one candidate at a time (their facts in ledger order,
         from an empty state, through ``apply_all`` when the projection has it): memory holds
-        one candidate's state, and only each row's last version is written."""
+        one candidate's state, and only each row's last version is written. A projection that
+        names the ``types`` it uses is given only those; one that folds positions' facts too
+        (``streams``) is given each position's after the candidates'."""
         tables = {table.name: table for table in projection.tables}
         apply_all = getattr(projection, "apply_all", None) or _one_by_one(projection)
         out: list[Upsert] = []
         reads: tuple[str, ...] | None = getattr(projection, "reads", None)
         fields = ", ".join(COLUMN_OF[name] for name in reads) if reads else "data"
+        types: frozenset[str] | None = getattr(projection, "types", None)
+        where = f" WHERE type IN ({sql_list(types)})" if types is not None else ""
         cursor = db.execute(
             f"SELECT position, candidate_id, version, type, happened, recorded_at, {fields}"
-            " FROM facts ORDER BY candidate_id, position"
+            f" FROM facts{where} ORDER BY candidate_id, position"
         )
         facts: list[Fact] = []
         for row in _fetched(cursor):
@@ -444,6 +463,12 @@ class BulkRebuild:
             facts.append(Fact(row[0], cid, row[2], row[3], row[4], row[5], data))
         if facts:
             apply_all({}, facts, out)
+        if POSITION in getattr(projection, "streams", CANDIDATES):
+            by_position: dict[str, list[Fact]] = {}
+            for fact in source.positions():
+                by_position.setdefault(fact.candidate_id, []).append(fact)
+            for history in by_position.values():
+                apply_all({}, history, out)
         self._fill_last_versions(out, tables)
 
     def _fill_last_versions(self, out: list[Upsert], tables: dict[str, Table]) -> None:

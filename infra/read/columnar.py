@@ -11,8 +11,9 @@ snapshot (``ViewStore.reading``) and writes them, with those positions, in one D
 transaction; a reader's statements run in one DuckDB snapshot (``ColumnarCopy.snapshot``), so an
 answer is the views' answer at the position it carries. Beside the ledger, a refresh copies only
 the rows of candidates with events between the copy's position and the views' (every row is a
-function of one candidate's facts); after a rebuild, for a consumer group's views, or when most
-candidates changed, it copies the tables whole.
+function of one candidate's facts; a table of positions is small and copied whole); after a
+rebuild, for a consumer group's views, or when most candidates changed, it copies the tables
+whole.
 """
 
 from __future__ import annotations
@@ -143,7 +144,8 @@ class ColumnarCopy:
         changed: list[str] | None,
     ) -> None:
         select = f"SELECT {', '.join(table.column_names)} FROM {table.name}"
-        if changed is None:
+        if changed is None or "candidate_id" not in table.column_names:
+            # A table whose rows are not a candidate's (the positions'): small, copied whole.
             cursor.execute(f"DELETE FROM {table.name}")
             source.execute(select)
             while rows := source.fetchmany(_FETCH):

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
 
-import orjson
 import structlog
 
 from infra.read.bulk import CHUNK, BulkRebuild, LedgerFacts
 from infra.read.engine import CACHE_SIZE, ProjectionEngine, to_rebuild
+from infra.read.stored_facts import to_fact
 from infra.read.views import LEDGER_FOLLOWER, ViewMoved, ViewStore
-from infra.store.recorder import LedgerRecorder, StoredRow
-from projections.base import CANDIDATE, POSITION, Fact, Projection
+from infra.store.recorder import LedgerRecorder
+from projections.base import Fact, Projection
 
 log = structlog.get_logger("rapport.follower")
 
@@ -30,31 +29,6 @@ BULK_FROM = 20_000
 RETIRED_TABLES = ("view_journey_events",)
 """Tables views beside the ledger no longer keep: the journey timeline is read from the ledger
 (a consumer group fed from a topic keeps it, in views of its own)."""
-
-
-def to_fact(row: StoredRow) -> Fact:
-    """A stored event as a ``Fact``; personal data never leaves this function. A position's
-    event becomes a fact of its stream (its fields hold nothing personal)."""
-    stored = orjson.loads(row.state)
-    touchpoint = stored.get("touchpoint")
-    stream = CANDIDATE
-    if touchpoint is None:
-        touchpoint, stream = stored["fact"], POSITION
-    touchpoint.pop("personal", None)
-    return Fact(
-        position=row.position,
-        candidate_id=row.candidate_id,
-        version=row.version,
-        type=touchpoint["type"],
-        occurred_at=_seconds(touchpoint["occurred_at"]),
-        recorded_at=_seconds(stored["timestamp"]),
-        data=touchpoint,
-        stream=stream,
-    )
-
-
-def _seconds(moment: str) -> float:
-    return datetime.fromisoformat(moment).timestamp()
 
 
 class Follower:

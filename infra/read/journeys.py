@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from domain.touchpoints import candidate_id
 from infra.read.alerts import next_due
-from infra.read.follower import to_fact
+from infra.read.stored_facts import to_fact
 from infra.read.views import ViewStore
 from projections.journey import (
     TIMELINE,

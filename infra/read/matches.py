@@ -22,8 +22,8 @@ import orjson
 from domain.policy import ContactPolicy
 from domain.position import as_it_stood
 from domain.position_facts import POSITION_FACT, PositionFact, position_id
-from infra.read.follower import to_fact
 from infra.read.reader import Reader
+from infra.read.stored_facts import to_fact
 from infra.store.recorder import LedgerRecorder
 from projections.base import CANDIDATE
 from projections.matching import (

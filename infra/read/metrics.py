@@ -34,8 +34,17 @@ DIMENSIONS: dict[str, str] = {
     "campaign": "o.campaign",
     "cohort_week": "o.cohort_week",
     "cohort_month": "o.cohort_month",
+    "audience": "CASE WHEN pe.entered_at <= o.sent_at THEN 'pool' ELSE 'cold' END",
 }
-"""The dimensions a report can be broken down by, and the column each one groups on."""
+"""The dimensions a report can be broken down by, and the column each one groups on.
+``audience``: ``pool`` for outreach to someone who had joined a talent pool by the moment it
+was sent, ``cold`` otherwise (README, "Definitions")."""
+
+_JOINS: dict[str, str] = {
+    "therapeutic_area": " LEFT JOIN view_candidate_areas a ON a.candidate_id = o.candidate_id",
+    "audience": " LEFT JOIN view_pool_entries pe ON pe.candidate_id = o.candidate_id",
+}
+"""The table a dimension reads beside ``view_outreach``, joined only when asked for."""
 
 
 class Segment(NamedTuple):
@@ -100,11 +109,7 @@ def engagement_report(
         raise ValueError("the attribution window must be positive")
     window = window_days * DAY
     columns = [DIMENSIONS[name] for name in by]
-    join = (
-        " LEFT JOIN view_candidate_areas a ON a.candidate_id = o.candidate_id"
-        if "therapeutic_area" in by
-        else ""
-    )
+    join = "".join(_JOINS[name] for name in dict.fromkeys(by) if name in _JOINS)
     responded = "o.first_response_at IS NOT NULL AND o.first_response_at <= o.sent_at + ?"
     engaged = "o.first_engagement_at IS NOT NULL AND o.first_engagement_at <= o.sent_at + ?"
     select_params: list[Any] = [window, window]

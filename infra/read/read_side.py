@@ -25,6 +25,7 @@ from projections.base import Projection
 from projections.engagement import EngagementProjection
 from projections.journey import JourneyProjection, TimelineProjection
 from projections.pool import PoolProjection
+from projections.requisitions import RequisitionsProjection
 
 
 def check_group(group: str) -> str:
@@ -85,6 +86,7 @@ def all_projections(rules: AlertRules | None = None, *, timeline: bool = False) 
         EngagementProjection(),
         AlertsProjection(rules),
         PoolProjection(),
+        RequisitionsProjection(),
     ]
     return [*found, TimelineProjection()] if timeline else found
 

@@ -46,6 +46,7 @@ _TOUCHPOINT_FIELDS = {
     "certification": "VARCHAR",
     "scope": "VARCHAR",
     "change": "VARCHAR",
+    "source": "VARCHAR",
 }
 """The touchpoint fields the set-based forms read (every other field only reaches ``data``)."""
 
@@ -77,7 +78,7 @@ CREATE TABLE facts (
     areas VARCHAR[], recruiter VARCHAR, automated BOOLEAN, personalization VARCHAR,
     channel VARCHAR, campaign VARCHAR, sentiment VARCHAR, requisition VARCHAR, pool VARCHAR,
     trial_phases VARCHAR[], certifications VARCHAR[], country VARCHAR, years_experience BIGINT,
-    certification VARCHAR, scope VARCHAR, change VARCHAR,
+    certification VARCHAR, scope VARCHAR, change VARCHAR, source VARCHAR,
     personal_touch BOOLEAN, engaging BOOLEAN, data VARCHAR
 )
 """
@@ -87,7 +88,7 @@ _TOUCHPOINT_COLUMNS = f"""t.candidate, t.status, t.role, t.therapeutic_areas, t.
     coalesce(t.automated, false), t.personalization, t.channel, t.campaign, t.sentiment,
     t.position, t.pool,
     t.trial_phases, t.certifications, t.country, t.years_experience, t.certification, t.scope,
-    t.change,
+    t.change, t.source,
     -- Fact.is_personal_touch: a recruiter's own touch, not a registration, a dismissal or a blast
     coalesce(t.recruiter, '') <> '' AND NOT coalesce(t.automated, false)
         AND t.type NOT IN ({sql_list(NOT_TOUCHES)})
@@ -210,6 +211,25 @@ ENGAGEMENT: dict[str, str] = {
             SELECT candidate_id, 'engaged', happened FROM facts WHERE engaging)
         WHERE stage IS NOT NULL
         GROUP BY candidate_id, stage ORDER BY candidate_id, stage""",
+    # Each piece of content shared, credited like outreach.
+    "view_content": f"""
+        WITH shared AS (SELECT * FROM facts WHERE type = 'content_shared'),
+        replies AS (SELECT candidate_id, happened FROM facts WHERE type = 'reply_received'),
+        engagements AS (SELECT candidate_id, happened FROM facts WHERE engaging)
+        SELECT s.position, s.candidate_id, s.happened,
+            CASE WHEN s.automated THEN '{AUTOMATION}'
+                ELSE coalesce(nullif(s.recruiter, ''), '{AUTOMATION}') END,
+            strftime(to_timestamp(s.happened), '%Y-%m'),
+            r.happened, g.happened
+        FROM shared s
+        ASOF LEFT JOIN replies r
+            ON r.candidate_id = s.candidate_id AND s.happened < r.happened
+        ASOF LEFT JOIN engagements g
+            ON g.candidate_id = s.candidate_id AND s.happened < g.happened
+        ORDER BY s.position""",
+    "view_pool_entries": """
+        SELECT candidate_id, min(happened) FROM facts WHERE type = 'added_to_talent_pool'
+        GROUP BY candidate_id ORDER BY candidate_id""",
 }
 
 

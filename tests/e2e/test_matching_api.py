@@ -170,3 +170,46 @@ def _caught_up(client: TestClient, token: str, seconds: float = 60.0) -> None:
 
 MATCHES = "/api/v1/positions/REQ-API/matches"
 SHORTLIST = "/api/v1/positions/REQ-API/shortlist"
+
+
+def test_the_payoff_and_the_positions_read_as_the_commands_print(
+    server: tuple[TestClient, dict[str, str]], settings: Settings, tmp_path: Path
+) -> None:
+    """As of a date (the pool folded from the ledger then), for every role; and the pages."""
+    client, tokens = server
+    as_of = "2025-10-01"
+    for command, path, params in (
+        (["payoff", "--by", "role"], "/api/v1/metrics/payoff", {"by": "role"}),
+        (["positions", "--status", "all"], "/api/v1/positions", {"status": "all"}),
+    ):
+        printed = runner.invoke(
+            cli, [*command, "--as-of", as_of, "--format", "json"], env=store_env(settings)
+        )
+        assert printed.exit_code == 0, printed.output
+        expected = orjson.loads(printed.stdout)
+        for role in UserRole:
+            answer = _get(client, tokens[role.value], path, as_of=as_of, **params)
+            assert answer.status_code == 200, answer.content  # type: ignore[attr-defined]
+            body = orjson.loads(answer.content)  # type: ignore[attr-defined]
+            assert body.pop("position") >= 1
+            if path.endswith("positions"):
+                assert body == {"as_of": "2025-10-01T23:59:59.999999+00:00", "positions": expected}
+            else:
+                assert body == expected
+    assert [p["requisition"] for p in expected] == ["REQ-API"]
+    bad = _get(client, tokens["viewer"], "/api/v1/metrics/payoff", by="colour")
+    assert bad.status_code == 422  # type: ignore[attr-defined]
+    title = "Senior CRA, oncology"  # the position's, not a person's (a profile's title too)
+    texts = [t for t in orjson.loads((tmp_path / "texts.json").read_bytes()) if t not in title]
+    for page, table in (
+        ("/positions", "audience"),
+        (f"/positions?as_of={as_of}", "positions"),
+        ("/positions/REQ-API", "matches"),
+    ):
+        shown = _get(client, tokens["viewer"], page)
+        assert shown.status_code == 200, page  # type: ignore[attr-defined]
+        html = shown.text  # type: ignore[attr-defined]
+        assert f'data-table="{table}"' in html and "REQ-API" in html and title in html
+        assert not [text for text in texts if text in html]  # nothing personal
+    missing = _get(client, tokens["viewer"], "/positions/REQ-NONE")
+    assert missing.status_code == 404  # type: ignore[attr-defined]

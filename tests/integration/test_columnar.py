@@ -18,6 +18,7 @@ from infra.read.columnar import ColumnarCopy
 from infra.read.follower import Follower
 from infra.read.matches import ranked
 from infra.read.metrics import DIMENSIONS, candidate_experience, engagement_report, funnel
+from infra.read.payoff import payoff_report, position_lines
 from infra.read.read_side import all_projections
 from infra.read.reader import Reader
 from infra.read.views import ViewStore
@@ -27,6 +28,7 @@ from projections.alerts import AlertsProjection
 from projections.engagement import EngagementProjection
 from projections.matching import Opening, Weights
 from projections.pool import PoolProjection
+from projections.requisitions import RequisitionsProjection
 from tests.support.files import history, record_lines
 
 DAY = 86_400.0
@@ -50,6 +52,10 @@ def _answers(reader: Reader) -> dict[str, Any]:
         found[f"alerts {moment}"] = [
             asdict(a) for a in open_alerts(reader, moment, limit=50, offset=10)
         ]
+        for by in ([], ["role"], ["recruiter", "client"]):
+            report = payoff_report(reader, reader, as_of=moment, by=by)
+            found[f"payoff {moment} {by}"] = report.as_dict()
+        found[f"positions {moment}"] = [p.as_dict(moment) for p in position_lines(reader, moment)]
         for opening in OPENINGS:
             for include_past in (False, True):
                 found[f"match {opening} {moment} {include_past}"] = ranked(
@@ -58,6 +64,8 @@ def _answers(reader: Reader) -> dict[str, Any]:
                 )  # fmt: skip
     return found
 
+
+COPIED = [EngagementProjection(), AlertsProjection(), PoolProjection(), RequisitionsProjection()]
 
 OPENINGS = (
     Opening("REQ-9", "cra", ("oncology", "cardiology"), ("phase_ii",), ("gcp",), ("acrp_ccra",),
@@ -82,7 +90,7 @@ def test_the_copy_answers_as_the_views_do_at_its_position(
     lines = history(400, seed=11, folder=tmp_path)
     half = len(lines) // 2
     record_lines(settings, lines[:half])
-    copy = ColumnarCopy([EngagementProjection(), AlertsProjection(), PoolProjection()])
+    copy = ColumnarCopy(COPIED)
     try:
         with _views(settings) as (ledger, store, follower):
             follower.catch_up()
@@ -116,7 +124,7 @@ def test_a_consumer_groups_views_are_copied_whole(settings: Settings, tmp_path: 
     """Without the ledger to say who changed, every refresh copies the tables whole."""
     lines = history(120, seed=12, folder=tmp_path)
     record_lines(settings, lines[:400])
-    copy = ColumnarCopy([EngagementProjection(), AlertsProjection(), PoolProjection()])
+    copy = ColumnarCopy(COPIED)
     try:
         with _views(settings) as (_, store, follower):
             follower.catch_up()

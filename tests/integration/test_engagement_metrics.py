@@ -258,12 +258,22 @@ def _load(path: Path) -> list[dict[str, Any]]:
 
 
 def oracle_engagement(
-    lines: list[dict[str, Any]], as_of: float | None, window_days: float = 30
+    lines: list[dict[str, Any]],
+    as_of: float | None,
+    window_days: float = 30,
+    *,
+    by_audience: bool = False,
 ) -> tuple[dict[tuple[str, str], tuple[int, int, int]], dict[tuple[str, str], float]]:
-    """Straight from the file: per (status, personalization), outreach, responses, engagements;
-    and the median hours to a first response."""
+    """Straight from the file: per (status, personalization), or (pool or cold,
+    personalization) ``by_audience``, outreach, responses, engagements; and the median hours to
+    a first response."""
     horizon = float("inf") if as_of is None else as_of
     window = window_days * DAY
+    pooled: dict[str, float] = {}
+    for line in lines:
+        if line["type"] == "added_to_talent_pool":
+            who = line["candidate"]
+            pooled[who] = min(pooled.get(who, line["t"]), line["t"])
     status: dict[str, str] = {}
     replies: dict[str, list[float]] = defaultdict(list)
     engagements: dict[str, list[float]] = defaultdict(list)
@@ -283,7 +293,10 @@ def oracle_engagement(
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     delays: dict[tuple[str, str], list[float]] = defaultdict(list)
     for who, personalization, t in sent:
-        key = (status[who], personalization)
+        if by_audience:
+            key = ("pool" if pooled.get(who, float("inf")) <= t else "cold", personalization)
+        else:
+            key = (status[who], personalization)
         end = min(t + window, horizon)
         answers = [r for r in replies[who] if t < r <= end]
         counts[key][0] += 1
@@ -407,6 +420,15 @@ def test_the_metrics_match_an_independent_count_of_the_generated_file(
             for s in report:
                 key = (s.values["status"], s.values["personalization"])
                 assert s.response_hours_median == pytest.approx(medians[key])
+
+            by_audience = {
+                (s.values["audience"], s.values["personalization"]): (
+                    s.outreach, s.response.successes, s.engagement.successes
+                )
+                for s in engagement_report(store, ["audience", "personalization"], as_of)
+            }  # fmt: skip
+            assert by_audience == oracle_engagement(lines, as_of, by_audience=True)[0]
+            assert {audience for audience, _ in by_audience} == {"pool", "cold"}
 
             got = [(s.candidates, s.conversion and (s.conversion.successes, s.conversion.n))
                    for s in funnel(store, as_of)]  # fmt: skip

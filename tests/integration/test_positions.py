@@ -3,6 +3,7 @@ deduplication, refusals and ordering, and nothing about them in a candidate's vi
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from infra.read.follower import Follower
 from infra.read.read_side import all_projections
 from infra.read.views import ViewStore
 from infra.store.ledger import Duplicate, Ledger, Line, Recorded
+from projections.requisitions import REQUISITIONS
 from projections.summary import LedgerSummary
 from tests.support.builders import at, pf, tp
 from tests.support.files import dump, history, record_lines, store_env, write_jsonl
@@ -101,6 +103,8 @@ def _positions_among(lines: list[Line]) -> list[Line]:
 
 
 def test_positions_leave_every_candidate_view_as_it_was(settings: Settings, tmp_path: Path) -> None:
+    """Only the requisitions view sees a position's facts: it lists each position as its stream
+    left it, folded or rebuilt in bulk alike."""
     lines = history(25, seed=11, folder=tmp_path)
     positions = _positions_among(lines)
     half = len(lines) // 2
@@ -110,6 +114,7 @@ def test_positions_leave_every_candidate_view_as_it_was(settings: Settings, tmp_
         with ViewStore(alone) as store, Ledger(alone) as ledger:
             Follower(ledger.ledger_recorder, store, all_projections()).fold_rebuild()
             expected = dump(store, all_projections())
+            assert expected.pop(REQUISITIONS.name) == []
             numbered_alone = _numbering(ledger)
     record_lines(settings, positions[:3] + lines[:half] + positions[3:-2])
     record_lines(settings, lines[half:] + positions[-2:])
@@ -122,11 +127,20 @@ def test_positions_leave_every_candidate_view_as_it_was(settings: Settings, tmp_
         }
         follower = Follower(ledger.ledger_recorder, store, all_projections(), batch=7)
         follower.fold_rebuild()
-        assert _renumbered(dump(store, all_projections()), renumber) == expected
+        folded = _renumbered(dump(store, all_projections()), renumber)
+        requisitions = folded.pop(REQUISITIONS.name)
+        assert folded == expected
+        opened = {fact.position for _, fact in positions}
+        assert {row[0] for row in requisitions} == opened
+        reopened = next(row for row in requisitions if row[0] == positions[-1][1].position)
+        first_opened = datetime.fromisoformat(at(days=-30)).timestamp()
+        assert reopened[5:] == ("open", first_opened, None, None)
         assert set(follower.positions().values()) == {ledger.position()}
         assert follower.catch_up() == 0  # nothing left to read: no busy loop on positions
         follower.rebuild()
-        assert _renumbered(dump(store, all_projections()), renumber) == expected
+        rebuilt = _renumbered(dump(store, all_projections()), renumber)
+        assert rebuilt.pop(REQUISITIONS.name) == requisitions
+        assert rebuilt == expected
         assert verify(ledger).intact
         summary = LedgerSummary()
         for event in ledger.history():

@@ -18,7 +18,7 @@ from domain.touchpoints import CATALOGUE
 from infra.cli.app import app
 from infra.core.settings import Settings
 from infra.intake.importing import read_touchpoints
-from infra.read.follower import to_fact
+from infra.read.stored_facts import to_fact
 from infra.store.ledger import Ledger
 from infra.streaming.messages import (
     Undecodable,

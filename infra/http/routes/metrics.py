@@ -7,7 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from infra.http.deps import API, AsOf, ReadsMetrics, State, analysed, invalid, iso, moment
+from infra.read.matches import pool_as_of
 from infra.read.metrics import candidate_experience, engagement_report, funnel, parse_dimensions
+from infra.read.payoff import HIRING_DIMENSIONS, payoff_report
 from infra.read.reader import Reader
 
 router = APIRouter(prefix=f"{API}/metrics", tags=["metrics"], dependencies=[ReadsMetrics])
@@ -63,3 +65,31 @@ def experience(
         ("experience", at, sla_hours),
         lambda reader: {"as_of": iso(at)} | candidate_experience(reader, at, sla_hours).as_dict(),
     )
+
+
+@router.get("/payoff")
+def payoff(
+    state: State,
+    as_of: AsOf = None,
+    window: Annotated[float, Query(gt=0, le=3650, description="Attribution window, days.")] = 30,
+    by: Annotated[
+        str, Query(description="Break the hiring figures down: role, recruiter, client.")
+    ] = "",
+) -> Response:
+    """Does the talent pool pay off (as ``rapport payoff --format json``): pool against cold
+    outreach, positions filled from the pool, content engagement, the pool's health."""
+    dimensions = [name.strip() for name in by.split(",") if name.strip()]
+    if unknown := [name for name in dimensions if name not in HIRING_DIMENSIONS]:
+        choose = ", ".join(HIRING_DIMENSIONS)
+        raise invalid("by", f"unknown {', '.join(unknown)}; choose from {choose}")
+    at = moment(as_of)
+
+    def compute(reader: Reader) -> dict[str, Any]:
+        if as_of is None:
+            report = payoff_report(reader, reader, as_of=at, window_days=window, by=dimensions)
+        else:  # the pool as it stood then, folded from the ledger
+            with pool_as_of(state.ledger.ledger_recorder, at) as pool:
+                report = payoff_report(reader, pool, as_of=at, window_days=window, by=dimensions)
+        return report.as_dict()
+
+    return analysed(state, ("payoff", at, as_of is None, window, tuple(dimensions)), compute)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 from fastapi.responses import JSONResponse
@@ -23,12 +23,14 @@ from infra.http.deps import (
     Recorder,
     State,
     analysed,
+    iso,
     moment,
     requester,
 )
 from infra.http.recording import POSITIONS, Timeout, Wait, add_capture_routes
 from infra.intake.capture import CaptureRefused
 from infra.read.matches import NoSuchPosition, match_position, picked_from
+from infra.read.payoff import position_lines
 from infra.read.read_side import now_minute
 from infra.read.reader import Reader
 
@@ -47,6 +49,28 @@ add_capture_routes(
 Requisition = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@#-]{0,63}$")]
 """A requisition id as it can stand in a path: ``domain.touchpoints.Identifier``'s alphabet
 without ``/`` (a requisition id with one is not reachable here)."""
+
+
+@router.get("", dependencies=[ReadsMatches])
+def positions(
+    state: State,
+    as_of: AsOf = None,
+    status: Annotated[
+        Literal["open", "filled", "closed", "all"], Query(description="Which positions.")
+    ] = "open",
+) -> Response:
+    """Positions with their funnels (as ``rapport positions --format json``): shortlisted,
+    interviewing and hired, and how many of them from a pool match."""
+    at = moment(as_of)
+    wanted = None if status == "all" else status
+    return analysed(
+        state,
+        ("positions", at, status),
+        lambda reader: {
+            "as_of": iso(at),
+            "positions": [line.as_dict(at) for line in position_lines(reader, at, wanted)],
+        },
+    )
 
 
 @router.get("/{position}/matches", dependencies=[ReadsMatches])

@@ -1,0 +1,166 @@
+"""``rapport payoff``: does the talent pool pay off; ``rapport positions``: the positions and
+their funnels."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated
+
+import orjson
+import typer
+from rich.table import Table
+
+from infra.cli.common import invalid, out, say, settings_for
+from infra.cli.options import AsOfOption, DbOption, UrlOption, checked_as_of, checked_format
+from infra.read.matches import pool_as_of
+from infra.read.payoff import (
+    HIRING_DIMENSIONS,
+    ORIGINS,
+    Payoff,
+    PositionLine,
+    payoff_report,
+    position_lines,
+)
+from infra.read.read_side import current_views, now_minute
+from infra.read.reader import Reader
+from infra.read.views import ViewStore
+from projections.requisitions import STEPS
+
+STATUSES = ("open", "filled", "closed", "all")
+
+
+def payoff_command(
+    as_of: AsOfOption = None,
+    window: Annotated[float, typer.Option("--window", help="Attribution window in days.")] = 30.0,
+    by: Annotated[
+        str,
+        typer.Option(
+            "--by",
+            help=f"Break the hiring figures down by the position's {', '.join(HIRING_DIMENSIONS)}"
+            " (comma-separated; default: none).",
+        ),
+    ] = "",
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    db: DbOption = None,
+    database_url: UrlOption = None,
+) -> None:
+    """Pool against cold outreach, positions filled from the pool, content, the pool's health."""
+    moment = checked_as_of(as_of, default=None)
+    if not window > 0:
+        raise invalid("--window", "the attribution window must be a positive number of days")
+    dimensions = [name.strip() for name in by.split(",") if name.strip()]
+    if unknown := [name for name in dimensions if name not in HIRING_DIMENSIONS]:
+        raise invalid(
+            "--by", f"unknown {', '.join(unknown)}; choose from {', '.join(HIRING_DIMENSIONS)}"
+        )
+    checked_format(fmt, ("table", "json"))
+    settings = settings_for(db, database_url)
+    with current_views(settings) as store, _pool(store, moment) as pool:
+        report = payoff_report(
+            store, pool, as_of=now_minute() if moment is None else moment, window_days=window,
+            by=dimensions,
+        )  # fmt: skip
+    if fmt == "json":
+        typer.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print_payoff(report)
+
+
+@contextmanager
+def _pool(store: ViewStore, as_of: float | None) -> Iterator[Reader]:
+    """The pool view now (the views'), or as it stood at ``as_of`` (folded from the ledger)."""
+    if as_of is None:
+        yield store
+        return
+    assert store.ledger is not None  # beside the ledger
+    with pool_as_of(store.ledger, as_of) as past:
+        yield past
+
+
+def print_payoff(report: Payoff) -> None:
+    day = datetime.fromtimestamp(report.as_of, UTC).strftime("%Y-%m-%d %H:%M")
+    audience = Table(
+        "audience", "outreach", "response", "engagement",
+        title=f"Outreach to pool members against cold outreach, as of {day} UTC"
+        f" ({report.window_days:g}-day window)",
+    )  # fmt: skip
+    for s in report.audience:
+        audience.add_row(
+            str(s.values["audience"]), f"{s.outreach:,}", str(s.response), str(s.engagement)
+        )
+    out.print(audience)
+    out.print(
+        f"Content shared, followed within {report.window_days:g} days by a reply or an"
+        f" engagement: {report.content}"
+    )
+    for segment in report.hiring:
+        named = ", ".join(f"{k} {v or '-'}" for k, v in segment.values.items())
+        table = Table(
+            "step", "from the pool", *(f"days to it: {o}" for o in ORIGINS),
+            title=f"Hiring{f' ({named})' if named else ''}: {report.positions:,} positions"
+            " opened",
+        )  # fmt: skip
+        for step in STEPS:
+            days = {"shortlisted": segment.to_first_shortlist, "hired": segment.to_hire}.get(step)
+            table.add_row(
+                step,
+                str(segment.from_pool[step]),
+                *(
+                    "-" if days is None or not days[o].positions
+                    else f"median {days[o].median:.1f}, p90 {days[o].p90:.1f}"
+                    f" (n={days[o].positions})"
+                    for o in ORIGINS
+                ),
+            )  # fmt: skip
+        out.print(table)
+    if report.unopened:
+        out.print(f"{report.unopened:,} steps for positions never opened in Rapport (old data).")
+    health = report.health
+    bands = ", ".join(f"{name} {n:,}" for name, n in health.bands.items())
+    out.print(
+        f"Pool health: {health.members:,} members ({bands});"
+        f" {health.overdue:,} overdue a personal touch"
+    )
+
+
+def positions_command(
+    status: Annotated[
+        str, typer.Option("--status", help=f"Which positions: {', '.join(STATUSES)}.")
+    ] = "open",
+    as_of: AsOfOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    db: DbOption = None,
+    database_url: UrlOption = None,
+) -> None:
+    """Positions with their funnels: shortlisted, interviewing, hired, how many from the pool."""
+    if status not in STATUSES:
+        raise invalid("--status", f"expected {', '.join(STATUSES)}, got {status!r}")
+    moment = checked_as_of(as_of, default=now_minute())
+    checked_format(fmt, ("table", "json"))
+    settings = settings_for(db, database_url)
+    with current_views(settings) as store:
+        lines = position_lines(store, moment, None if status == "all" else status)
+    if fmt == "json":
+        document = [line.as_dict(moment) for line in lines]
+        typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not lines:
+        say(f"no {'' if status == 'all' else status + ' '}positions as of that moment")
+        return
+    _print_positions(lines, moment)
+
+
+def _print_positions(lines: list[PositionLine], moment: float) -> None:
+    table = Table(
+        "requisition", "title", "role", "recruiter", "status", "days open",
+        *(f"{step} (pool)" for step in STEPS),
+    )  # fmt: skip
+    for line in lines:
+        table.add_row(
+            line.requisition, line.title or "-", line.role or "-", line.recruiter or "-",
+            line.status, f"{line.days_open(moment):.0f}",
+            *(f"{n} ({pooled})" for n, pooled in line.reached.values()),
+        )  # fmt: skip
+    out.print(table)

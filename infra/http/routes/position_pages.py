@@ -1,0 +1,79 @@
+"""The dashboard's positions pages: does the pool pay off, the positions and their funnels, and
+one position's matches, server-rendered like the rest of the dashboard (nothing personal on
+them: any role may read them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse
+
+from infra.http.deps import AsOf, ReadsMatches, State, moment
+from infra.http.routes.dashboard import templates
+from infra.http.routes.positions import Requisition
+from infra.read.matches import NoSuchPosition, match_position, pool_as_of
+from infra.read.payoff import ORIGINS, Payoff, payoff_report, position_lines
+from projections.requisitions import STEPS
+
+SHOWN_MATCHES = 20
+
+router = APIRouter(include_in_schema=False, dependencies=[ReadsMatches])
+
+
+def _common(at: float, as_of: str | None) -> dict[str, Any]:
+    return {
+        "as_of": datetime.fromtimestamp(at, UTC),
+        "as_of_text": as_of or "",
+        "steps": STEPS,
+        "origins": ORIGINS,
+        "day": lambda seconds: datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d"),
+    }
+
+
+@router.get("/positions")
+def positions_page(state: State, request: Request, as_of: AsOf = None) -> HTMLResponse:
+    """The pool's payoff and every position opened by then, open ones first."""
+    at = moment(as_of)
+    with state.analysis() as (reader, position):
+
+        def payoff() -> Payoff:
+            if as_of is None:
+                return payoff_report(reader, reader, as_of=at)
+            # the pool's health as it stood then is folded from the ledger (an audit's question)
+            with pool_as_of(state.ledger.ledger_recorder, at) as pool:
+                return payoff_report(reader, pool, as_of=at)
+
+        report = state.cached(("payoff page", at, as_of is None), payoff, position=position)
+        lines = state.cached(
+            ("positions page", at), lambda: position_lines(reader, at), position=position
+        )
+    return templates.TemplateResponse(
+        request,
+        "positions.html",
+        _common(at, as_of) | {"report": report, "positions": lines, "now": at},
+    )
+
+
+@router.get("/positions/{position}")
+def position_page(
+    state: State, request: Request, position: Requisition, as_of: AsOf = None
+) -> HTMLResponse:
+    """One position: its funnel, and who in the pool fits it, each score explained."""
+    at = moment(as_of)
+    with state.analysis() as (reader, _):
+        line = next((p for p in position_lines(reader, at) if p.requisition == position), None)
+        try:
+            found = match_position(
+                reader, state.ledger.ledger_recorder, position, now=at,
+                as_of=None if as_of is None else at, weights=state.match_weights,
+                policy=state.settings.policy, limit=SHOWN_MATCHES,
+            )  # fmt: skip
+        except NoSuchPosition as unknown:
+            raise HTTPException(404, str(unknown)) from None
+    return templates.TemplateResponse(
+        request,
+        "position.html",
+        _common(at, as_of) | {"line": line, "found": found, "asks": found.as_record()["asks"]},
+    )
