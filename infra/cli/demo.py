@@ -13,10 +13,12 @@ from rich.table import Table
 from domain.access import UserRole
 from infra.cli.common import opened_ledger, out, settings_for
 from infra.cli.ledger import generate, import_file, print_summary
+from infra.cli.payoff import print_payoff
 from infra.cli.serve import serve_command
 from infra.http.tokens import add_token
 from infra.read.alerts import open_alerts
 from infra.read.metrics import candidate_experience, engagement_report
+from infra.read.payoff import payoff_report
 from infra.read.read_side import current_views
 from infra.read.views import ViewStore
 from infra.synthetic import generator
@@ -73,19 +75,24 @@ def _print_engagement_report(store: ViewStore) -> None:
     end = generator.DEFAULT_UNTIL
     as_of = end.timestamp()
     report = Table(
+        "audience",
         "status",
         "personalization",
         "engagement (95% interval, 1 in N)",
         "generator's truth",
         "inside?",
-        title=f"Engagement within 30 days of an outreach, as of {end:%Y-%m-%d}",
+        title=f"Engagement within 30 days of an outreach, as of {end:%Y-%m-%d}"
+        " (pool: sent to a talent-pool member; cold: before they ever joined one)",
     )
-    for segment in engagement_report(store, ["status", "personalization"], as_of=as_of):
-        status, kind = segment.values["status"], segment.values["personalization"]
-        truth = GROUND_TRUTH.engagement.get((status, kind))  # type: ignore[call-overload]
+    segments = engagement_report(store, ["audience", "status", "personalization"], as_of=as_of)
+    for segment in segments:
+        audience, status, kind = (segment.values[name] for name in segment.values)
+        truths = GROUND_TRUTH.pool_engagement if audience == "pool" else GROUND_TRUTH.engagement
+        truth = truths.get((status, kind))  # type: ignore[call-overload]
         low, high = segment.engagement.interval
         inside = "" if truth is None else ("yes" if low <= truth <= high else "no")
         report.add_row(
+            str(audience),
             str(status),
             str(kind),
             str(segment.engagement),
@@ -95,7 +102,8 @@ def _print_engagement_report(store: ViewStore) -> None:
     out.print(report)
     out.print(
         "Templated messages measure above their per-message truth: an automated follow-up inside"
-        " the first message's 30 days can engage too (about 8.5% passive, 18% active expected)."
+        " the first message's 30 days can engage too (expected about 8.5% passive and 18%"
+        " active cold, 12% and 25% in the pool)."
     )
     experience = candidate_experience(store, as_of=as_of)
     out.print(
@@ -108,3 +116,15 @@ def _print_engagement_report(store: ViewStore) -> None:
     for rule in sorted({a.rule for a in alerts}):
         by_rule.add_row(rule, f"{sum(a.rule == rule for a in alerts):,}")
     out.print(by_rule)
+    payoff = payoff_report(store, store, as_of=as_of)
+    print_payoff(payoff)
+    low, high = GROUND_TRUTH.pool_shortlist_after_days
+    (hiring,) = payoff.hiring
+    measured = hiring.to_first_shortlist["pool"]
+    out.print(
+        f"Generator's truth: each pool shortlisting comes {low}-{high} days after the position"
+        f" opened (so the first of several sooner); measured, the first came after a median"
+        f" {measured.median or 0:.1f} days over {measured.positions} positions. A consenting"
+        f" pool member of the role is shortlisted from a match with probability"
+        f" {GROUND_TRUTH.pool_match_shortlist:.0%} when a position opens."
+    )

@@ -50,12 +50,11 @@ def generate(
     first_day = world.calendar.first_day
     for number, (offset, kind, candidate, keys, values) in enumerate(events, start=1):
         ts = start + offset
-        line: dict[str, Any] = {
-            "type": kind,
-            "candidate": candidate,
-            "occurred_at": dates[ts // DAY - first_day] + times[ts % DAY],
-            "source_id": f"crm-{number:07d}",
-        }
+        line: dict[str, Any] = {"type": kind}
+        if candidate is not None:  # None: a position's fact
+            line["candidate"] = candidate
+        line["occurred_at"] = dates[ts // DAY - first_day] + times[ts % DAY]
+        line["source_id"] = f"crm-{number:07d}"
         line.update(zip(keys, values, strict=True))
         yield line
 
@@ -73,6 +72,7 @@ def _simulate(world: World, candidates: int) -> list[Event]:
         horizon = world.horizon
         for number in range(1, candidates + 1):
             events.extend(e for e in History(world, number).simulate() if e[0] < horizon)
+        events.extend(e for e in world.position_events() if e[0] < horizon)
         events.sort(key=itemgetter(0))
         return events
     finally:

@@ -49,6 +49,7 @@ from infra.synthetic.vocabulary import (
     K_OPT_OUT,
     K_POOL_ADD,
     K_POOL_REMOVE,
+    K_POOL_SHORTLIST,
     K_POSITION,
     K_REGISTERED,
     K_REPLY,
@@ -98,6 +99,11 @@ class History:
         self.pool_in = 0
         self.pool_out: int | None = None
         self.pool_out_reason = "other"
+        self.consented = False
+        self.free_from = 0
+        """When the candidate's last episode (a conversation, a process) ended."""
+        self.matched_until = 0
+        """Positions opened before this were considered for a pool match."""
 
     def add(self, ts: int, kind: str, keys: tuple[str, ...], values: tuple[Any, ...]) -> int:
         """Record a touchpoint at ``ts`` with these fields (``keys`` and ``values`` pair up)."""
@@ -122,17 +128,21 @@ class History:
         mean_gap = truth.days_between_steps[self.status] * DAY
         step = registered + int(rng.expovariate(1 / (10 * DAY))) + HOUR
         source = self.events[0][4][2]  # the registration's source
+        self.free_from = self.matched_until = registered
         try:
             if self.status == ACTIVE and source in ("career_site", "job_board"):
                 # They registered by applying.
-                step = self._apply(registered + draw_between(rng, 60, 1800), None) + HOUR
-            while step < world.until:
+                self.free_from = self._apply(registered + draw_between(rng, 60, 1800), None)
+                step = self.free_from + HOUR
+            while (step := self._pool_matches(step)) < world.until:
                 if rng.random() < truth.self_application[self.status]:
                     end = self._apply(step, None)
                 else:
                     end = self._outreach(step, OUTREACH_MIX[self.status].pick(rng))
+                self.free_from = max(self.free_from, end)
                 quiet = max(end, self.last_outreach + ATTRIBUTION_WINDOW)
                 step = quiet + int(rng.expovariate(1 / mean_gap)) + HOUR
+            self._pool_matches(world.until)
         except _Stop:
             pass
         self._nurture()
@@ -172,6 +182,7 @@ class History:
         for basis, share in GROUND_TRUTH.consent.items():
             if roll < share:
                 self.add(ts + draw_between(rng, 60, HOUR), "consent_given", K_CONSENT, (basis,))
+                self.consented = True
                 break
             roll -= share
 
@@ -217,7 +228,9 @@ class History:
         about = (campaign,) if position is None else (campaign, position)
         keys = OUTREACH_KEYS[automated, position is None]
         self.add(ts, "outreach_sent", keys, (*by, channel, kind, *about, personal))
-        engage = truth.engagement[(self.status, kind)] * (1.0 if automated else self.skill)
+        warmed = self.pool_id is not None and self.pool_in <= ts
+        engaging = truth.pool_engagement if warmed else truth.engagement
+        engage = engaging[(self.status, kind)] * (1.0 if automated else self.skill)
         roll = rng.random()
         if roll < engage:
             return self._engage(ts, channel, position)
@@ -238,7 +251,7 @@ class History:
             return self._outreach(ts + draw_between(rng, 4, 10) * DAY, TEMPLATED, follow_up=True)
         return ts + ATTRIBUTION_WINDOW
 
-    def _outreach_message(self, kind: str, position: str) -> dict[str, str]:
+    def _outreach_message(self, kind: str, position: str | None) -> dict[str, str]:
         role = ROLE_TITLE[self.role]
         area = self.area.replace("_", " ")
         if kind == PERSONALIZED:
@@ -253,7 +266,7 @@ class History:
                 "body": f"Hi {self.first}, {opener} Open to a short call this week?",
             }
         return {
-            "subject": f"{role} opportunities ({position})",
+            "subject": f"{role} opportunities" + (f" ({position})" if position else ""),
             "body": f"Hi {self.first}, we are hiring {role}s in {area}. Interested?",
         }
 
@@ -310,7 +323,7 @@ class History:
 
     def _apply(self, ts: int, position: str | None) -> int:
         """An application, its acknowledgement(s) and the hiring funnel; returns when it ends."""
-        world, rng, truth = self.world, self.rng, GROUND_TRUTH
+        rng, truth = self.rng, GROUND_TRUTH
         position = self._free_position(ts, position)
         if position is None:
             return ts
@@ -334,6 +347,12 @@ class History:
             interview = rng.random() < truth.interview_without_shortlist
         if not interview:
             return self._maybe_join_pool(max(at, end) + DAY, truth.pool_after_rejection)
+        return self._interview(at, position, experience)
+
+    def _interview(self, at: int, position: str, experience: str) -> int:
+        """From a shortlisting (or an application) to an interview, perhaps an offer and a hire;
+        returns when it ends (a hire ends the story)."""
+        world, rng, truth = self.world, self.rng, GROUND_TRUTH
         at = office(at + draw_between(rng, DAY, 10 * DAY), rng)
         meets = office(at + draw_between(rng, 2 * DAY, 10 * DAY), rng)
         scheduled = world.calendar.iso(meets) if meets < world.until else None
@@ -365,6 +384,7 @@ class History:
         starts = hired + draw_between(rng, 14, 43) * DAY
         start_date = world.calendar.date(starts) if starts < world.until else None
         self.add_sparse(hired, "hired", K_HIRED, (self.recruiter, position, start_date))
+        world.hired(position, hired, self.ref)
         self._leave_pool(hired + draw_between(rng, HOUR, 3 * DAY), "hired")
         raise _Stop
 
@@ -427,6 +447,41 @@ class History:
         raise _Stop
 
     # --- the talent pool ------------------------------------------------------------------
+
+    def _pool_matches(self, before: int) -> int:
+        """Positions of the candidate's role opened since last asked, while they were in the pool
+        with consent: a recruiter may shortlist them from a pool match (and the process goes on
+        from there). Returns when the candidate is next free (``before`` if nothing happened)."""
+        world, rng, truth = self.world, self.rng, GROUND_TRUTH
+        start, self.matched_until = self.matched_until, max(self.matched_until, before)
+        if self.pool_id is None or not self.consented:
+            return before
+        low, high = truth.pool_shortlist_after_days
+        for opening in world.openings_between(self.role, start, before):
+            if opening.opened < self.pool_in or opening.requisition in self.positions:
+                continue
+            if self.pool_out is not None and opening.opened >= self.pool_out:
+                continue
+            if rng.random() >= truth.pool_match_shortlist:
+                continue
+            at = office(opening.opened + draw_between(rng, low * DAY, high * DAY), rng)
+            if not self.free_from <= at < min(opening.closes, world.until):
+                continue  # busy then, or too late
+            self.free_from = self._pool_shortlist(at, opening.requisition)
+            before = max(before, self.free_from + HOUR)
+        return before
+
+    def _pool_shortlist(self, at: int, position: str) -> int:
+        """Shortlisted from a pool match (its rank and score drawn: the generator runs no match);
+        returns when the process ends."""
+        rng, truth = self.rng, GROUND_TRUTH
+        self.positions.add(position)
+        rank, score = draw_between(rng, 1, 11), round(55 + 40 * rng.random(), 2)
+        self.add(at, "shortlisted", K_POOL_SHORTLIST,
+                 (self.recruiter, position, "pool_match", rank, score))  # fmt: skip
+        if rng.random() >= truth.interview_after_shortlist:
+            return at + DAY
+        return self._interview(at, position, "personal")
 
     def _maybe_join_pool(self, ts: int, probability: float) -> int:
         if self.pool_id is None and self.rng.random() < probability:

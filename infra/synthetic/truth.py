@@ -38,6 +38,17 @@ def _by_status_and_personalization() -> dict[tuple[str, str], float]:
     }
 
 
+def _in_the_pool() -> dict[tuple[str, str], float]:
+    return {
+        (PASSIVE, PERSONALIZED): 0.30,  # warmed by content and notes: half as likely again
+        (PASSIVE, TEMPLATED): 0.10,
+        (PASSIVE, BLAST): 0.03,
+        (ACTIVE, PERSONALIZED): 0.45,
+        (ACTIVE, TEMPLATED): 0.20,
+        (ACTIVE, BLAST): 0.06,
+    }
+
+
 @dataclass(frozen=True)
 class GroundTruth:
     """The probabilities that drive the generator: parameters, and the answer key of the metrics.
@@ -51,7 +62,12 @@ class GroundTruth:
         default_factory=_by_status_and_personalization
     )
     """P(an outreach engages the candidate) by (candidate status, personalization): a positive or
-    neutral reply, a call held or an application within the attribution window."""
+    neutral reply, a call held or an application within the attribution window. For cold
+    outreach: sent before the candidate ever joined a talent pool."""
+
+    pool_engagement: Mapping[tuple[str, str], float] = field(default_factory=_in_the_pool)
+    """The same, for outreach to a pool member (sent once they had joined a talent pool): the
+    README's ``audience`` pool, against ``engagement`` for cold."""
 
     not_interested: Mapping[str, float] = field(
         default_factory=lambda: {PERSONALIZED: 0.08, TEMPLATED: 0.04, BLAST: 0.01}
@@ -147,6 +163,29 @@ class GroundTruth:
 
     hire_after_accept: float = 0.95
     """P(an accepted offer ends in a hire; the rest fall through before the start)."""
+
+    position_open_days: tuple[int, int] = (45, 180)
+    """A position stays open this many days (uniform) unless someone is hired for it first;
+    positions open from 60 days before the history to a week before its end."""
+
+    position_updated: float = 0.25
+    """P(a position is refined, its minimum years raised, 3-30 days after it opened)."""
+
+    position_close_reasons: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "filled_elsewhere": 0.4, "cancelled": 0.3, "on_hold": 0.2, "client_withdrew": 0.1
+        }
+    )  # fmt: skip
+    """Why a position nobody was hired for closes at the end of its span."""
+
+    pool_match_shortlist: float = 0.12
+    """P(a pool member of a position's role, with consent given, is shortlisted from a pool
+    match when it opens), unless they are busy then (in another process or conversation) or
+    already in its process. Their process goes on as after any shortlisting."""
+
+    pool_shortlist_after_days: tuple[int, int] = (2, 12)
+    """A pool shortlisting comes this many days after the opening (uniform, then the next
+    working hour): the first of several for a position comes sooner."""
 
     pool_after_rejection: float = 0.35
     """P(a candidate who was not offered the job joins a talent pool, a "silver medalist")."""

@@ -30,6 +30,7 @@ class _Weighted(Generic[Item]):
 
 OUTREACH_MIX = {s: _Weighted(mix) for s, mix in GROUND_TRUTH.outreach_mix.items()}
 ENRICHMENT_KINDS = _Weighted(GROUND_TRUTH.enrichment_kinds)
+CLOSE_REASONS = _Weighted(GROUND_TRUTH.position_close_reasons)
 
 ROLES = _Weighted(
     {
@@ -206,6 +207,7 @@ K_AUTOMATED_CONTENT = K_CONTENT[1:]
 K_NOTE = ("recruiter", "occasion", "channel", "personal")
 K_ENRICHED = ("automated", "change", "certification", "personal")
 K_BY_RECRUITER = ("recruiter", "position")
+K_POOL_SHORTLIST = ("recruiter", "position", "source", "match_rank", "match_score")
 K_INTERVIEW = ("recruiter", "position", "scheduled_for")
 K_POSITION = ("position",)
 K_DECLINED = ("position", "reason", "personal")
@@ -215,8 +217,9 @@ K_CONSENT = ("basis",)
 K_OPT_OUT = ("scope", "channel")
 K_NONE: tuple[str, ...] = ()
 
-Event = tuple[int, str, str, tuple[str, ...], tuple[Any, ...]]
-"""(seconds since the history's start, type, candidate, field names, field values).
+Event = tuple[int, str, str | None, tuple[str, ...], tuple[Any, ...]]
+"""(seconds since the history's start, type, candidate (None: a position's fact), field names,
+field values).
 
 Compact on purpose: a million of them are held for the final sort (by the small int in front,
 stable, so ties keep the order in which candidates and their touchpoints were simulated)."""

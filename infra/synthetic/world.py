@@ -8,10 +8,25 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from random import Random
+from typing import Any
 
 from infra.synthetic.truth import DAY, GROUND_TRUTH, HISTORY_DAYS, HOUR
-from infra.synthetic.vocabulary import AREA_SLUG, CONTENT, ROLE_SLUG, ROLES, Item
+from infra.synthetic.vocabulary import (
+    AREA_SLUG,
+    AREAS,
+    CERTIFICATIONS,
+    CLOSE_REASONS,
+    CONTENT,
+    COUNTRIES,
+    PHASES,
+    ROLE_SLUG,
+    ROLE_TITLE,
+    ROLES,
+    Event,
+    Item,
+)
 
 # --- the shared world: calendar, recruiters, positions, campaigns, pools ----------------------
 
@@ -64,6 +79,51 @@ def office(ts: int, rng: Random) -> int:
     return day * DAY + 8 * HOUR + draw_between(rng, 0, 4 * HOUR)
 
 
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """A requisition of the world: what it asks for, and when it is open."""
+
+    requisition: str
+    role: str
+    opened: int
+    closes: int
+    """When it stops being open unless someone is hired for it first."""
+    title: str
+    areas: list[str]
+    phases: list[str]
+    required: list[str]
+    preferred: list[str]
+    country: str | None
+    """None: remote."""
+    min_years: int
+    client: str
+    recruiter: str
+
+
+def _asks(rng: Random, role: str, recruiters: Sequence[str]) -> dict[str, Any]:
+    """What a new position of ``role`` asks for, drawn."""
+    areas = sorted({AREAS.pick(rng) for _ in range(pick_from(rng, (1, 1, 2)))})
+    certifications = CERTIFICATIONS[role]
+    required = [c for c in certifications if rng.random() < 0.3]
+    preferred = [c for c in certifications if c not in required and rng.random() < 0.2]
+    return {
+        "title": f"{ROLE_TITLE[role][0].upper()}{ROLE_TITLE[role][1:]},"
+        f" {areas[0].replace('_', ' ')}",
+        "areas": areas,
+        "phases": sorted({pick_from(rng, PHASES) for _ in range(pick_from(rng, (1, 2)))}),
+        "required": required,
+        "preferred": preferred,
+        "country": None if rng.random() < 0.2 else COUNTRIES.pick(rng),
+        "min_years": pick_from(rng, (0, 1, 2, 3, 3, 5, 8)),
+        "client": f"sponsor-{draw_between(rng, 1, 16):02d}",
+        "recruiter": pick_from(rng, recruiters),
+    }
+
+
+K_POSITION_FACT = ("position", "recruiter")
+"""The fields every generated position fact starts with."""
+
+
 @dataclass(slots=True)
 class _Pool:
     """A talent pool's nurture schedule: what it shares, when, and when it was forgotten."""
@@ -90,38 +150,103 @@ class World:
         self._blast_campaigns()
 
     def _open_positions(self, count: int) -> None:
-        """Requisitions, each open for one to five months; candidates hear of open ones."""
-        rng = self.rng
-        self.positions_by_role: dict[str, list[str]] = {role: [] for role in ROLES.items}
-        self.open_positions: dict[tuple[str, int], list[str]] = {}
+        """Requisitions, each open for a span drawn from the truth; candidates hear of open ones,
+        apply to them, and pool members of their role are shortlisted from a pool match."""
+        rng, truth = self.rng, GROUND_TRUTH
+        self.openings: list[Opening] = []
+        self.openings_by_role: dict[str, list[Opening]] = {role: [] for role in ROLES.items}
+        self.open_positions: dict[tuple[str, int], list[Opening]] = {}
+        self.hires: dict[str, list[tuple[int, str]]] = {}
+        """Requisition -> (when, candidate reference) of each hire for it."""
         for n in range(count):
             roles = ROLES.items
             role = roles[n % len(roles)] if n < 4 * len(roles) else ROLES.pick(rng)
-            position = f"REQ-{1001 + n}"
-            opened = draw_between(rng, self.start - 60 * DAY, self.until - 7 * DAY)
-            closed = opened + draw_between(rng, 30, 150) * DAY
-            self.positions_by_role[role].append(position)
-            for fortnight in range(self._fortnight(opened), self._fortnight(closed) + 1):
-                self.open_positions.setdefault((role, fortnight), []).append(position)
+            opened = office(draw_between(rng, self.start - 60 * DAY, self.until - 7 * DAY), rng)
+            opening = Opening(
+                requisition=f"REQ-{1001 + n}",
+                role=role,
+                opened=opened,
+                closes=opened + draw_between(rng, *truth.position_open_days) * DAY,
+                **_asks(rng, role, self.recruiters),
+            )
+            self.openings.append(opening)
+            self.openings_by_role[role].append(opening)
+            for fortnight in range(self._fortnight(opened), self._fortnight(opening.closes) + 1):
+                self.open_positions.setdefault((role, fortnight), []).append(opening)
+        for openings in self.openings_by_role.values():
+            openings.sort(key=lambda o: o.opened)
 
     def _fortnight(self, ts: int) -> int:
         return (ts - self.start) // (14 * DAY)
 
     def position(self, role: str, ts: int, taken: set[str]) -> str | None:
-        """A requisition for ``role``, open at ``ts`` if any is, and not one in ``taken``."""
-        rng = self.rng
-        for choices in (
-            self.open_positions.get((role, self._fortnight(ts))),
-            self.positions_by_role[role],
-        ):
-            if choices:
-                position = pick_from(rng, choices)
-                if position not in taken:
-                    return position
-                free = [p for p in choices if p not in taken]
-                if free:
-                    return pick_from(rng, free)
-        return None
+        """A requisition for ``role`` open at ``ts`` and not one in ``taken``; None if none."""
+        candidates = self.open_positions.get((role, self._fortnight(ts)), ())
+        free = [
+            o.requisition
+            for o in candidates
+            if o.opened <= ts < o.closes and o.requisition not in taken
+        ]
+        return pick_from(self.rng, free) if free else None
+
+    def openings_between(self, role: str, start: int, end: int) -> list[Opening]:
+        """The role's positions opened in [start, end), in the order they opened."""
+        openings = self.openings_by_role[role]
+        first = bisect_left(openings, start, key=lambda o: o.opened)
+        last = bisect_left(openings, end, key=lambda o: o.opened)
+        return openings[first:last]
+
+    def hired(self, requisition: str, ts: int, candidate: str) -> None:
+        self.hires.setdefault(requisition, []).append((ts, candidate))
+
+    def position_events(self) -> list[Event]:
+        """Each position's facts: opened, perhaps refined, then filled by its first hire or
+        closed for a reason when its span ends (still open if that is after ``until``)."""
+        rng, truth = self.rng, GROUND_TRUTH
+        events: list[Event] = []
+        for o in self.openings:
+            fact = partial(self._position_fact, events, o)
+            where = ("remote", True) if o.country is None else ("country", o.country)
+            fact(
+                o.opened,
+                "position_opened",
+                ("title", "role", "therapeutic_areas", "trial_phases", "required_certifications",
+                 "preferred_certifications", where[0], "min_years", "client"),
+                (o.title, o.role, o.areas, o.phases, o.required, o.preferred, where[1],
+                 o.min_years, o.client),
+            )  # fmt: skip
+            hires = self.hires.get(o.requisition, ())
+            filled = min((h for h in hires if o.opened <= h[0] < self.until), default=None)
+            ends = min(o.closes, self.until) if filled is None else filled[0] + HOUR
+            if rng.random() < truth.position_updated:
+                refined = o.opened + draw_between(rng, 3 * DAY, 30 * DAY)
+                if refined < ends:
+                    fact(refined, "position_updated", ("min_years",), (o.min_years + 1,))
+            if filled is not None and filled[0] + HOUR < self.until:
+                fact(filled[0] + HOUR, "position_filled", ("candidate",), (filled[1],))
+            elif filled is None and o.closes < self.until:
+                reason = CLOSE_REASONS.pick(rng)
+                fact(o.closes, "position_closed", ("reason",), (reason,))
+        return events
+
+    def _position_fact(
+        self,
+        events: list[Event],
+        o: Opening,
+        ts: int,
+        kind: str,
+        keys: tuple[str, ...],
+        values: tuple[Any, ...],
+    ) -> None:
+        events.append(
+            (
+                ts - self.start,
+                kind,
+                None,
+                (*K_POSITION_FACT, *keys),
+                (o.requisition, o.recruiter, *values),
+            )
+        )
 
     def _blast_campaigns(self) -> None:
         """One generic blast per role and month, sent by automation on a weekday afternoon."""

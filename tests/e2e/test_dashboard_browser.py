@@ -125,6 +125,38 @@ def test_the_dashboard_renders_the_real_numbers_in_chromium(
             len(journey["steps"])
         )
         browser.screenshot(tmp_path / "journey.png")
+
+        # The positions page: the pool's payoff as the API gives it, and a position's matches.
+        payoff = api(port, token, f"/api/v1/metrics/payoff?as_of={AS_OF}")
+        listed = api(port, token, f"/api/v1/positions?as_of={AS_OF}&status=all")["positions"]
+        browser.open(
+            f"http://127.0.0.1:{port}/positions?as_of={AS_OF}",
+            {"Authorization": f"Bearer {token}"},
+        )
+        engaged = browser.evaluate(
+            "[...document.querySelectorAll('[data-table=audience] td[data-value]')]"
+            ".map(e => e.dataset.value)"
+        )
+        assert engaged == [f"{s['engagement']['rate'] * 100:.1f}" for s in payoff["audience"]]
+        links = browser.evaluate(
+            "[...document.querySelectorAll('[data-table=positions] a')].map(a => a.textContent)"
+        )
+        assert links == [p["requisition"] for p in listed] and links
+        browser.screenshot(tmp_path / "positions.png", max_height=2400)
+        opened = links[0]
+        browser.evaluate(f"document.querySelector('a[href=\"/positions/{opened}\"]').click()")
+        deadline = time.monotonic() + 30
+        while browser.evaluate("location.pathname") != f"/positions/{opened}":
+            assert time.monotonic() < deadline, "the position's page did not open"
+            time.sleep(0.1)
+        while browser.evaluate("document.readyState") != "complete":
+            time.sleep(0.1)
+        matches = api(port, token, f"/api/v1/positions/{opened}/matches")["matches"]
+        ranks = browser.evaluate(
+            "[...document.querySelectorAll('[data-table=matches] tr')].length - 1"
+        )
+        assert ranks == max(len(matches), 1)  # "nobody passes the filters" is a row too
+        browser.screenshot(tmp_path / "position.png")
         served = (tmp_path / "serve.log").read_bytes()
         assert token.encode() not in served
     finally:
