@@ -385,29 +385,24 @@ def _credit(
         insort(candidate.times(ENGAGEMENTS), at)
         _enter(candidate, cid, "engaged", at, out)
     for o in candidate.outreach():
-        if o.sent_at >= at:
-            continue
-        changed = False
-        if response and (o.first_response_at is None or at < o.first_response_at):
-            o.first_response_at = at
-            changed = True
-        if engagement and (o.first_engagement_at is None or at < o.first_engagement_at):
-            o.first_engagement_at = at
-            changed = True
-        if changed:
+        if o.sent_at < at and _earlier(o, at, response, engagement):
             out.append(_outreach_row(candidate, cid, o))
     for c in candidate.content():
-        if c.shared_at >= at:
-            continue
-        changed = False
-        if response and (c.first_response_at is None or at < c.first_response_at):
-            c.first_response_at = at
-            changed = True
-        if engagement and (c.first_engagement_at is None or at < c.first_engagement_at):
-            c.first_engagement_at = at
-            changed = True
-        if changed:
+        if c.shared_at < at and _earlier(c, at, response, engagement):
             out.append(_content_row(cid, c))
+
+
+def _earlier(record: Outreach | Content, at: float, response: bool, engagement: bool) -> bool:
+    """Credit a reply or engagement at ``at`` to an earlier outreach or content, if it is the
+    first of its kind after it; whether anything changed."""
+    changed = False
+    if response and (record.first_response_at is None or at < record.first_response_at):
+        record.first_response_at = at
+        changed = True
+    if engagement and (record.first_engagement_at is None or at < record.first_engagement_at):
+        record.first_engagement_at = at
+        changed = True
+    return changed
 
 
 def _application_row(cid: str, position: str, a: Application) -> Upsert:

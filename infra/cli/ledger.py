@@ -171,7 +171,9 @@ def generate(
     """Write a synthetic clinical-staffing history (deterministic for a seed)."""
     end = generator.DEFAULT_UNTIL if until is None else _aware(until)
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    count = generator.write_jsonl(out_file, candidates=candidates, seed=seed, until=end)
+    count = generator.write_jsonl(
+        out_file, candidates=candidates, seed=seed, until=end, positions=True
+    )
     out.print(f"{out_file}: {count} touchpoint(s) for {candidates} candidate(s), seed {seed}")
 
 

@@ -35,9 +35,11 @@ from infra.synthetic.world import World
 
 
 def generate(
-    candidates: int, seed: int, until: datetime = DEFAULT_UNTIL
+    candidates: int, seed: int, until: datetime = DEFAULT_UNTIL, *, positions: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """The touchpoints of ``candidates`` candidates in the 18 months before ``until``, as lines.
+    """The touchpoints of ``candidates`` candidates in the 18 months before ``until``, as lines;
+    with ``positions``, the world's positions' facts too (``rapport generate`` writes them; a
+    history without them names its requisitions as old data does).
 
     Deterministic for a ``seed`` (one ``Random``, no clock), sorted by ``occurred_at`` like a CRM
     export, each with a unique ``source_id`` so a re-import is recognised as one.
@@ -45,7 +47,7 @@ def generate(
     if until.tzinfo is None:
         raise ValueError("until needs a time zone")
     world = World(Random(seed), candidates, int(until.timestamp()))
-    events = _simulate(world, candidates)
+    events = _simulate(world, candidates, positions=positions)
     start, dates, times = world.start, world.calendar.dates, world.calendar.times
     first_day = world.calendar.first_day
     for number, (offset, kind, candidate, keys, values) in enumerate(events, start=1):
@@ -59,7 +61,7 @@ def generate(
         yield line
 
 
-def _simulate(world: World, candidates: int) -> list[Event]:
+def _simulate(world: World, candidates: int, *, positions: bool) -> list[Event]:
     """Every candidate's history, cut at ``until``, in the order a CRM export has them.
 
     The cyclic garbage collector is paused meanwhile: the simulation allocates millions of
@@ -72,7 +74,8 @@ def _simulate(world: World, candidates: int) -> list[Event]:
         horizon = world.horizon
         for number in range(1, candidates + 1):
             events.extend(e for e in History(world, number).simulate() if e[0] < horizon)
-        events.extend(e for e in world.position_events() if e[0] < horizon)
+        if positions:
+            events.extend(e for e in world.position_events() if e[0] < horizon)
         events.sort(key=itemgetter(0))
         return events
     finally:
@@ -80,11 +83,19 @@ def _simulate(world: World, candidates: int) -> list[Event]:
             gc.enable()
 
 
-def write_jsonl(path: Path, candidates: int, seed: int, until: datetime = DEFAULT_UNTIL) -> int:
+def write_jsonl(
+    path: Path,
+    candidates: int,
+    seed: int,
+    until: datetime = DEFAULT_UNTIL,
+    *,
+    positions: bool = False,
+) -> int:
     """Write ``generate(...)`` as JSON Lines (orjson, one object per line); returns the count."""
     count = 0
     dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     with path.open("wb", buffering=1 << 20) as file:
-        for count, line in enumerate(generate(candidates, seed, until), start=1):  # noqa: B007
+        lines = generate(candidates, seed, until, positions=positions)
+        for count, line in enumerate(lines, start=1):  # noqa: B007
             file.write(dumps(line, option=newline))
     return count

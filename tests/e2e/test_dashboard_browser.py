@@ -43,7 +43,7 @@ def api(port: int, token: str, path: str) -> dict:
 def test_the_dashboard_renders_the_real_numbers_in_chromium(
     settings: Settings, tmp_path: Path
 ) -> None:
-    fill(settings, 300, 9, tmp_path)
+    fill(settings, 300, 9, tmp_path, positions=True)
     tokens_file = tmp_path / "tokens.json"
     token = add_token(tokens_file, UserRole.VIEWER, "ops-screen")
     port = free_port()

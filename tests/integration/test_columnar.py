@@ -87,7 +87,7 @@ def _views(settings: Settings) -> Iterator[tuple[Ledger, ViewStore, Follower]]:
 def test_the_copy_answers_as_the_views_do_at_its_position(
     settings: Settings, tmp_path: Path
 ) -> None:
-    lines = history(400, seed=11, folder=tmp_path)
+    lines = history(400, seed=11, folder=tmp_path, positions=True)
     half = len(lines) // 2
     record_lines(settings, lines[:half])
     copy = ColumnarCopy(COPIED)

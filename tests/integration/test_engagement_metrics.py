@@ -397,7 +397,7 @@ def import_file(settings: Settings, path: Path) -> None:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("oracle") / "history.jsonl"
-    write_jsonl(path, candidates=1500, seed=2027)
+    write_jsonl(path, candidates=1500, seed=2027, positions=True)
     return path
 
 
@@ -472,7 +472,7 @@ def test_the_ground_truth_lies_inside_the_reported_intervals(tmp_path: Path) -> 
     """
     settings = Settings(db=tmp_path / "rapport.db")
     data = tmp_path / "history.jsonl"
-    write_jsonl(data, candidates=6000, seed=2026)
+    write_jsonl(data, candidates=6000, seed=2026, positions=True)
     import_file(settings, data)
     closed = (DEFAULT_UNTIL - timedelta(days=31)).strftime("%Y-%m")
     assert closed == "2026-09"

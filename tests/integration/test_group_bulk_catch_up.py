@@ -2,7 +2,7 @@
 included, and the fold continues from it (states replayed from the group's timeline): on
 hypothesis histories delivered in several imports, on SQLite and PostgreSQL.
 
-The messages are the relay's very messages (``touchpoint_message``) handed over without a broker,
+The messages are the relay's very messages (``ledger_message``) handed over without a broker,
 with relay re-sends and a message no consumer can read; ``test_streaming.py`` runs the same
 catch-up against the real broker."""
 
@@ -26,7 +26,7 @@ from infra.read.read_side import all_projections, group_views_settings
 from infra.read.stream_views import PartitionProgress, StreamViews
 from infra.read.views import ViewStore
 from infra.store.ledger import Ledger
-from infra.streaming.messages import touchpoint_message
+from infra.streaming.messages import ledger_message
 from infra.streaming.topics import partition_of
 from projections.alert_rules import AlertRules
 from tests.support.drawn_histories import bulk_and_fold_draws, deliveries, record_accepted
@@ -53,7 +53,9 @@ class _Topic:
         finally:
             ledger.close()
         for row in rows:
-            self._append(row.candidate_id, *touchpoint_message(row))
+            to_positions, *message = ledger_message(row)
+            if not to_positions:  # a position's fact goes to the positions topic
+                self._append(row.candidate_id, *message)
         self.sent = max([self.sent, *(row.position for row in rows)])
 
     def garbage(self) -> None:

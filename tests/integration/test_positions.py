@@ -105,11 +105,7 @@ def _positions_among(lines: list[Line]) -> list[Line]:
 def test_positions_leave_every_candidate_view_as_it_was(settings: Settings, tmp_path: Path) -> None:
     """Only the requisitions view sees a position's facts: it lists each position as its stream
     left it, folded or rebuilt in bulk alike."""
-    generated = history(25, seed=11, folder=tmp_path)
-    # the generator's own positions left out: these are the test's
-    lines = [(n, t) for n, (_, t) in enumerate(
-        (line for line in generated if not isinstance(line[1], PositionFact)), start=1
-    )]  # fmt: skip
+    lines = history(25, seed=11, folder=tmp_path)
     positions = _positions_among(lines)
     half = len(lines) // 2
     with fresh_settings("sqlite") as alone:  # the same candidates, in the same imports

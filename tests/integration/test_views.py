@@ -23,16 +23,18 @@ from infra.read.follower import Follower
 from infra.read.read_side import all_projections
 from infra.read.views import ViewStore, views_path
 from infra.store.ledger import Ledger
-from projections.base import Column, Fact, State, Table, Upsert
+from projections.base import CANDIDATE, POSITION, Column, Fact, State, Table, Upsert
 from tests.support.files import dump, fill, store_env
 from tests.support.stores import staged_tables
 
 
 class CountingProjection:
-    """Counts facts per candidate: any double delivery would show."""
+    """Counts facts per stream (a candidate's or a position's: generated histories hold both):
+    any double delivery would show."""
 
     name: ClassVar[str] = "counting"
     version: ClassVar[int] = 1
+    streams: ClassVar[frozenset[str]] = frozenset({CANDIDATE, POSITION})
     tables: ClassVar[tuple[Table, ...]] = (
         Table(
             "view_counts",

@@ -73,9 +73,11 @@ def store_env(settings: Settings) -> dict[str, str]:
     return outside | {"RAPPORT_DB": str(settings.db), "RAPPORT_DATABASE_URL": ""}
 
 
-def history(candidates: int, seed: int, folder: Path) -> list[Line]:
+def history(candidates: int, seed: int, folder: Path, *, positions: bool = False) -> list[Line]:
+    """A generated history's lines; with ``positions``, its positions' facts too (most tests
+    count the ledger's events as touchpoints)."""
     data = folder / f"history-{seed}.jsonl"
-    write_history(data, candidates=candidates, seed=seed)
+    write_history(data, candidates=candidates, seed=seed, positions=positions)
     lines, errors = read_touchpoints(data)
     assert errors == []
     return lines
@@ -91,9 +93,11 @@ def record_lines(settings: Settings, lines: list[Line]) -> int:
         ledger.close()
 
 
-def fill(settings: Settings, candidates: int, seed: int, folder: Path) -> int:
+def fill(
+    settings: Settings, candidates: int, seed: int, folder: Path, *, positions: bool = False
+) -> int:
     """Record a generated history; returns the ledger's last position."""
-    return record_lines(settings, history(candidates, seed, folder))
+    return record_lines(settings, history(candidates, seed, folder, positions=positions))
 
 
 def dump(store: ViewStore, projections: list[Any]) -> dict[str, list[tuple[Any, ...]]]:

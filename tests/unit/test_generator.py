@@ -30,7 +30,7 @@ POSITION_HEAD = ["type", "occurred_at", "source_id", "position"]
 @pytest.fixture(scope="module")
 def history() -> list[dict[str, Any]]:
     """About 3000 candidates: enough outreach for the engagement rates to settle."""
-    return list(generate(candidates=3000, seed=2026))
+    return list(generate(candidates=3000, seed=2026, positions=True))
 
 
 def engagement_rate(
@@ -79,15 +79,16 @@ def engagement_rate(
 def test_the_same_seed_writes_the_same_bytes_and_another_seed_does_not(tmp_path):
     first, again, other = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "c.jsonl"
 
-    count = write_jsonl(first, candidates=200, seed=7)
-    write_jsonl(again, candidates=200, seed=7)
-    write_jsonl(other, candidates=200, seed=8)
+    count = write_jsonl(first, candidates=200, seed=7, positions=True)
+    write_jsonl(again, candidates=200, seed=7, positions=True)
+    write_jsonl(other, candidates=200, seed=8, positions=True)
 
     assert first.read_bytes() == again.read_bytes()
     assert first.read_bytes() != other.read_bytes()
     lines = first.read_bytes().split(b"\n")
     assert lines[-1] == b"" and len(lines) - 1 == count > 1000
-    assert [orjson.loads(line) for line in lines[:-1]] == list(generate(200, seed=7))
+    again_generated = list(generate(200, seed=7, positions=True))
+    assert [orjson.loads(line) for line in lines[:-1]] == again_generated
 
 
 def test_every_line_is_a_valid_touchpoint_or_position_fact_with_its_own_source_id(history):
@@ -119,7 +120,7 @@ def test_the_export_is_chronological_in_whole_utc_seconds_and_ends_before_until(
 def test_replaying_every_candidate_and_position_through_their_aggregates_is_never_refused():
     by_candidate: dict[str, list[Any]] = defaultdict(list)
     by_position: dict[str, list[Any]] = defaultdict(list)
-    for line in generate(candidates=400, seed=11):
+    for line in generate(candidates=400, seed=11, positions=True):
         if "candidate" in line and line["type"] in CATALOGUE:
             by_candidate[line["candidate"]].append(TOUCHPOINT.validate_python(line))
         else:
