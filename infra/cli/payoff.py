@@ -3,8 +3,6 @@ their funnels."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -14,18 +12,16 @@ from rich.table import Table
 
 from infra.cli.common import invalid, out, say, settings_for
 from infra.cli.options import AsOfOption, DbOption, UrlOption, checked_as_of, checked_format
-from infra.read.matches import pool_as_of
 from infra.read.payoff import (
     HIRING_DIMENSIONS,
     ORIGINS,
     Payoff,
     PositionLine,
-    payoff_report,
+    parse_hiring_dimensions,
+    payoff_as_of,
     position_lines,
 )
 from infra.read.read_side import current_views, now_minute
-from infra.read.reader import Reader
-from infra.read.views import ViewStore
 from projections.requisitions import STEPS
 
 STATUSES = ("open", "filled", "closed", "all")
@@ -50,33 +46,22 @@ def payoff_command(
     moment = checked_as_of(as_of, default=None)
     if not window > 0:
         raise invalid("--window", "the attribution window must be a positive number of days")
-    dimensions = [name.strip() for name in by.split(",") if name.strip()]
-    if unknown := [name for name in dimensions if name not in HIRING_DIMENSIONS]:
-        raise invalid(
-            "--by", f"unknown {', '.join(unknown)}; choose from {', '.join(HIRING_DIMENSIONS)}"
-        )
+    try:
+        dimensions = parse_hiring_dimensions(by)
+    except ValueError as bad:
+        raise invalid("--by", str(bad)) from None
     checked_format(fmt, ("table", "json"))
     settings = settings_for(db, database_url)
-    with current_views(settings) as store, _pool(store, moment) as pool:
-        report = payoff_report(
-            store, pool, as_of=now_minute() if moment is None else moment, window_days=window,
-            by=dimensions,
+    with current_views(settings) as store:
+        assert store.ledger is not None  # beside the ledger
+        report = payoff_as_of(
+            store, store.ledger, as_of=now_minute() if moment is None else moment,
+            now=moment is None, window_days=window, by=dimensions,
         )  # fmt: skip
     if fmt == "json":
         typer.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
     else:
         print_payoff(report)
-
-
-@contextmanager
-def _pool(store: ViewStore, as_of: float | None) -> Iterator[Reader]:
-    """The pool view now (the views'), or as it stood at ``as_of`` (folded from the ledger)."""
-    if as_of is None:
-        yield store
-        return
-    assert store.ledger is not None  # beside the ledger
-    with pool_as_of(store.ledger, as_of) as past:
-        yield past
 
 
 def print_payoff(report: Payoff) -> None:

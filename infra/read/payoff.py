@@ -17,8 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from infra.read.alerts import count_open_alerts
+from infra.read.matches import pool_as_of
 from infra.read.metrics import DAY, Segment, engagement_report
 from infra.read.reader import Reader
+from infra.store.recorder import LedgerRecorder
 from projections.alert_rules import POOL
 from projections.rates import Rate, percentile
 from projections.requisitions import POOL_MATCH, STEPS
@@ -123,11 +125,7 @@ def payoff_report(
 ) -> Payoff:
     """Every payoff figure as of ``as_of``; ``pool`` holds the pool view as it stood then (the
     views' own when that is now)."""
-    unknown = [name for name in by if name not in HIRING_DIMENSIONS]
-    if unknown:
-        raise ValueError(
-            f"unknown dimension(s) {', '.join(unknown)}; choose from {', '.join(HIRING_DIMENSIONS)}"
-        )
+    _check_dimensions(by)
     positions, unopened = _counts(store, as_of)
     return Payoff(
         as_of=as_of,
@@ -139,6 +137,38 @@ def payoff_report(
         unopened=unopened,
         health=pool_health(store, pool, as_of),
     )
+
+
+def payoff_as_of(
+    store: Reader,
+    ledger: LedgerRecorder,
+    *,
+    as_of: float,
+    now: bool,
+    window_days: float = 30,
+    by: Sequence[str] = (),
+) -> Payoff:
+    """``payoff_report`` with the pool view it needs: the views' own when the report is for
+    ``now``, else the pool view folded again from the ledger as it stood at ``as_of`` (a read of
+    the whole ledger: an audit's question)."""
+    if now:
+        return payoff_report(store, store, as_of=as_of, window_days=window_days, by=by)
+    with pool_as_of(ledger, as_of) as pool:
+        return payoff_report(store, pool, as_of=as_of, window_days=window_days, by=by)
+
+
+def parse_hiring_dimensions(text: str) -> list[str]:
+    """``"role,client"`` as a list; a ``ValueError`` naming the unknown ones."""
+    by = [name.strip() for name in text.split(",") if name.strip()]
+    _check_dimensions(by)
+    return by
+
+
+def _check_dimensions(by: Sequence[str]) -> None:
+    if unknown := [name for name in by if name not in HIRING_DIMENSIONS]:
+        raise ValueError(
+            f"unknown dimension(s) {', '.join(unknown)}; choose from {', '.join(HIRING_DIMENSIONS)}"
+        )
 
 
 def content_engagement(store: Reader, as_of: float, window_days: float) -> Rate:

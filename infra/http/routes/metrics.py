@@ -7,9 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from infra.http.deps import API, AsOf, ReadsMetrics, State, analysed, invalid, iso, moment
-from infra.read.matches import pool_as_of
 from infra.read.metrics import candidate_experience, engagement_report, funnel, parse_dimensions
-from infra.read.payoff import HIRING_DIMENSIONS, payoff_report
+from infra.read.payoff import parse_hiring_dimensions, payoff_as_of
 from infra.read.reader import Reader
 
 router = APIRouter(prefix=f"{API}/metrics", tags=["metrics"], dependencies=[ReadsMetrics])
@@ -78,18 +77,16 @@ def payoff(
 ) -> Response:
     """Does the talent pool pay off (as ``rapport payoff --format json``): pool against cold
     outreach, positions filled from the pool, content engagement, the pool's health."""
-    dimensions = [name.strip() for name in by.split(",") if name.strip()]
-    if unknown := [name for name in dimensions if name not in HIRING_DIMENSIONS]:
-        choose = ", ".join(HIRING_DIMENSIONS)
-        raise invalid("by", f"unknown {', '.join(unknown)}; choose from {choose}")
+    try:
+        dimensions = parse_hiring_dimensions(by)
+    except ValueError as bad:
+        raise invalid("by", str(bad)) from None
     at = moment(as_of)
 
     def compute(reader: Reader) -> dict[str, Any]:
-        if as_of is None:
-            report = payoff_report(reader, reader, as_of=at, window_days=window, by=dimensions)
-        else:  # the pool as it stood then, folded from the ledger
-            with pool_as_of(state.ledger.ledger_recorder, at) as pool:
-                report = payoff_report(reader, pool, as_of=at, window_days=window, by=dimensions)
-        return report.as_dict()
+        return payoff_as_of(
+            reader, state.ledger.ledger_recorder, as_of=at, now=as_of is None,
+            window_days=window, by=dimensions,
+        ).as_dict()  # fmt: skip
 
     return analysed(state, ("payoff", at, as_of is None, window, tuple(dimensions)), compute)

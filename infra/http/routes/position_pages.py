@@ -13,8 +13,8 @@ from fastapi.responses import HTMLResponse
 from infra.http.deps import AsOf, ReadsMatches, State, moment
 from infra.http.routes.dashboard import templates
 from infra.http.routes.positions import Requisition
-from infra.read.matches import NoSuchPosition, match_position, pool_as_of
-from infra.read.payoff import ORIGINS, Payoff, payoff_report, position_lines
+from infra.read.matches import NoSuchPosition, match_position
+from infra.read.payoff import ORIGINS, payoff_as_of, position_lines
 from projections.requisitions import STEPS
 
 SHOWN_MATCHES = 20
@@ -37,15 +37,11 @@ def positions_page(state: State, request: Request, as_of: AsOf = None) -> HTMLRe
     """The pool's payoff and every position opened by then, open ones first."""
     at = moment(as_of)
     with state.analysis() as (reader, position):
-
-        def payoff() -> Payoff:
-            if as_of is None:
-                return payoff_report(reader, reader, as_of=at)
-            # the pool's health as it stood then is folded from the ledger (an audit's question)
-            with pool_as_of(state.ledger.ledger_recorder, at) as pool:
-                return payoff_report(reader, pool, as_of=at)
-
-        report = state.cached(("payoff page", at, as_of is None), payoff, position=position)
+        report = state.cached(
+            ("payoff page", at, as_of is None),
+            lambda: payoff_as_of(reader, state.ledger.ledger_recorder, as_of=at, now=as_of is None),
+            position=position,
+        )
         lines = state.cached(
             ("positions page", at), lambda: position_lines(reader, at), position=position
         )
