@@ -9,10 +9,11 @@ candidate's own key and leave it off every topic without knowing each type's det
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from hashlib import sha256
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
 from uuid import UUID, uuid5
 
 from pydantic import (
@@ -562,3 +563,17 @@ CATALOGUE: dict[str, type[Touchpoint]] = {
 
 TOUCHPOINT = TypeAdapter(AnyTouchpoint)
 """Validates one touchpoint of any type (the import format)."""
+
+
+def actor_of(kind: str, data: Mapping[str, Any]) -> tuple[str, str | None]:
+    """Who did a touchpoint — ``recruiter``, ``automation``, ``candidate``, ``crm`` (a
+    registration without a recruiter) or ``compliance`` (an erasure) — and their id when one is
+    named: the one answer the journey and the compliance export both give."""
+    recruiter = data.get("recruiter")
+    if kind == "erasure_requested":
+        return "compliance", data.get("requested_by")
+    if kind == "candidate_registered":
+        return ("recruiter" if recruiter else "crm"), recruiter
+    if "automated" in data:
+        return ("automation" if data["automated"] else "recruiter"), recruiter
+    return "candidate", None

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from domain.touchpoints import actor_of
 from projections.base import Column, Fact, State, Table, Upsert
 from projections.rates import Rate, percentile
 
@@ -104,7 +105,7 @@ class TimelineProjection:
     from the touchpoints topic, which have no ledger to read it from."""
 
     name: ClassVar[str] = "timeline"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     stateful: ClassVar[bool] = False
     tables: ClassVar[tuple[Table, ...]] = (
         Table(
@@ -153,9 +154,9 @@ def _reaches(fact: Fact) -> str | None:
 
 
 def _by_whom(fact: Fact) -> str:
-    if fact.get("automated"):
-        return "automation"
-    return str(fact.get("recruiter") or "candidate")
+    """The recruiter's id when a recruiter did it, else who did (``touchpoints.actor_of``)."""
+    actor, by = actor_of(fact.type, fact.data)
+    return by if actor == "recruiter" and by else actor
 
 
 def detail(data: Mapping[str, Any]) -> str:

@@ -8,7 +8,6 @@ import io
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -30,7 +29,7 @@ from infra.cli.options import (
 )
 from infra.core.alert_rules_file import load_rules
 from infra.read.alerts import duration_text, open_alerts
-from infra.read.journeys import NoSuchCandidate, journey, next_due_action
+from infra.read.journeys import NoSuchCandidate, journey
 from infra.read.metrics import (
     DIMENSIONS,
     CandidateExperience,
@@ -174,11 +173,10 @@ def journey_command(
         except NoSuchCandidate as missing:
             err.print(str(missing))
             raise typer.Exit(ExitCode.REFUSED) from None
-        next_action = next_due_action(store, found, moment)
     if fmt == "json":
-        document = asdict(found) | {"next_due_action": next_action}
-        out.print_json(orjson.dumps(document).decode())
+        out.print_json(orjson.dumps(found.as_dict()).decode())
         return
+    next_action = found.next_due and found.next_due.text
     out.print(
         f"[bold]{found.candidate}[/bold] {found.status} {found.role}, owner"
         f" {found.recruiter or '-'} — stage [bold]{found.stage}[/bold]"

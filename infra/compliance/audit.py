@@ -24,9 +24,9 @@ from domain.refusals import UnknownCandidate
 from domain.touchpoints import (
     CandidateRegistered,
     ConsentGiven,
-    ErasureRequested,
     OptedOut,
     Touchpoint,
+    actor_of,
     candidate_id,
 )
 from infra.store.chain import (
@@ -315,14 +315,8 @@ def _stored(row: SealedRow) -> StoredEvent:
 
 
 def _actor(touchpoint: Touchpoint) -> tuple[str, str | None]:
-    if isinstance(touchpoint, ErasureRequested):
-        return "compliance", touchpoint.requested_by
-    recruiter = getattr(touchpoint, "recruiter", None)
-    if isinstance(touchpoint, CandidateRegistered):
-        return ("recruiter" if recruiter else "crm"), recruiter
-    if hasattr(touchpoint, "automated"):
-        return ("automation" if touchpoint.automated else "recruiter"), recruiter
-    return "candidate", None
+    fields = {"recruiter", "automated", "requested_by"} & type(touchpoint).model_fields.keys()
+    return actor_of(touchpoint.type, {name: getattr(touchpoint, name) for name in fields})
 
 
 def _value(value: Any) -> str | None:

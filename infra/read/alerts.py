@@ -49,6 +49,11 @@ _LOG_TABLES = (
 _OPEN = open_as_of_sql("e")
 
 
+def rule_label(rule: str) -> str:
+    """A rule as people read it ("engaged candidate without a personal follow-up")."""
+    return _DESCRIPTIONS.get(rule) or rule.replace("_", " ")
+
+
 def _moment(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
@@ -174,39 +179,43 @@ def open_alerts(
 
 @dataclass(frozen=True, slots=True)
 class Deadline:
+    """A journey's next due action: the rule, when it falls due and whether it is overdue."""
+
     rule: str
     due_at: datetime
     anchor_at: datetime
     overdue: bool
 
+    @property
+    def text(self) -> str:
+        state = "overdue since" if self.overdue else "due"
+        return f"{rule_label(self.rule)}: {state} {self.due_at:%Y-%m-%d %H:%M} UTC"
 
-def next_deadline(store: ViewStore, candidate_id: str, as_of: float | None) -> Deadline | None:
-    """The earliest due time among the candidate's episodes unresolved as of ``as_of``.
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "label": rule_label(self.rule),
+            "due_at": self.due_at.isoformat(),
+            "anchor_at": self.anchor_at.isoformat(),
+            "overdue": self.overdue,
+            "text": self.text,
+        }
 
-    ``as_of=None`` means "with everything recorded": the episodes not resolved at all.
-    """
+
+def next_deadline(store: ViewStore, candidate_id: str, as_of: float) -> Deadline | None:
+    """The earliest due time among the candidate's episodes unresolved as of ``as_of``."""
     if _built(store) is None:
         return None
-    moment = float("inf") if as_of is None else as_of
     rows = store.query(
         f"SELECT rule, due_at, anchor_at FROM {EPISODES} WHERE candidate_id = ?"
         " AND anchor_at <= ? AND (resolved_at IS NULL OR resolved_at > ?)"
         " ORDER BY due_at, rule LIMIT 1",
-        (candidate_id, moment, moment),
+        (candidate_id, as_of, as_of),
     )
     if not rows:
         return None
     rule, due_at, anchor_at = rows[0]
-    return Deadline(rule, _moment(due_at), _moment(anchor_at), due_at <= moment)
-
-
-def next_due(store: ViewStore, candidate_id: str, as_of: float | None) -> str | None:
-    """The journey's "next due action": the earliest open or coming deadline, in words."""
-    found = next_deadline(store, candidate_id, as_of)
-    if found is None:
-        return None
-    state = "overdue since" if found.overdue else "due"
-    return f"{found.rule}: {state} {found.due_at:%Y-%m-%d %H:%M} UTC"
+    return Deadline(rule, _moment(due_at), _moment(anchor_at), due_at <= as_of)
 
 
 # --- the raise/clear log ------------------------------------------------------------------------

@@ -250,7 +250,9 @@ _REACHES = (
 TIMELINE_ROWS: dict[str, str] = {
     TIMELINE: f"""
         SELECT candidate_id, version, position, happened, recorded_at, type,
-            CASE WHEN automated THEN 'automation'
+            CASE WHEN type = 'erasure_requested' THEN 'compliance'
+                WHEN type = 'candidate_registered' THEN coalesce(nullif(recruiter, ''), 'crm')
+                WHEN automated THEN 'automation'
                 ELSE coalesce(nullif(recruiter, ''), 'candidate') END,
             personal_touch::INTEGER, {_REACHES}, data
         FROM facts ORDER BY candidate_id, version""",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import orjson
 from typer.testing import CliRunner
 
 from infra.cli.app import app
@@ -15,8 +18,8 @@ from tests.support.files import store_env
 runner = CliRunner()
 
 
-def record(settings: Settings, *touchpoints: object) -> None:
-    ledger = Ledger(settings, clock=lambda: NOW)
+def record(settings: Settings, *touchpoints: object, clock: datetime | None = NOW) -> None:
+    ledger = Ledger(settings, clock=lambda: clock or datetime.now(UTC))
     try:
         for touchpoint in touchpoints:
             ledger.record(touchpoint)  # type: ignore[arg-type]
@@ -122,3 +125,49 @@ def test_the_journey_command(settings: Settings) -> None:
 
 def test_as_of_a_day_means_the_end_of_that_day() -> None:
     assert parse_as_of("2026-05-01") == parse_as_of("2026-05-01T23:59:59.999999+00:00")
+
+
+def test_without_an_as_of_the_journey_stands_now_and_speaks_iso(settings: Settings) -> None:
+    """A deadline still ahead is not "overdue" because no date was given (it was, once)."""
+    soon = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
+    record(
+        settings,
+        tp("candidate_registered", when=(soon - timedelta(days=1)).isoformat()),
+        tp("added_to_talent_pool", when=soon.isoformat()),
+        clock=None,
+    )
+    with current_views(settings) as store:
+        found = journey(store, "C-1")
+    assert found.next_due is not None and not found.next_due.overdue
+    document = found.as_dict()
+    due = document["next_due"]
+    assert (due["rule"], due["overdue"]) == ("talent_pool_without_personal_touch", False)
+    assert datetime.fromisoformat(due["due_at"]) == soon + timedelta(90)
+    assert due["text"].startswith("talent-pool member without a personal touch: due ")
+    for step in document["steps"]:
+        assert datetime.fromisoformat(step["occurred_at"]).tzinfo is not None
+        assert datetime.fromisoformat(step["recorded_at"]).tzinfo is not None
+    shown = runner.invoke(app, ["journey", "C-1", "--format", "json"], env=store_env(settings))
+    assert shown.exit_code == 0, shown.stderr
+    assert orjson.loads(shown.stdout)["next_due"]["overdue"] is False
+
+
+def test_an_erasure_is_done_by_compliance_in_the_journey_as_in_the_audit(
+    settings: Settings,
+) -> None:
+    record(
+        settings,
+        tp("candidate_registered"),
+        tp("erasure_requested", when=at(1), requested_by="dpo-1"),
+    )
+    with current_views(settings) as store:
+        found = journey(store, "C-1")
+    assert [(s.type, s.by_whom) for s in found.steps] == [
+        ("candidate_registered", "crm"), ("erasure_requested", "compliance"),
+    ]  # fmt: skip
+    history = runner.invoke(app, ["audit", "export", "C-1"], env=store_env(settings))
+    assert history.exit_code == 0, history.stderr
+    rows = orjson.loads(history.stdout)["touchpoints"]
+    assert [(r["type"], r["actor"], r["by"]) for r in rows] == [
+        ("candidate_registered", "crm", None), ("erasure_requested", "compliance", "dpo-1"),
+    ]  # fmt: skip

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from domain.touchpoints import TOUCHPOINT, Touchpoint, candidate_id
 from infra.core.alert_rules_file import load_rules
 from infra.core.settings import Settings
-from infra.read.alerts import next_deadline, next_due, open_alerts, record_transitions
+from infra.read.alerts import next_deadline, open_alerts, record_transitions
 from infra.read.follower import Follower
 from infra.read.views import ViewStore
 from infra.store.ledger import Ledger
@@ -73,7 +73,17 @@ def test_the_next_due_action_names_the_coming_deadline(desk: StoredDesk) -> None
         tp("added_to_talent_pool", "C-1", day(1)),
         tp("personal_note_sent", "C-1", day(100)),
     )
-    assert next_due(desk.store, _cid("C-1"), as_of(101)) == f"{POOL}: due 2026-07-14 09:00 UTC"
+    found = next_deadline(desk.store, _cid("C-1"), as_of(101))
+    assert found is not None
+    assert found.text == "talent-pool member without a personal touch: due 2026-07-14 09:00 UTC"
+    assert found.as_dict() == {
+        "rule": POOL,
+        "label": "talent-pool member without a personal touch",
+        "due_at": "2026-07-14T09:00:00+00:00",
+        "anchor_at": "2026-04-15T09:00:00+00:00",
+        "overdue": False,
+        "text": found.text,
+    }
 
 
 def test_a_personal_touch_recorded_late_clears_the_raised_alert_in_the_log(
@@ -98,12 +108,10 @@ def test_the_next_deadline_is_the_earliest_unresolved_one(desk: StoredDesk) -> N
     assert found is not None and (found.rule, found.overdue) == (POOL, False)
     found = next_deadline(desk.store, cid, as_of(11))
     assert found is not None and (found.rule, found.due_at) == (APPLICANT, START + timedelta(12))
-    assert (
-        next_due(desk.store, cid, as_of(13)) == f"{APPLICANT}: overdue since 2026-01-17 09:00 UTC"
-    )
+    found = next_deadline(desk.store, cid, as_of(13))
+    assert found is not None and found.overdue
+    assert found.text.endswith("overdue since 2026-01-17 09:00 UTC")
     assert next_deadline(desk.store, "no-such-candidate", as_of(13)) is None
-    found = next_deadline(desk.store, cid, None)  # with everything recorded
-    assert found is not None and found.rule == APPLICANT
 
 
 def test_the_transition_log_is_idempotent_and_moves_forward(desk: StoredDesk) -> None:

@@ -22,7 +22,7 @@ from pygal.style import Style
 from infra.http.deps import AsOf, Candidate, ReadsJourneys, ReadsMetrics, State, moment
 from infra.http.guard import TOKEN_COOKIE
 from infra.read.alerts import count_open_alerts, open_alerts
-from infra.read.journeys import NoSuchCandidate, journey, next_due_action
+from infra.read.journeys import NoSuchCandidate, journey
 from infra.read.metrics import candidate_experience, engagement_report, funnel
 from infra.read.reader import Reader
 from projections.rates import Rate
@@ -225,7 +225,7 @@ def dashboard(
 def journey_page(
     state: State, request: Request, candidate: Candidate, as_of: AsOf = None
 ) -> HTMLResponse:
-    at = None if as_of is None else moment(as_of)
+    at = moment(as_of)
     store = state.views()
     try:
         found = journey(store, candidate, at)
@@ -236,7 +236,7 @@ def journey_page(
         "journey.html",
         {
             "journey": found,
-            "next_due": next_due_action(store, found, at),
+            "next_due": found.next_due and found.next_due.text,
             "when": lambda seconds: datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M"),
         },
     )
