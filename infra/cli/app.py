@@ -9,6 +9,7 @@ import typer
 
 from infra.cli.capture import inbound_command, record_command
 from infra.cli.common import ExitCode, say
+from infra.cli.compare import compare_command
 from infra.cli.compliance import audit_app, erase_command
 from infra.cli.demo import demo
 from infra.cli.ledger import follow, generate, import_file, rebuild, schemas, summary
@@ -36,6 +37,7 @@ app.command("follow")(follow)
 # Reading the views.
 app.command("journey")(journey_command)
 app.command("metrics")(metrics_command)
+app.command("compare")(compare_command)
 app.command("alerts")(alerts_command)
 app.command("match")(match_command)
 app.command("shortlist")(shortlist_command)

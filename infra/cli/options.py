@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -10,7 +11,10 @@ import typer
 
 from infra.cli.common import ExitCode, invalid, say
 from infra.core.settings import Settings
+from infra.read.known_at import CannotTell, answering_views
+from infra.read.metrics import BASES, Selection, parse_filters
 from infra.read.read_side import ViewsNotFound, check_group, existing_group_views, parse_as_of
+from infra.read.views import ViewStore
 
 Default = TypeVar("Default", float, None)
 
@@ -30,6 +34,36 @@ AsOfOption = Annotated[
         help="As things stood then: YYYY-MM-DD (the end of that day, UTC) or an ISO instant"
         " with a zone. Default: now.",
     ),
+]
+KnownAtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--known-at",
+        help="As the report stood then: only events recorded by this instant (YYYY-MM-DD: the"
+        " end of that day, UTC); --as-of defaults to it.",
+    ),
+]
+BasisOption = Annotated[
+    str,
+    typer.Option(
+        "--basis",
+        help="settled: count only outreach whose window had closed (default); all: every"
+        " outreach sent, open windows included (reads low).",
+    ),
+]
+WhereOption = Annotated[
+    str | None,
+    typer.Option(
+        "--where", help="Only outreach with these values: DIMENSION=VALUE[,DIMENSION=VALUE]."
+    ),
+]
+SentFromOption = Annotated[
+    str | None,
+    typer.Option("--sent-from", help="Only outreach sent from this day (or ISO instant) on."),
+]
+SentUntilOption = Annotated[
+    str | None,
+    typer.Option("--sent-until", help="Only outreach sent up to this day (its end) or instant."),
 ]
 GroupOption = Annotated[
     str | None,
@@ -79,3 +113,50 @@ def checked_as_of(as_of: str | None, *, default: Default) -> float | Default:
         return parse_as_of(as_of)
     except ValueError as bad:
         raise invalid("--as-of", str(bad)) from None
+
+
+def checked_selection(
+    basis: str, where: str | None, sent_from: str | None, sent_until: str | None
+) -> Selection:
+    """Which outreach a report counts (--basis, --where, --sent-from, --sent-until), or exit 2
+    naming the option."""
+    try:
+        filters = parse_filters(where or "")
+    except ValueError as bad:
+        raise invalid("--where", str(bad)) from None
+    period = []
+    for option, text, starts in (
+        ("--sent-from", sent_from, True),
+        ("--sent-until", sent_until, False),
+    ):
+        try:
+            period.append(None if text is None else parse_as_of(text, day_starts=starts))
+        except ValueError as bad:
+            raise invalid(option, str(bad)) from None
+    if basis not in BASES:
+        raise invalid("--basis", f"expected {' or '.join(BASES)}, got {basis!r}")
+    try:
+        return Selection(basis, filters, *period)
+    except ValueError as bad:
+        raise invalid("--sent-until", str(bad)) from None
+
+
+def checked_known_at(known_at: str | None) -> float | None:
+    """The --known-at instant, None without one, or exit 2."""
+    if known_at is None:
+        return None
+    try:
+        return parse_as_of(known_at)
+    except ValueError as bad:
+        raise invalid("--known-at", str(bad)) from None
+
+
+@contextmanager
+def answering(settings: Settings, group: str | None, known_at: float | None) -> Iterator[ViewStore]:
+    """The views a report reads (``known_at.answering_views``); exit 2 naming --known-at when
+    they cannot tell what was known then."""
+    try:
+        with answering_views(settings, group, known_at) as store:
+            yield store
+    except CannotTell as cannot:
+        raise invalid("--known-at", str(cannot)) from None

@@ -67,18 +67,20 @@ def payoff_command(
 def print_payoff(report: Payoff) -> None:
     day = datetime.fromtimestamp(report.as_of, UTC).strftime("%Y-%m-%d %H:%M")
     audience = Table(
-        "audience", "outreach", "response", "engagement",
+        "audience", "outreach", "pending", "response", "engagement",
         title=f"Outreach to pool members against cold outreach, as of {day} UTC"
         f" ({report.window_days:g}-day window)",
+        caption="Settled outreach only (its window closed by then); pending: not counted yet.",
     )  # fmt: skip
     for s in report.audience:
         audience.add_row(
-            str(s.values["audience"]), f"{s.outreach:,}", str(s.response), str(s.engagement)
-        )
+            str(s.values["audience"]), f"{s.outreach:,}", f"{s.pending:,}", str(s.response),
+            str(s.engagement),
+        )  # fmt: skip
     out.print(audience)
     out.print(
         f"Content shared, followed within {report.window_days:g} days by a reply or an"
-        f" engagement: {report.content}"
+        f" engagement (settled): {report.content}; {report.content_pending:,} still pending"
     )
     for segment in report.hiring:
         named = ", ".join(f"{k} {v or '-'}" for k, v in segment.values.items())

@@ -20,20 +20,30 @@ from rich.table import Table
 from infra.cli.common import ExitCode, err, invalid, out, say, settings_for
 from infra.cli.options import (
     AsOfOption,
+    BasisOption,
     DbOption,
     GroupOption,
+    KnownAtOption,
+    SentFromOption,
+    SentUntilOption,
     UrlOption,
+    WhereOption,
+    answering,
     checked_as_of,
     checked_format,
     checked_group,
+    checked_known_at,
+    checked_selection,
 )
 from infra.core.alert_rules_file import load_rules
 from infra.read.alerts import duration_text, open_alerts
 from infra.read.journeys import NoSuchCandidate, journey
 from infra.read.metrics import (
     DIMENSIONS,
+    SETTLED,
     CandidateExperience,
     Segment,
+    Selection,
     candidate_experience,
     engagement_report,
     funnel,
@@ -56,6 +66,11 @@ def metrics_command(
     sla_hours: Annotated[
         float, typer.Option("--sla-hours", help="Hours an applicant may wait for a person.")
     ] = 48.0,
+    known_at: KnownAtOption = None,
+    basis: BasisOption = SETTLED,
+    where: WhereOption = None,
+    sent_from: SentFromOption = None,
+    sent_until: SentUntilOption = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
     group: GroupOption = None,
     db: DbOption = None,
@@ -66,25 +81,31 @@ def metrics_command(
         dimensions = parse_dimensions(by)
     except ValueError as bad:
         raise invalid("--by", str(bad)) from None
-    # No --as-of: now, read at the edge (the queries never look at a clock).
-    moment = checked_as_of(as_of, default=time.time())
+    # No --as-of: now (or the --known-at instant), read at the edge (the queries never look at
+    # a clock).
+    known = checked_known_at(known_at)
+    moment = checked_as_of(as_of, default=time.time() if known is None else known)
     if not window > 0:
         raise invalid("--window", "the attribution window must be a positive number of days")
     if not sla_hours > 0:
         raise invalid("--sla-hours", "must be a positive number of hours")
     checked_format(fmt, TABLE_JSON_CSV)
+    selection = checked_selection(basis, where, sent_from, sent_until)
     settings = settings_for(db, database_url)
     group = checked_group(group, settings)
 
-    with current_views(settings, group) as store:
-        segments = engagement_report(store, dimensions, moment, window)
+    with answering(settings, group, known) as store:
+        segments = engagement_report(store, dimensions, moment, window, selection)
         stages = funnel(store, moment)
         experience = candidate_experience(store, moment, sla_hours)
     if fmt == "json":
         document = {
             "as_of": datetime.fromtimestamp(moment, UTC).isoformat(),
+            "known_at": known and datetime.fromtimestamp(known, UTC).isoformat(),
             "window_days": window,
             "by": dimensions,
+            **selection.as_dict(),
+            "pending": sum(s.pending for s in segments),
             "segments": [s.as_dict() for s in segments],
             "funnel": [s.as_dict() for s in stages],
             "candidate_experience": experience.as_dict(),
@@ -93,7 +114,9 @@ def metrics_command(
     elif fmt == "csv":
         typer.echo(segments_csv(dimensions, segments), nl=False)
     else:
-        print_tables(out, dimensions, segments, stages, experience, moment, window)
+        print_tables(
+            out, dimensions, segments, stages, experience, moment, window, selection, known
+        )
 
 
 def alerts_command(
@@ -102,6 +125,7 @@ def alerts_command(
     recruiter: Annotated[
         str | None, typer.Option("--recruiter", help="Only this recruiter's candidates.")
     ] = None,
+    known_at: KnownAtOption = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
     group: GroupOption = None,
     db: DbOption = None,
@@ -117,10 +141,11 @@ def alerts_command(
         raise typer.Exit(ExitCode.INVALID) from None
     if rule is not None and rule not in rules.names:
         raise invalid("--rule", f"unknown rule {rule!r} (known: {', '.join(rules.names)})")
-    moment = checked_as_of(as_of, default=datetime.now(UTC).timestamp())
+    known = checked_known_at(known_at)
+    moment = checked_as_of(as_of, default=datetime.now(UTC).timestamp() if known is None else known)
     group = checked_group(group, settings)
     try:
-        with current_views(settings, group) as store:
+        with answering(settings, group, known) as store:
             alerts = open_alerts(store, moment, rule=rule, recruiter=recruiter)
     except PersistenceError as down:
         say(f"cannot open the ledger at {settings.store_description}: {down}")
@@ -214,18 +239,38 @@ def segments_csv(by: Sequence[str], segments: Sequence[Segment]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
-        [*by, "outreach", "responses", "response_rate", "response_low", "response_high",
+        [*by, "outreach", "pending", "responses", "response_rate", "response_low", "response_high",
          "engagements", "engagement_rate", "engagement_low", "engagement_high",
          "engagement_one_in", "response_hours_median", "response_hours_p90"]
     )  # fmt: skip
     for s in segments:
         writer.writerow(
-            [*(s.values[name] or "" for name in by), s.outreach,
+            [*(s.values[name] or "" for name in by), s.outreach, s.pending,
              s.response.successes, _f(s.response.value), *map(_f, s.response.interval),
              s.engagement.successes, _f(s.engagement.value), *map(_f, s.engagement.interval),
-             s.engagement.one_in, _f(s.response_hours_median), _f(s.response_hours_p90)]
+             s.engagement.one_in or "", _f(s.response_hours_median), _f(s.response_hours_p90)]
         )  # fmt: skip
     return buffer.getvalue()
+
+
+def basis_caption(selection: Selection, window_days: float, pending: int) -> str:
+    """What the rates count, said under every table of them."""
+    if selection.basis == SETTLED:
+        said = (
+            f"Settled outreach only (its {window_days:g}-day window closed by then);"
+            f" {pending:,} still pending, not counted."
+        )
+    else:
+        said = f"All outreach, {pending:,} with the window still open (their rates read low)."
+    if selection.where:
+        said += " Only " + ", ".join(f"{k}={v or '-'}" for k, v in selection.where.items()) + "."
+    if selection.sent_from is not None or selection.sent_until is not None:
+        start, end = (
+            "…" if t is None else datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M")
+            for t in (selection.sent_from, selection.sent_until)
+        )
+        said += f" Sent {start} to {end} UTC."
+    return said
 
 
 def _f(value: float | None) -> str:
@@ -244,16 +289,25 @@ def print_tables(
     experience: CandidateExperience,
     as_of: float,
     window_days: float,
+    selection: Selection,
+    known_at: float | None = None,
 ) -> None:
     when = datetime.fromtimestamp(as_of, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    known = (
+        ""
+        if known_at is None
+        else f", as known at {datetime.fromtimestamp(known_at, UTC):%Y-%m-%d %H:%M} UTC"
+    )
     report = Table(
-        *by, "outreach", "response", "engagement", "1st response h (median / p90)",
-        title=f"Engagement as of {when}, {window_days:g}-day window",
+        *by, "outreach", "pending", "response", "engagement", "1st response h (median / p90)",
+        title=f"Engagement as of {when}{known}, {window_days:g}-day window",
+        caption=basis_caption(selection, window_days, sum(s.pending for s in segments)),
     )  # fmt: skip
     for s in segments:
         report.add_row(
             *(s.values[name] or "-" for name in by),
             f"{s.outreach:,}",
+            f"{s.pending:,}",
             str(s.response),
             str(s.engagement),
             f"{_hours(s.response_hours_median)} / {_hours(s.response_hours_p90)}",

@@ -16,6 +16,8 @@ from infra.http.guard import presented_token
 from infra.http.prometheus import RapportCollector
 from infra.http.state import ServerState
 from infra.http.tokens import ApiToken
+from infra.read.known_at import CannotTell, views_known_at
+from infra.read.metrics import BASES, SETTLED, Selection, parse_filters
 from infra.read.read_side import now_minute, parse_as_of
 from infra.read.reader import Reader
 
@@ -55,6 +57,27 @@ def invalid(field: str, message: str, where: str = "query") -> HTTPException:
     )
 
 
+KnownAt = Annotated[
+    str | None,
+    Query(
+        description="As the report stood then: only events recorded by this instant (YYYY-MM-DD:"
+        " the end of that day, UTC). as_of defaults to it. Builds the views of that instant"
+        " from the ledger: seconds per million events."
+    ),
+]
+
+
+def instants(as_of: str | None, known_at: str | None) -> tuple[float, float | None]:
+    """(as of, known at): ``as_of`` defaults to ``known_at``, and to the current minute."""
+    if known_at is None:
+        return moment(as_of), None
+    try:
+        known = parse_as_of(known_at)
+    except ValueError as bad:
+        raise invalid("known_at", str(bad)) from None
+    return (known if as_of is None else moment(as_of)), known
+
+
 def moment(as_of: str | None) -> float:
     """The ``as_of`` parameter as seconds since the epoch; the current minute without one."""
     if as_of is None:
@@ -63,6 +86,46 @@ def moment(as_of: str | None) -> float:
         return parse_as_of(as_of)
     except ValueError as bad:
         raise invalid("as_of", str(bad)) from None
+
+
+def selected(
+    basis: Annotated[
+        str,
+        Query(
+            description="settled: only outreach whose window had closed (default); all: every"
+            " outreach sent, open windows included."
+        ),
+    ] = SETTLED,
+    where: Annotated[
+        str | None, Query(description="Only outreach with these values: DIM=VALUE[,DIM=VALUE].")
+    ] = None,
+    sent_from: Annotated[
+        str | None, Query(description="Only outreach sent from this day (its start) or instant.")
+    ] = None,
+    sent_until: Annotated[
+        str | None, Query(description="Only outreach sent up to this day (its end) or instant.")
+    ] = None,
+) -> Selection:
+    """Which outreach a report counts, from the query, or 422 naming the parameter."""
+    if basis not in BASES:
+        raise invalid("basis", f"expected {' or '.join(BASES)}, got {basis!r}")
+    try:
+        filters = parse_filters(where or "")
+    except ValueError as bad:
+        raise invalid("where", str(bad)) from None
+    period: list[float | None] = []
+    for name, text, starts in (("sent_from", sent_from, True), ("sent_until", sent_until, False)):
+        try:
+            period.append(None if text is None else parse_as_of(text, day_starts=starts))
+        except ValueError as bad:
+            raise invalid(name, str(bad)) from None
+    try:
+        return Selection(basis, filters, *period)
+    except ValueError as bad:
+        raise invalid("sent_until", str(bad)) from None
+
+
+Selected = Annotated[Selection, Depends(selected)]
 
 
 def authenticated(request: Request) -> ApiToken:
@@ -130,6 +193,28 @@ def analysed(
         body = state.cached(
             key, lambda: orjson.dumps(compute(snapshot) | {"position": position}), position=position
         )
+    return Response(body, media_type="application/json")
+
+
+def reported(
+    state: ServerState,
+    known_at: float | None,
+    key: tuple[Any, ...],
+    compute: Callable[[Reader], dict[str, Any]],
+) -> Response:
+    """``analysed``; with ``known_at``, computed from views built from what had been recorded
+    by then (``infra.read.known_at``), cached per the views' position like any answer."""
+    if known_at is None:
+        return analysed(state, key, compute)
+
+    def build() -> bytes:
+        try:
+            with views_known_at(state.settings, state.views(), known_at) as known:
+                return orjson.dumps(compute(known) | {"known_at": iso(known_at)})
+        except CannotTell as cannot:
+            raise invalid("known_at", str(cannot)) from None
+
+    body = state.cached(("known_at", known_at, *key), build)
     return Response(body, media_type="application/json")
 
 

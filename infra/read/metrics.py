@@ -12,9 +12,11 @@ after each outreach, so comparing that one moment with D and with the window is 
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from infra.read.reader import Reader
@@ -53,20 +55,69 @@ class Segment(NamedTuple):
 
     values: dict[str, str | None]
     outreach: int
+    """The outreach the rates count: the settled ones (window closed by the report's instant),
+    or every one sent by then when the report counts all."""
     response: Rate
     engagement: Rate
     response_hours_median: float | None
     response_hours_p90: float | None
+    pending: int = 0
+    """Outreach sent by the report's instant whose window was still open then."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.values,
             "outreach": self.outreach,
+            "pending": self.pending,
             "response": self.response.as_dict(),
             "engagement": self.engagement.as_dict(),
             "response_hours_median": self.response_hours_median,
             "response_hours_p90": self.response_hours_p90,
         }
+
+
+SETTLED, ALL = "settled", "all"
+BASES = (SETTLED, ALL)
+"""Which outreach a rate counts: ``settled`` (the default) only outreach whose attribution window
+had closed by the report's instant, ``all`` every outreach sent by then (open windows included,
+which reads low: their replies may still come)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which outreach a report counts, beside its instant and window."""
+
+    basis: str = SETTLED
+    where: Mapping[str, str | None] = field(default_factory=dict)
+    """Only outreach with these dimension values (None: no value)."""
+    sent_from: float | None = None
+    sent_until: float | None = None
+    """Only outreach sent in this period (a cohort range), both ends included."""
+
+    def __post_init__(self) -> None:
+        if self.basis not in BASES:
+            raise ValueError(f"unknown basis {self.basis!r}; choose from {', '.join(BASES)}")
+        _check_dimensions(list(self.where))
+        start, end = self.sent_from, self.sent_until
+        if start is not None and end is not None and start > end:
+            raise ValueError("the period ends before it starts")
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """For a cache: equal selections, equal keys."""
+        return (self.basis, tuple(sorted(self.where.items())), self.sent_from, self.sent_until)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "basis": self.basis,
+            "where": dict(self.where),
+            "sent_from": _iso(self.sent_from),
+            "sent_until": _iso(self.sent_until),
+        }
+
+
+def _iso(seconds: float | None) -> str | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,40 +147,67 @@ def _check_dimensions(by: Sequence[str]) -> None:
         )
 
 
+SETTLED_OUTREACH = Selection()
+"""Every outreach sent, counted once its window has closed: what reports count by default."""
+
+
 def engagement_report(
-    store: Reader, by: Sequence[str], as_of: float | None = None, window_days: float = 30
+    store: Reader,
+    by: Sequence[str],
+    as_of: float | None = None,
+    window_days: float = 30,
+    selection: Selection = SETTLED_OUTREACH,
 ) -> list[Segment]:
     """Outreach count, response and engagement rates and time to first response, per segment.
 
     Every outreach is credited independently: its response (engagement) counts when its first
-    reply (engaging event) came within ``window_days`` after it, and by ``as_of``.
+    reply (engaging event) came within ``window_days`` after it, and by ``as_of`` (the current
+    time without one). On the settled basis (``selection``), only outreach whose window had
+    closed by ``as_of`` is counted; each segment also says how many were still pending.
     """
     _check_dimensions(by)
+    filters = selection.where
+    basis, sent_from, sent_until = selection.basis, selection.sent_from, selection.sent_until
     if window_days <= 0:
         raise ValueError("the attribution window must be positive")
+    at = time.time() if as_of is None else as_of
     window = window_days * DAY
     columns = [DIMENSIONS[name] for name in by]
-    join = "".join(_JOINS[name] for name in dict.fromkeys(by) if name in _JOINS)
-    responded = "o.first_response_at IS NOT NULL AND o.first_response_at <= o.sent_at + ?"
-    engaged = "o.first_engagement_at IS NOT NULL AND o.first_engagement_at <= o.sent_at + ?"
-    select_params: list[Any] = [window, window]
-    where, where_params = "", []
-    if as_of is not None:
-        responded += " AND o.first_response_at <= ?"
-        engaged += " AND o.first_engagement_at <= ?"
-        select_params = [window, as_of, window, as_of]
-        where, where_params = " WHERE o.sent_at <= ?", [as_of]
+    join = "".join(_JOINS[name] for name in dict.fromkeys([*by, *filters]) if name in _JOINS)
+    counted, counted_params = (
+        ("o.sent_at + ? <= ?", [window, at]) if basis == SETTLED else ("1 = 1", [])
+    )
+    within = "IS NOT NULL AND {0} <= o.sent_at + ? AND {0} <= ?"
+    responded = f"{counted} AND o.first_response_at {within.format('o.first_response_at')}"
+    engaged = f"{counted} AND o.first_engagement_at {within.format('o.first_engagement_at')}"
+    responded_params = [*counted_params, window, at]
+    engaged_params = [*counted_params, window, at]
+    conditions, where_params = ["o.sent_at <= ?"], [at]
+    for name, value in filters.items():
+        conditions.append(
+            f"{DIMENSIONS[name]} IS NULL" if value is None else f"{DIMENSIONS[name]} = ?"
+        )
+        where_params += [] if value is None else [value]
+    if sent_from is not None:
+        conditions.append("o.sent_at >= ?")
+        where_params.append(sent_from)
+    if sent_until is not None:
+        conditions.append("o.sent_at <= ?")
+        where_params.append(sent_until)
+    where_sql = " WHERE " + " AND ".join(conditions)
     group = f" GROUP BY {', '.join(columns)}" if columns else ""
     head = "".join(f"{c}, " for c in columns)
-    response_params = [window, as_of] if as_of is not None else [window]
-    counted = (
-        f"SELECT {head}COUNT(*), SUM(CASE WHEN {responded} THEN 1 ELSE 0 END),"
-        f" SUM(CASE WHEN {engaged} THEN 1 ELSE 0 END)"
+    measures = (
+        f"SELECT {head}SUM(CASE WHEN {counted} THEN 1 ELSE 0 END),"
+        f" SUM(CASE WHEN {responded} THEN 1 ELSE 0 END),"
+        f" SUM(CASE WHEN {engaged} THEN 1 ELSE 0 END),"
+        " SUM(CASE WHEN o.sent_at + ? > ? THEN 1 ELSE 0 END)"
     )
+    measure_params = [*counted_params, *responded_params, *engaged_params, window, at]
     width = len(by)
-    measured: list[tuple[tuple[Any, ...], Any, Any, Any, float | None, float | None]] = []
-    """Per segment: its key, outreach, responses, engagements, and the median and 90th
-    percentile of its response delays in hours."""
+    measured: list[tuple[tuple[Any, ...], Any, Any, Any, Any, float | None, float | None]] = []
+    """Per segment: its key, outreach counted, responses, engagements, pending, and the median
+    and 90th percentile of its response delays in hours."""
     if getattr(store, "aggregates_lists", False):
         # One statement: each segment's sorted delays stay in the database, which returns the
         # median and the 90th percentile (``_percentile_sql``), the segments in the report's
@@ -139,22 +217,23 @@ def engagement_report(
             (row[:width], *row[width:])
             for row in store.query(
                 f"SELECT * EXCLUDE (d), {_percentile_sql(50)}, {_percentile_sql(90)}"
-                f" FROM ({counted}, list_sort(coalesce(list(o.first_response_at - o.sent_at)"
+                f" FROM ({measures}, list_sort(coalesce(list(o.first_response_at - o.sent_at)"
                 f" FILTER (WHERE {responded}), [])) AS d"
-                f" FROM view_outreach o{join}{where}{group}){ordered if width else ''}",
-                [*select_params, *response_params, *where_params],
+                f" FROM view_outreach o{join}{where_sql}{group}){ordered if width else ''}",
+                [*measure_params, *responded_params, *where_params],
             )
         ]
     else:
         delays: dict[tuple[Any, ...], list[float]] = defaultdict(list)
         for row in store.query(
             f"SELECT {head}o.first_response_at - o.sent_at FROM view_outreach o{join}"
-            f"{where or ' WHERE 1 = 1'} AND {responded}",
-            [*where_params, *response_params],
+            f"{where_sql} AND {responded}",
+            [*where_params, *responded_params],
         ):
             delays[tuple(row[:-1])].append(float(row[-1]) / HOUR)
         for row in store.query(
-            f"{counted} FROM view_outreach o{join}{where}{group}", [*select_params, *where_params]
+            f"{measures} FROM view_outreach o{join}{where_sql}{group}",
+            [*measure_params, *where_params],
         ):
             key = tuple(row[:width])
             hours = delays.get(key, [])
@@ -162,14 +241,15 @@ def engagement_report(
     segments = [
         Segment(
             values=dict(zip(by, key, strict=True)),
-            outreach=int(n),
-            response=Rate(int(responses or 0), int(n)),
-            engagement=Rate(int(engagements or 0), int(n)),
+            outreach=int(n or 0),
+            response=Rate(int(responses or 0), int(n or 0)),
+            engagement=Rate(int(engagements or 0), int(n or 0)),
             response_hours_median=median,
             response_hours_p90=p90,
+            pending=int(pending or 0),
         )
-        for key, n, responses, engagements, median, p90 in measured
-        if n
+        for key, n, responses, engagements, pending, median, p90 in measured
+        if n or pending
     ]
     if not getattr(store, "aggregates_lists", False):
         # NULLs sort differently on SQLite and PostgreSQL: order here, the same on both.
@@ -230,3 +310,17 @@ def parse_dimensions(text: str) -> list[str]:
     by = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
     _check_dimensions(by)
     return by
+
+
+def parse_filters(text: str) -> dict[str, str | None]:
+    """``status=passive,channel=email`` as {dimension: value}: only outreach with those values
+    (``-`` stands for none, as tables show it)."""
+    found: dict[str, str | None] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, equals, value = part.partition("=")
+        if not equals or not value.strip():
+            raise ValueError(f"expected DIMENSION=VALUE, got {part!r}")
+        value = value.strip()
+        found[name.strip()] = None if value == "-" else value
+    _check_dimensions(list(found))
+    return found

@@ -94,6 +94,8 @@ class Payoff:
     audience: list[Segment]
     """Outreach to pool members against cold outreach (``audience``), response and engagement."""
     content: Rate
+    content_pending: int
+    """Content shared by ``as_of`` whose window was still open then (not counted)."""
     """Content shared that was followed within the window by a reply or an engagement."""
     hiring: list[Hiring]
     positions: int
@@ -107,7 +109,9 @@ class Payoff:
             "as_of": datetime.fromtimestamp(self.as_of, UTC).isoformat(),
             "window_days": self.window_days,
             "audience": [s.as_dict() for s in self.audience],
+            "basis": "settled",
             "content_engagement": self.content.as_dict(),
+            "content_pending": self.content_pending,
             "positions": self.positions,
             "steps_for_unopened_positions": self.unopened,
             "hiring": [h.as_dict() for h in self.hiring],
@@ -127,11 +131,13 @@ def payoff_report(
     views' own when that is now)."""
     _check_dimensions(by)
     positions, unopened = _counts(store, as_of)
+    content, content_pending = content_engagement(store, as_of, window_days)
     return Payoff(
         as_of=as_of,
         window_days=window_days,
         audience=engagement_report(store, ["audience"], as_of, window_days),
-        content=content_engagement(store, as_of, window_days),
+        content=content,
+        content_pending=content_pending,
         hiring=hiring(store, as_of, by),
         positions=positions,
         unopened=unopened,
@@ -171,21 +177,24 @@ def _check_dimensions(by: Sequence[str]) -> None:
         )
 
 
-def content_engagement(store: Reader, as_of: float, window_days: float) -> Rate:
-    """Content shared by ``as_of``, and how much of it was followed by a reply or an engagement
-    within ``window_days`` (and by ``as_of``)."""
+def content_engagement(store: Reader, as_of: float, window_days: float) -> tuple[Rate, int]:
+    """Content whose window had closed by ``as_of`` (settled, like outreach), and how much of it
+    was followed by a reply or an engagement within ``window_days``; and how much shared by
+    then was still pending."""
     if window_days <= 0:
         raise ValueError("the attribution window must be positive")
     window = window_days * DAY
     answered = "(c.{0} IS NOT NULL AND c.{0} <= c.shared_at + ? AND c.{0} <= ?)"
     rows = store.query(
-        "SELECT COUNT(*), SUM(CASE WHEN "
+        "SELECT SUM(CASE WHEN c.shared_at + ? <= ? THEN 1 ELSE 0 END), SUM(CASE WHEN"
+        " c.shared_at + ? <= ? AND ("
         f"{answered.format('first_response_at')} OR {answered.format('first_engagement_at')}"
-        " THEN 1 ELSE 0 END) FROM view_content c WHERE c.shared_at <= ?",
-        [window, as_of, window, as_of, as_of],
+        ") THEN 1 ELSE 0 END), COUNT(*) FROM view_content c WHERE c.shared_at <= ?",
+        [window, as_of, window, as_of, window, as_of, window, as_of, as_of],
     )
-    n, answered_count = rows[0] if rows else (0, 0)
-    return Rate(int(answered_count or 0), int(n or 0))
+    n, answered_count, shared = rows[0] if rows else (0, 0, 0)
+    settled = int(n or 0)
+    return Rate(int(answered_count or 0), settled), int(shared or 0) - settled
 
 
 def _counts(store: Reader, as_of: float) -> tuple[int, int]:

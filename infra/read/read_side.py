@@ -120,15 +120,16 @@ def current_views(settings: Settings, group: str | None = None) -> Iterator[View
         yield follower.store
 
 
-def parse_as_of(text: str) -> float:
-    """``YYYY-MM-DD`` means the end of that day (UTC); otherwise an ISO instant with its zone.
+def parse_as_of(text: str, *, day_starts: bool = False) -> float:
+    """``YYYY-MM-DD`` means the end of that day (UTC), or its start with ``day_starts`` (the
+    first day of a period); otherwise an ISO instant with its zone.
 
     Within the touchpoints' bounds (``domain.touchpoints.EARLIEST`` .. ``LATEST``): any other
     moment is a ``ValueError``, never an overflow further down."""
     try:
         if len(text) == 10:
             day = datetime.strptime(text, "%Y-%m-%d").date()
-            moment = datetime.combine(day, time(23, 59, 59, 999_999), UTC)
+            moment = datetime.combine(day, time() if day_starts else time.max, UTC)
         else:
             moment = datetime.fromisoformat(text)
     except ValueError:

@@ -73,6 +73,38 @@ def test_metrics_funnel_and_experience_answer_as_the_cli_does(
     assert get(client, tokens["viewer"], "/api/v1/metrics/engagement").status_code == 200  # now
 
 
+def test_settled_rates_slices_and_comparisons_answer_as_the_cli_does(
+    served: tuple[TestClient, dict[str, str]], settings: Settings
+) -> None:
+    client, tokens = served
+    viewer = tokens["viewer"]
+    for params, args in (
+        ({"basis": "all"}, ["--basis", "all"]),
+        ({"where": "status=passive", "sent_from": "2026-06-01", "sent_until": "2026-08-31"},
+         ["--where", "status=passive", "--sent-from", "2026-06-01", "--sent-until",
+          "2026-08-31"]),
+    ):  # fmt: skip
+        api = get(client, viewer, "/api/v1/metrics/engagement", as_of=AS_OF, **params).json()
+        code, out, _ = run_cli(settings, "metrics", "--format", "json", "--as-of", AS_OF, *args)
+        cli_document = orjson.loads(out)
+        assert code == 0 and api["segments"] == cli_document["segments"]
+        for key in ("basis", "where", "sent_from", "sent_until", "pending"):
+            assert api[key] == cli_document[key], key
+    settled = get(client, viewer, "/api/v1/metrics/engagement", as_of=AS_OF).json()
+    assert settled["basis"] == "settled" and settled["pending"] > 0
+    compared = get(client, viewer, "/api/v1/metrics/compare", by="personalization",
+                   a="personalized", b="generic_blast", where="status=passive",
+                   as_of=AS_OF).json()  # fmt: skip
+    code, out, _ = run_cli(settings, "compare", "--by", "personalization", "--a", "personalized",
+                           "--b", "generic_blast", "--where", "status=passive", "--as-of",
+                           AS_OF, "--format", "json")  # fmt: skip
+    assert code == 0 and compared["comparisons"] == orjson.loads(out)["comparisons"]
+    (only,) = compared["comparisons"]
+    assert only["low"] < only["difference"] < only["high"] and only["sentence"]
+    missing = get(client, viewer, "/api/v1/metrics/compare", by="channel", a="fax")
+    assert missing.status_code == 404 and "no channel 'fax'" in missing.json()["detail"]
+
+
 def document_as_of(document: dict[str, Any]) -> float:
     from datetime import datetime
 
@@ -119,6 +151,12 @@ def test_bad_parameters_get_422_naming_the_field(
         ("/api/v1/metrics/engagement", {"by": "status,shoe_size"}, "by"),
         ("/api/v1/metrics/engagement", {"window": "-3"}, "window"),
         ("/api/v1/metrics/engagement", {"as_of": "yesterday"}, "as_of"),
+        ("/api/v1/metrics/engagement", {"basis": "some"}, "basis"),
+        ("/api/v1/metrics/engagement", {"where": "status"}, "where"),
+        ("/api/v1/metrics/engagement", {"sent_from": "soon"}, "sent_from"),
+        ("/api/v1/metrics/compare", {"by": "shoe"}, "by"),
+        ("/api/v1/metrics/compare", {"by": "status", "b": "active"}, "b"),
+        ("/api/v1/metrics/compare", {"by": "status", "metric": "joy"}, "metric"),
         ("/api/v1/metrics/funnel", {"as_of": "2026-10-31T00:00"}, "as_of"),
         ("/api/v1/metrics/candidate-experience", {"sla_hours": "soon"}, "sla_hours"),
         ("/api/v1/alerts", {"rule": "nonsense"}, "rule"),

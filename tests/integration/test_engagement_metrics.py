@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from itertools import product
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,11 +22,17 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from infra.cli.app import app as rapport
 from infra.cli.reading import metrics_command
 from infra.core.settings import Settings
 from infra.intake.importing import read_touchpoints
+from infra.read.comparison import compare
 from infra.read.follower import Follower
 from infra.read.metrics import (
+    ALL,
+    BASES,
+    SETTLED,
+    Selection,
     candidate_experience,
     engagement_report,
     funnel,
@@ -36,7 +43,7 @@ from infra.synthetic.generator import DEFAULT_UNTIL, write_jsonl
 from infra.synthetic.truth import GROUND_TRUTH
 from projections.engagement import EngagementProjection
 from projections.journey import STAGES
-from projections.rates import wilson
+from projections.rates import newcombe, wilson
 from tests.support.builders import at, tp
 from tests.support.files import store_env
 
@@ -69,9 +76,10 @@ def catch_up(settings: Settings, ledger: Ledger) -> None:
         pass
 
 
-def overall(store: ViewStore, **kwargs: Any) -> tuple[int, int, int]:
-    """(outreach, responses, engagements) over every outreach."""
-    segments = engagement_report(store, [], **kwargs)
+def overall(store: ViewStore, basis: str = ALL, **kwargs: Any) -> tuple[int, int, int]:
+    """(outreach, responses, engagements) over every outreach (``basis`` all) or over the
+    settled ones."""
+    segments = engagement_report(store, [], selection=Selection(basis), **kwargs)
     if not segments:
         return (0, 0, 0)
     (only,) = segments
@@ -95,6 +103,13 @@ def test_a_reply_is_a_response_and_a_call_an_engagement_up_to_the_window_edge(
         assert overall(store, as_of=ts(20)) == (1, 1, 0)  # the call had not happened yet
         assert overall(store, as_of=ts(1.5)) == (1, 0, 0)
         assert overall(store, as_of=ts(0.5)) == (0, 0, 0)  # nor had the outreach
+        # Settled: as of day 20 its window is still open, so it is pending, not a non-response.
+        assert overall(store, SETTLED, as_of=ts(20)) == (0, 0, 0)
+        (pending,) = engagement_report(store, [], ts(20))
+        assert (pending.outreach, pending.pending) == (0, 1)
+        assert overall(store, SETTLED, as_of=ts(31)) == (1, 1, 1)  # closed at its end
+        (settled,) = engagement_report(store, [], ts(31))
+        assert settled.pending == 0
         (segment,) = engagement_report(store, ["status", "personalization"])
         assert segment.values == {"status": "passive", "personalization": "personalized"}
         assert segment.response_hours_median == segment.response_hours_p90 == 24.0
@@ -214,8 +229,6 @@ def test_the_command_names_a_bad_option_and_exits_2(tmp_path: Path) -> None:
 def test_the_command_catches_up_and_reports_in_every_format(
     settings: Settings, ledger: Ledger
 ) -> None:
-    from infra.cli.app import app as rapport
-
     ledger.record(tp("candidate_registered", when=at(0)))
     ledger.record(tp("outreach_sent", when=at(1)))
     ledger.record(tp("reply_received", when=at(3), sentiment="interested"))
@@ -229,6 +242,11 @@ def test_the_command_catches_up_and_reports_in_every_format(
 
     document = orjson.loads(run("--format", "json", "--as-of", "2026-05-03"))
     assert document["as_of"] == "2026-05-03T23:59:59.999999+00:00"
+    assert (document["basis"], document["pending"]) == ("settled", 1)
+    (segment,) = document["segments"]  # its window is open: pending, not counted
+    assert (segment["status"], segment["outreach"], segment["pending"]) == ("passive", 0, 1)
+    document = orjson.loads(run("--format", "json", "--as-of", "2026-05-03", "--basis", "all"))
+    assert (document["basis"], document["pending"]) == ("all", 1)
     (segment,) = document["segments"]
     assert segment["status"] == "passive" and segment["outreach"] == 1
     assert segment["response"]["successes"] == 0  # the reply came on May 4th
@@ -239,10 +257,26 @@ def test_the_command_catches_up_and_reports_in_every_format(
     assert later["segments"][0]["engagement"]["successes"] == 1
     assert later["segments"][0]["response_hours_median"] == 48.0
     csv_lines = run("--format", "csv", "--by", "role").splitlines()
-    assert csv_lines[0].startswith("role,outreach,responses,response_rate")
-    assert csv_lines[1].startswith("cra,1,1,1,")
+    assert csv_lines[0].startswith("role,outreach,pending,responses,response_rate")
+    assert csv_lines[1].startswith("cra,1,0,1,1,")
     table = run("--by", "personalization")
-    assert "personalized" in table and "1 in 1 (n=1)" in table and "Funnel" in table
+    assert "personalized" in table and "100.0% [" in table and "(n=1)" in table
+    assert "1 in 1" not in table and "Funnel" in table
+    assert "Settled outreach only" in table and "0 still pending" in table
+    only = orjson.loads(run("--format", "json", "--where", "channel=email", "--sent-from",
+                            "2026-05-02", "--by", "status"))  # fmt: skip
+    assert only["where"] == {"channel": "email"} and only["segments"][0]["outreach"] == 1
+    assert only["sent_from"] == "2026-05-02T00:00:00+00:00"  # the outreach: 2026-05-02 09:00
+    for cut in (["--sent-from", "2026-05-03"], ["--sent-until", "2026-05-01"],
+                ["--where", "channel=phone"], ["--where", "status=active"]):  # fmt: skip
+        assert orjson.loads(run("--format", "json", *cut))["segments"] == [], cut
+    for bad, option in (
+        (["--where", "shoe=9"], "--where"), (["--where", "status"], "--where"),
+        (["--basis", "some"], "--basis"), (["--sent-from", "soon"], "--sent-from"),
+        (["--sent-from", "2026-05-02", "--sent-until", "2026-05-01"], "--sent-until"),
+    ):  # fmt: skip
+        refused = runner.invoke(rapport, ["metrics", *bad], env=store_env(settings))
+        assert refused.exit_code == 2 and option in refused.stderr, (bad, refused.stderr)
 
 
 # --- the independent oracle --------------------------------------------------------------------
@@ -265,10 +299,12 @@ def oracle_engagement(
     window_days: float = 30,
     *,
     by_audience: bool = False,
-) -> tuple[dict[tuple[str, str], tuple[int, int, int]], dict[tuple[str, str], float]]:
+    settled: bool = True,
+) -> tuple[dict[tuple[str, str], tuple[int, int, int, int]], dict[tuple[str, str], float]]:
     """Straight from the file: per (status, personalization), or (pool or cold,
-    personalization) ``by_audience``, outreach, responses, engagements; and the median hours to
-    a first response."""
+    personalization) ``by_audience``, outreach counted (``settled``: only those whose window
+    had closed by ``as_of``), responses, engagements and outreach still pending; and the median
+    hours to a first response."""
     horizon = float("inf") if as_of is None else as_of
     window = window_days * DAY
     pooled: dict[str, float] = {}
@@ -292,7 +328,7 @@ def oracle_engagement(
             kind == "reply_received" and line["sentiment"] in ENGAGING
         ):
             engagements[who].append(t)
-    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     delays: dict[tuple[str, str], list[float]] = defaultdict(list)
     for who, personalization, t in sent:
         if by_audience:
@@ -300,6 +336,9 @@ def oracle_engagement(
         else:
             key = (status[who], personalization)
         end = min(t + window, horizon)
+        counts[key][3] += t + window > horizon
+        if settled and t + window > horizon:
+            continue
         answers = [r for r in replies[who] if t < r <= end]
         counts[key][0] += 1
         counts[key][1] += bool(answers)
@@ -307,7 +346,7 @@ def oracle_engagement(
         if answers:
             delays[key].append((min(answers) - t) / 3600)
     medians = {key: statistics.median(hours) for key, hours in delays.items()}
-    return {key: (n, r, e) for key, (n, r, e) in counts.items()}, medians
+    return {key: (n, r, e, p) for key, (n, r, e, p) in counts.items()}, medians
 
 
 ORACLE_STAGE = {
@@ -408,28 +447,36 @@ def test_the_metrics_match_an_independent_count_of_the_generated_file(
     lines = _load(generated)
     until = DEFAULT_UNTIL.timestamp()
     with views(settings) as store:
-        for as_of in (None, until - 120 * DAY):
-            report = engagement_report(store, ["status", "personalization"], as_of)
+        for as_of, basis in product((None, until - 120 * DAY), BASES):
+            selection = Selection(basis)
+            report = engagement_report(store, ["status", "personalization"], as_of, 30, selection)
             counts = {
                 (s.values["status"], s.values["personalization"]): (
-                    s.outreach, s.response.successes, s.engagement.successes
+                    s.outreach, s.response.successes, s.engagement.successes, s.pending
                 )
                 for s in report
             }  # fmt: skip
-            expected, medians = oracle_engagement(lines, as_of)
+            expected, medians = oracle_engagement(lines, as_of, settled=basis == SETTLED)
             assert counts == expected
-            assert sum(n for n, _, _ in counts.values()) > 2000
+            assert sum(n for n, _, _, _ in counts.values()) > 1000
+            if as_of is not None:  # a mid-history date: many windows still open
+                assert sum(p for _, _, _, p in counts.values()) > 50
             for s in report:
                 key = (s.values["status"], s.values["personalization"])
                 assert s.response_hours_median == pytest.approx(medians[key])
 
             by_audience = {
                 (s.values["audience"], s.values["personalization"]): (
-                    s.outreach, s.response.successes, s.engagement.successes
+                    s.outreach, s.response.successes, s.engagement.successes, s.pending
                 )
-                for s in engagement_report(store, ["audience", "personalization"], as_of)
+                for s in engagement_report(
+                    store, ["audience", "personalization"], as_of, 30, selection
+                )
             }  # fmt: skip
-            assert by_audience == oracle_engagement(lines, as_of, by_audience=True)[0]
+            expected, _ = oracle_engagement(
+                lines, as_of, by_audience=True, settled=basis == SETTLED
+            )
+            assert by_audience == expected
             assert {audience for audience, _ in by_audience} == {"pool", "cold"}
 
             got = [(s.candidates, s.conversion and (s.conversion.successes, s.conversion.n))
@@ -447,7 +494,7 @@ def test_the_metrics_match_an_independent_count_of_the_generated_file(
         expected, _ = oracle_engagement(lines, None, window_days=3)
         assert {
             (s.values["status"], s.values["personalization"]): (
-                s.outreach, s.response.successes, s.engagement.successes
+                s.outreach, s.response.successes, s.engagement.successes, s.pending
             )
             for s in narrow
         } == expected  # fmt: skip
@@ -503,3 +550,62 @@ def test_the_ground_truth_lies_inside_the_reported_intervals(tmp_path: Path) -> 
             assert low <= truth <= high, (key, everything[key])
     assert 0.16 <= everything[("cold", "passive", "personalized")].value <= 0.24
     assert everything[("cold", "passive", "personalized")].one_in == "1 in 5"
+
+
+def test_comparisons_match_the_oracle_and_speak_plainly(
+    settings: Settings, generated: Path
+) -> None:
+    """The difference of two settled rates and its Newcombe interval, from the oracle's counts;
+    the command's sentence, verdicts and refusals."""
+    import_file(settings, generated)
+    lines = _load(generated)
+    mid = DEFAULT_UNTIL.timestamp() - 120 * DAY
+    expected, _ = oracle_engagement(lines, mid)
+    personal, blast = expected[("passive", "personalized")], expected[("passive", "generic_blast")]
+    with views(settings) as store:
+        (found,) = compare(
+            store, "personalization", "personalized", "generic_blast", as_of=mid,
+            selection=Selection(where={"status": "passive"}),
+        )  # fmt: skip
+        every = compare(store, "personalization", as_of=mid)
+    assert (found.rate_a.n, found.rate_a.successes, found.pending_a) == (
+        personal[0], personal[2], personal[3],
+    )  # fmt: skip
+    assert (found.rate_b.n, found.rate_b.successes) == (blast[0], blast[2])
+    assert (found.low, found.high) == newcombe(personal[2], personal[0], blast[2], blast[0])
+    assert found.verdict == "a higher" and found.low > 0.05
+    assert found.ratio == pytest.approx((personal[2] / personal[0]) / (blast[2] / blast[0]))
+    assert found.sentence.startswith(
+        "Outreach with personalization personalized, status passive, engaged "
+    )
+    # Without --a/--b: every value against the one with the most outreach
+    assert len(every) == 2 and len({c.b for c in every}) == 1
+
+    runner = CliRunner()
+
+    def run(*args: str) -> Any:
+        result = runner.invoke(rapport, ["compare", *args], env=store_env(settings))
+        return result
+
+    shown = run("--by", "personalization", "--a", "personalized", "--b", "generic_blast",
+                "--where", "status=passive", "--as-of", "2026-07-03")  # fmt: skip
+    assert shown.exit_code == 0, shown.stderr
+    assert "points more than with personalization generic_blast [" in shown.stdout
+    narrow = ("--sent-from", "2026-06-01", "--where", "channel=phone")
+    small = orjson.loads(
+        run("--by", "recruiter", "--format", "json", "--as-of", "2026-07-03", *narrow).stdout
+    )
+    assert small["comparisons"] and {c["verdict"] for c in small["comparisons"]} <= {
+        "too few to tell", "no clear difference", "a higher", "a lower",
+    }  # fmt: skip
+    tiny = [c for c in small["comparisons"] if min(c["rate_a"]["n"], c["rate_b"]["n"]) < 30]
+    assert tiny and all(c["verdict"] == "too few to tell" for c in tiny)
+    assert all("too few outreach to tell" in c["sentence"] for c in tiny)
+    csv_lines = run("--by", "status", "--format", "csv").stdout.splitlines()
+    assert csv_lines[0].startswith("dimension,metric,a,b,successes_a,n_a") and len(csv_lines) == 2
+    unknown = run("--by", "channel", "--a", "fax")
+    assert unknown.exit_code == 3 and "no channel 'fax'" in unknown.stderr
+    for bad, option in ((["--by", "shoe"], "--by"), (["--by", "status", "--b", "active"], "--b"),
+                        (["--by", "status", "--metric", "joy"], "--metric")):  # fmt: skip
+        refused = run(*bad)
+        assert refused.exit_code == 2 and option in refused.stderr, refused.stderr

@@ -82,9 +82,10 @@ def _figures(report: Payoff) -> dict[str, Any]:
     (overall,) = report.hiring
     return {
         "audience": {
-            s.values["audience"]: (s.outreach, s.engagement.successes) for s in report.audience
+            s.values["audience"]: (s.outreach, s.engagement.successes, s.pending)
+            for s in report.audience
         },
-        "content": (report.content.successes, report.content.n),
+        "content": (report.content.successes, report.content.n, report.content_pending),
         "from_pool": {step: (r.successes, r.n) for step, r in overall.from_pool.items()},
         "to_shortlist": {o: (d.positions, d.median) for o, d in overall.to_first_shortlist.items()},
         "to_hire": {o: (d.positions, d.median) for o, d in overall.to_hire.items()},
@@ -95,19 +96,22 @@ def _figures(report: Payoff) -> dict[str, Any]:
 
 def test_every_payoff_figure_counted_by_hand(settings: Settings) -> None:
     record_lines(settings, _story())
-    assert _figures(_report(settings, _day(30))) == {
-        "audience": {"pool": (1, 1), "cold": (1, 0)},
-        "content": (1, 2),  # C-1's content was answered (a reply, even a "no"), C-3's was not
+    assert _figures(_report(settings, _day(31))) == {
+        "audience": {"pool": (1, 1, 0), "cold": (1, 0, 0)},
+        # C-1's content was answered (a reply, even a "no"), C-3's was not (its window closes
+        # on day 31: settled now)
+        "content": (1, 2, 0),
         "from_pool": {"shortlisted": (2, 4), "interviewing": (1, 2), "hired": (1, 1)},
         "to_shortlist": {"pool": (2, 3.0), "other": (1, 10.0)},  # REQ-A 4 days, REQ-B 2
         "to_hire": {"pool": (1, 20.0), "other": (0, None)},
         "positions": (2, 1),
         "health": (4, {"warm": 2, "cooling": 1, "cold": 1}, 2),
     }
-    # As of day 9: REQ-B not opened yet, nobody hired, C-2 and C-3 not shortlisted yet
+    # As of day 9: REQ-B not opened yet, nobody hired, C-2 and C-3 not shortlisted yet; every
+    # outreach and content's window still open (pending, not counted)
     assert _figures(_report(settings, _day(9))) == {
-        "audience": {"pool": (1, 1), "cold": (1, 0)},
-        "content": (1, 2),
+        "audience": {"pool": (0, 0, 1), "cold": (0, 0, 1)},
+        "content": (0, 0, 2),
         "from_pool": {"shortlisted": (1, 2), "interviewing": (1, 1), "hired": (0, 0)},
         "to_shortlist": {"pool": (1, 4.0), "other": (0, None)},
         "to_hire": {"pool": (0, None), "other": (0, None)},

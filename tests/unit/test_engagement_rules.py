@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from infra.read.metrics import parse_dimensions
 from projections.base import Fact, Upsert
 from projections.engagement import EngagementProjection
-from projections.rates import Rate, one_in, percentile, wilson
+from projections.rates import Z_95, Rate, newcombe, one_in, percentile, wilson
 
 DAY = 86_400
 
@@ -31,9 +31,30 @@ def test_wilson_interval_one_in_n_and_percentiles() -> None:
     assert wilson(0, 50)[0] == 0.0 and wilson(50, 50)[1] == 1.0
     assert wilson(0, 0) == (0.0, 1.0)
     assert one_in(0.2) == "1 in 5" and one_in(0.0) == "none" and one_in(0.0004) == "1 in 2,500"
+    assert one_in(0.5) == "1 in 2" and one_in(0.94) is None  # never "1 in 1" for 94%
+    assert str(Rate(94, 100)).startswith("94.0% [") and "1 in" not in str(Rate(94, 100))
     assert percentile([1, 2, 3, 4], 50) == 2.5 and percentile([5], 90) == 5
     assert percentile([], 50) is None
     assert str(Rate(201, 1000)) == "20.1% [17.7\u201322.7] 1 in 5 (n=1,000)"
+
+
+def test_the_difference_of_two_rates_by_newcombes_method() -> None:
+    """Newcombe (1998), "Interval estimation for the difference between independent
+    proportions", Statistics in Medicine 17, table II, method 10: his published intervals."""
+    assert Z_95 == 1.959964
+    for (a, n_a, b, n_b), published in (
+        ((56, 70, 48, 80), (0.0524, 0.3339)),
+        ((9, 10, 3, 10), (0.1705, 0.8090)),
+        ((6, 7, 2, 7), (0.0582, 0.8062)),
+        ((5, 56, 0, 29), (-0.0381, 0.1926)),
+        ((0, 10, 0, 20), (-0.1611, 0.2775)),
+        ((10, 10, 0, 20), (0.6791, 1.0)),
+    ):
+        low, high = newcombe(a, n_a, b, n_b)
+        assert (round(low, 4), round(high, 4)) == published, (a, n_a, b, n_b)
+    # b against a is the mirror image
+    low, high = newcombe(48, 80, 56, 70)
+    assert (round(low, 4), round(high, 4)) == (-0.3339, -0.0524)
 
 
 def test_unknown_dimensions_are_refused() -> None:

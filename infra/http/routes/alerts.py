@@ -10,12 +10,13 @@ from infra.http.deps import (
     API,
     MAX_OFFSET,
     AsOf,
+    KnownAt,
     ReadsAlerts,
     State,
-    analysed,
+    instants,
     invalid,
     iso,
-    moment,
+    reported,
 )
 from infra.read.alerts import count_open_alerts, open_alerts
 from infra.read.reader import Reader
@@ -27,6 +28,7 @@ router = APIRouter(prefix=API, tags=["alerts"], dependencies=[ReadsAlerts])
 def alerts(
     state: State,
     as_of: AsOf = None,
+    known_at: KnownAt = None,
     rule: Annotated[str | None, Query(description="Only this rule.")] = None,
     recruiter: Annotated[str | None, Query(description="Only this recruiter's.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Alerts per page.")] = 100,
@@ -36,7 +38,7 @@ def alerts(
     rules = state.alert_rules
     if rule is not None and rule not in rules.names:
         raise invalid("rule", f"unknown rule {rule!r} (known: {', '.join(rules.names)})")
-    at = moment(as_of)
+    at, known = instants(as_of, known_at)
 
     def compute(store: Reader) -> dict[str, Any]:
         found = open_alerts(store, at, rule=rule, recruiter=recruiter, limit=limit, offset=offset)
@@ -50,4 +52,4 @@ def alerts(
             "alerts": [a.as_record() for a in found],
         }
 
-    return analysed(state, ("alerts", at, rule, recruiter, limit, offset), compute)
+    return reported(state, known, ("alerts", at, rule, recruiter, limit, offset), compute)

@@ -66,7 +66,7 @@ def _rate_value(rate: Rate) -> dict[str, Any]:
     return {
         "value": round(rate.value * 100, 1),
         "ci": {"low": round(low * 100, 1), "high": round(high * 100, 1)},
-        "label": f"{rate.one_in} (n={rate.n:,})",
+        "label": f"{rate.one_in + ' ' if rate.one_in else ''}(n={rate.n:,})",
     }
 
 

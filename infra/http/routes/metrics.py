@@ -4,10 +4,30 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 
-from infra.http.deps import API, AsOf, ReadsMetrics, State, analysed, invalid, iso, moment
-from infra.read.metrics import candidate_experience, engagement_report, funnel, parse_dimensions
+from infra.http.deps import (
+    API,
+    AsOf,
+    KnownAt,
+    ReadsMetrics,
+    Selected,
+    State,
+    analysed,
+    instants,
+    invalid,
+    iso,
+    moment,
+    reported,
+)
+from infra.read.comparison import METRICS, UnknownValue, compare
+from infra.read.metrics import (
+    DIMENSIONS,
+    candidate_experience,
+    engagement_report,
+    funnel,
+    parse_dimensions,
+)
 from infra.read.payoff import parse_hiring_dimensions, payoff_as_of
 from infra.read.reader import Reader
 
@@ -17,35 +37,84 @@ router = APIRouter(prefix=f"{API}/metrics", tags=["metrics"], dependencies=[Read
 @router.get("/engagement")
 def engagement(
     state: State,
+    selection: Selected,
     by: Annotated[str, Query(description="Comma-separated dimensions.")] = "status,personalization",
     as_of: AsOf = None,
+    known_at: KnownAt = None,
     window: Annotated[float, Query(gt=0, le=3650, description="Attribution window, days.")] = 30,
 ) -> Response:
-    """Response and engagement rates per segment (95% Wilson interval, 1 in N)."""
+    """Response and engagement rates per segment (95% Wilson interval, 1 in N), over settled
+    outreach unless ``basis=all``; each segment says how many are still pending."""
     try:
         dimensions = parse_dimensions(by)
     except ValueError as bad:
         raise invalid("by", str(bad)) from None
-    at = moment(as_of)
+    at, known = instants(as_of, known_at)
 
     def compute(reader: Reader) -> dict[str, Any]:
-        segments = engagement_report(reader, dimensions, at, window)
+        segments = engagement_report(reader, dimensions, at, window, selection)
         return {
             "as_of": iso(at),
             "window_days": window,
             "by": dimensions,
+            **selection.as_dict(),
+            "pending": sum(s.pending for s in segments),
             "segments": [s.as_dict() for s in segments],
         }
 
-    return analysed(state, ("engagement", tuple(dimensions), at, window), compute)
+    key = ("engagement", tuple(dimensions), at, window, selection.key)
+    return reported(state, known, key, compute)
+
+
+@router.get("/compare")
+def compare_endpoint(
+    state: State,
+    selection: Selected,
+    by: Annotated[str, Query(description="The dimension to compare along.")],
+    a: Annotated[str | None, Query(description="One value (default: every value).")] = None,
+    b: Annotated[str | None, Query(description="The value to compare with.")] = None,
+    metric: Annotated[str, Query(description="engagement or response.")] = "engagement",
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
+    window: Annotated[float, Query(gt=0, le=3650, description="Attribution window, days.")] = 30,
+) -> Response:
+    """Two rates compared (as ``rapport compare --format json``): the difference with its 95%
+    interval (Newcombe's hybrid score method), the ratio, a verdict and a sentence."""
+    if by not in DIMENSIONS:
+        raise invalid("by", f"unknown dimension {by!r}; choose from {', '.join(DIMENSIONS)}")
+    if metric not in METRICS:
+        raise invalid("metric", f"expected {' or '.join(METRICS)}, got {metric!r}")
+    if b is not None and a is None:
+        raise invalid("b", "give a too (or neither, to compare every value)")
+    at, known = instants(as_of, known_at)
+    first, second = (None if v == "-" else v for v in (a, b))
+
+    def compute(reader: Reader) -> dict[str, Any]:
+        found = compare(
+            reader, by, first, second, as_of=at, window_days=window, selection=selection,
+            metric=metric,
+        )  # fmt: skip
+        return {
+            "as_of": iso(at),
+            "window_days": window,
+            **selection.as_dict(),
+            "comparisons": [c.as_dict() for c in found],
+        }
+
+    key = ("compare", by, a, b, metric, at, window, selection.key)
+    try:
+        return reported(state, known, key, compute)
+    except UnknownValue as unknown:
+        raise HTTPException(404, str(unknown)) from None
 
 
 @router.get("/funnel")
-def funnel_endpoint(state: State, as_of: AsOf = None) -> Response:
+def funnel_endpoint(state: State, as_of: AsOf = None, known_at: KnownAt = None) -> Response:
     """Candidates per stage, conversion from the previous stage, median days in each."""
-    at = moment(as_of)
-    return analysed(
+    at, known = instants(as_of, known_at)
+    return reported(
         state,
+        known,
         ("funnel", at),
         lambda reader: {"as_of": iso(at), "stages": [s.as_dict() for s in funnel(reader, at)]},
     )
@@ -55,12 +124,14 @@ def funnel_endpoint(state: State, as_of: AsOf = None) -> Response:
 def experience(
     state: State,
     as_of: AsOf = None,
+    known_at: KnownAt = None,
     sla_hours: Annotated[float, Query(gt=0, le=8760)] = 48,
 ) -> Response:
     """Did applicants hear from a person within the SLA, or only from an automation?"""
-    at = moment(as_of)
-    return analysed(
+    at, known = instants(as_of, known_at)
+    return reported(
         state,
+        known,
         ("experience", at, sla_hours),
         lambda reader: {"as_of": iso(at)} | candidate_experience(reader, at, sla_hours).as_dict(),
     )
