@@ -72,9 +72,14 @@ class _TimelineKnownAt:
         return DecodedFacts.LOADING
 
     def chunks(self) -> Iterator[pa.Table]:
+        # Read on the bulk build's own thread: a connection of its own (SQLite's are per thread).
+        with ViewStore(self.views.settings) as views:
+            yield from self._chunks(views)
+
+    def _chunks(self, views: ViewStore) -> Iterator[pa.Table]:
         after = 0
         while True:
-            rows = self.views.query(
+            rows = views.query(
                 "SELECT position, candidate_id, version, occurred_at, recorded_at, data"
                 f" FROM {TIMELINE} WHERE position > ? AND recorded_at <= ?"
                 " ORDER BY position LIMIT ?",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from infra.http.app import create_app
 from infra.http.state import ServerState
 from infra.http.tokens import TokensInvalid, add_token, identify, load_tokens
 from infra.read.metrics import engagement_report
-from infra.read.read_side import current_views
+from infra.read.read_side import current_views, parse_as_of
 from tests.support.files import fill, store_env
 
 AS_OF = "2026-10-31"
@@ -101,8 +102,35 @@ def test_settled_rates_slices_and_comparisons_answer_as_the_cli_does(
     assert code == 0 and compared["comparisons"] == orjson.loads(out)["comparisons"]
     (only,) = compared["comparisons"]
     assert only["low"] < only["difference"] < only["high"] and only["sentence"]
+    # Known at: everything was recorded on 2026-11-01 (tests' clock), nothing before it.
+    known = "2026-11-01T00:00:00+00:00"
+    for url in ("/api/v1/metrics/engagement", "/api/v1/metrics/funnel", "/api/v1/alerts",
+                "/api/v1/metrics/candidate-experience", "/api/v1/metrics/compare"):  # fmt: skip
+        extra = {"by": "channel"} if url.endswith("compare") else {}
+        now = get(client, viewer, url, as_of=AS_OF, **extra).json()
+        then = get(client, viewer, url, as_of=AS_OF, known_at=known, **extra).json()
+        assert then.pop("known_at") == known and then.pop("position", None) is None
+        now.pop("position")
+        assert then == now, url
+    before = get(client, viewer, "/api/v1/metrics/engagement", as_of=AS_OF,
+                 known_at="2026-10-31T23:59:00+00:00").json()  # fmt: skip
+    assert before["segments"] == [] and before["as_of"] == document_as_of_iso(AS_OF)
+    code, out, _ = run_cli(settings, "metrics", "--format", "json", "--as-of", AS_OF,
+                           "--known-at", known)  # fmt: skip
+    assert (
+        code == 0
+        and orjson.loads(out)["segments"]
+        == get(client, viewer, "/api/v1/metrics/engagement", as_of=AS_OF, known_at=known).json()[
+            "segments"
+        ]
+    )
+    assert get(client, viewer, "/api/v1/alerts", known_at="soon").status_code == 422
     missing = get(client, viewer, "/api/v1/metrics/compare", by="channel", a="fax")
     assert missing.status_code == 404 and "no channel 'fax'" in missing.json()["detail"]
+
+
+def document_as_of_iso(as_of: str) -> str:
+    return datetime.fromtimestamp(parse_as_of(as_of), UTC).isoformat()
 
 
 def document_as_of(document: dict[str, Any]) -> float:
@@ -133,9 +161,11 @@ def test_journeys_and_alerts(served: tuple[TestClient, dict[str, str]], settings
     assert only["count"] >= 1
     wanted = (first["rule"], first["recruiter"])
     assert {(a["rule"], a["recruiter"]) for a in only["alerts"]} == {wanted}
-    journey = get(client, tokens["viewer"], f"/api/v1/journeys/{first['candidate']}").json()
+    journey = get(client, tokens["viewer"], f"/api/v1/journeys/{first['candidate']}",
+                  as_of=AS_OF).json()  # fmt: skip
     assert journey["candidate"] == first["candidate"] and journey["steps"]
-    code, out, _ = run_cli(settings, "journey", first["candidate"], "--format", "json")
+    code, out, _ = run_cli(settings, "journey", first["candidate"], "--format", "json",
+                           "--as-of", AS_OF)  # fmt: skip
     assert code == 0
     assert journey == orjson.loads(out)
     missing = get(client, tokens["viewer"], "/api/v1/journeys/C-999999")

@@ -4,6 +4,7 @@ which must equal what the ledger follower builds from the same ledger."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from infra.streaming.relay_progress import RelayProgress
 from infra.streaming.topics import Topics, partition_of
 from infra.synthetic.generator import DEFAULT_UNTIL
 from tests.support.builders import at, pf
-from tests.support.files import history, personal_texts, record_lines
+from tests.support.files import RECORDED, history, personal_texts, record_lines
 from tests.support.streaming import (
     embedded_views,
     group_events,
@@ -89,6 +90,7 @@ def test_two_consumer_processes_build_the_views_of_an_embedded_rebuild(
     settings = stream_settings
     early, late = split_by_candidate(history(300, seed=21, folder=tmp_path), 0.7)
     record_lines(settings, early)
+    known_at = RECORDED.isoformat()  # when the early lines were recorded; the late ones a day on
     log = tmp_path / "processes.log"
     relay = start(settings, "relay", log=log)
     # Small batches: a member busy applying one large batch while the other joins misses the
@@ -115,7 +117,7 @@ def test_two_consumer_processes_build_the_views_of_an_embedded_rebuild(
         logs = (log, *(tmp_path / f"consumer-{i}.log" for i in (0, 1)))
         wait_for(partitions_split, 120, "the two consumers to split the partitions", logs)
         # Touchpoints recorded while the relay and the consumers run arrive as well.
-        total = record_lines(settings, late)
+        total = record_lines(settings, late, RECORDED + timedelta(days=1))
         wait_for(lambda: group_events(settings, "ops") == total, 120, f"{total} events", logs)
     finally:
         for process in [relay, *consumers]:
@@ -149,12 +151,33 @@ def test_two_consumer_processes_build_the_views_of_an_embedded_rebuild(
     for command in (
         ["metrics", "--by", "status,personalization", "--as-of", "2026-10-31", "--format", "json"],
         ["alerts", "--as-of", "2026-10-31", "--format", "json"],
-        ["journey", candidate, "--format", "json"],
+        ["journey", candidate, "--as-of", "2026-10-31", "--format", "json"],
+        # What was known once only the early lines were recorded: the group rebuilds it from
+        # its timeline, the embedded views from the ledger.
+        ["metrics", "--as-of", "2026-10-31", "--known-at", known_at, "--format", "json"],
+        ["alerts", "--as-of", "2026-10-31", "--known-at", known_at, "--format", "json"],
+        [
+            "compare",
+            "--by",
+            "channel",
+            "--as-of",
+            "2026-10-31",
+            "--known-at",
+            known_at,
+            "--format",
+            "json",
+        ],
     ):
         embedded = runner.invoke(app, command, env=env)
         streamed = runner.invoke(app, [*command, "--group", "ops"], env=env)
         assert embedded.exit_code == streamed.exit_code == 0, streamed.output
         assert streamed.stdout == embedded.stdout
+    whole, then = (
+        orjson.loads(runner.invoke(app, ["metrics", "--as-of", "2026-10-31", *known, "--format",
+                                         "json", "--group", "ops"], env=env).stdout)["segments"]
+        for known in ([], ["--known-at", known_at])
+    )  # fmt: skip
+    assert whole != then  # the late lines are not known then
     missing = runner.invoke(app, ["metrics", "--group", "nosuch"], env=env)
     assert missing.exit_code == 2
     assert "--group nosuch: no views of that group" in missing.stderr
@@ -287,7 +310,9 @@ def test_a_new_groups_first_catch_up_is_built_in_bulk_and_the_fold_goes_on_from_
         assert group_views(settings, "bulk") == embedded_views(settings)
         assert group_events(settings, "bulk") == first
         assert len(read_topic(settings, topics.deadletter)) == 1
-        total = record_lines(settings, late)  # all the events the ledger holds
+        total = record_lines(
+            settings, late, RECORDED + timedelta(days=1)
+        )  # all the events the ledger holds
         relay_everything(settings)
         deadline = time.monotonic() + 180
         bulk.run(lambda: bulk.stats.applied >= total - first or time.monotonic() > deadline)

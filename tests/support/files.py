@@ -3,7 +3,7 @@ histories recorded in a ledger; and views dumped for comparison."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +83,10 @@ def history(candidates: int, seed: int, folder: Path, *, positions: bool = False
     return lines
 
 
-def record_lines(settings: Settings, lines: list[Line]) -> int:
-    """Record touchpoints in the ledger; returns the ledger's last position."""
-    ledger = Ledger(settings, clock=lambda: RECORDED)
+def record_lines(settings: Settings, lines: list[Line], recorded: datetime = RECORDED) -> int:
+    """Record touchpoints in the ledger, as if at ``recorded``; returns the ledger's last
+    position."""
+    ledger = Ledger(settings, clock=lambda: recorded)
     try:
         ledger.write(ledger.decide(lines))
         return ledger.position()
