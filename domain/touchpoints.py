@@ -47,6 +47,7 @@ from domain.vocabulary import (
     OptOutScope,
     Personalization,
     PoolExitReason,
+    ReplyReason,
     Role,
     Sentiment,
     ShortlistSource,
@@ -349,11 +350,35 @@ class OutreachSent(_ByUs):
         )
 
 
+_LEFT_OUT_WHEN_NONE = {"exclude_if": lambda value: value is None}
+"""For a field added to a type later: left out of the JSON when not given, so a touchpoint
+recorded before it existed keeps its content digest (its deduplication key) byte for byte."""
+
+
 class ReplyReceived(Touchpoint):
+    """A candidate's answer; a no or a not-now may say why (``reason``), and a not-now may name
+    the day to ask again (``follow_up_on``: "not now, ask me in March")."""
+
+    schema_version: ClassVar[int] = 2
     type: Literal["reply_received"] = "reply_received"
     channel: Channel
     sentiment: Sentiment
+    reason: ReplyReason | None = Field(default=None, **_LEFT_OUT_WHEN_NONE)
+    follow_up_on: date | None = Field(default=None, **_LEFT_OUT_WHEN_NONE)
     personal: Message | SkipJsonSchema[Withheld] | None = None
+
+    @model_validator(mode="after")
+    def _reason_and_date_fit(self) -> Self:
+        if self.reason is not None and self.sentiment is Sentiment.INTERESTED:
+            raise ValueError("a reason is given for a not_interested or not_now reply only")
+        if self.follow_up_on is not None:
+            if self.sentiment is not Sentiment.NOT_NOW:
+                raise ValueError("follow_up_on is given for a not_now reply only")
+            if self.follow_up_on <= self.occurred_at.astimezone(UTC).date():
+                raise ValueError("follow_up_on must be a day after the reply")
+            if self.follow_up_on >= LATEST.date():
+                raise ValueError(f"follow_up_on must be before {LATEST.date()}")
+        return self
 
 
 class CallHeld(_ByRecruiter):
@@ -409,11 +434,6 @@ class PersonalNoteSent(_ByRecruiter):
     occasion: NoteOccasion
     channel: Channel = Channel.EMAIL
     personal: Message | SkipJsonSchema[Withheld] | None = None
-
-
-_LEFT_OUT_WHEN_NONE = {"exclude_if": lambda value: value is None}
-"""For a field added to a type later: left out of the JSON when not given, so a touchpoint
-recorded before it existed keeps its content digest (its deduplication key) byte for byte."""
 
 
 class Shortlisted(_ByUs):

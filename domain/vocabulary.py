@@ -89,6 +89,17 @@ class Sentiment(StrEnum):
     NOT_INTERESTED = "not_interested"
 
 
+class ReplyReason(StrEnum):
+    """Why a candidate said no, or not now, when they said why."""
+
+    COMPENSATION = "compensation"
+    LOCATION = "location"
+    TIMING = "timing"
+    ROLE_FIT = "role_fit"
+    NOT_LOOKING = "not_looking"
+    OTHER = "other"
+
+
 class MeetingKind(StrEnum):
     CALL = "call"
     VIDEO = "video"

@@ -48,6 +48,7 @@ ENGAGED = "engaged_without_follow_up"
 APPLICANT = "applicant_only_automated_ack"
 SHORTLISTED = "shortlisted_without_update"
 ENRICHED = "enrichment_without_congratulation"
+FOLLOW_UP = "not_now_follow_up_due"
 
 CONGRATULATED = frozenset({"promotion", "certification"})
 """The profile changes a recruiter congratulates (a move to another employer is not one)."""
@@ -118,6 +119,14 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
         " pool, while no episode is open",
         clears="a personal note, leaving every pool, a hire, an opt-out, an erasure",
         period=14 * DAY,
+    ),
+    AlertRule(
+        name=FOLLOW_UP,
+        description="candidate's own follow-up date passed without a personal touch",
+        trigger="a not_now reply naming a follow_up_on date, while no episode is open (due at"
+        " the start of that day + the period: by default its end)",
+        clears="a personal touch after the reply, a hire, an opt-out, an erasure",
+        period=1 * DAY,
     ),
 )
 

@@ -23,6 +23,7 @@ anchor, so never open), because views are only ever upserted.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time
 from itertools import pairwise
 from typing import Any, ClassVar
 
@@ -31,6 +32,7 @@ from projections.alert_rules import (
     CONGRATULATED,
     ENGAGED,
     ENRICHED,
+    FOLLOW_UP,
     POOL,
     SHORTLISTED,
     AlertRule,
@@ -89,7 +91,8 @@ class Remembered(Record):
     type = slot(2)
     flags = slot(3)
     argument = slot(4)
-    """The talent pool or the job position the fact is about, if any."""
+    """The talent pool or the job position the fact is about, or the day a not-now reply asked
+    to be contacted again (``follow_up_on``, ISO), if any."""
 
 
 class Episode(Record):
@@ -145,8 +148,13 @@ def _entry(fact: Fact) -> Entry | None:
     congratulated = kind == "profile_enriched" and fact.get("change") in CONGRATULATED
     if not flags and not engaging and not congratulated and kind not in STRUCTURAL:
         return None
-    argument = fact.get("pool") or fact.get("position")
+    argument = fact.get("pool") or fact.get("position") or fact.get("follow_up_on")
     return [fact.occurred_at, fact.position, kind, flags, argument]
+
+
+def day_start(day: str) -> float:
+    """The first instant (UTC) of an ISO day."""
+    return datetime.combine(date.fromisoformat(day), time(), UTC).timestamp()
 
 
 class _Evaluation:
@@ -180,14 +188,17 @@ class _Evaluation:
     # The methods below take a fact's fields unpacked (``step`` unpacks each entry once): they
     # run for every remembered fact of every candidate in a rebuild.
 
-    def start(self, rule: str, at: float, position: int, kind: str) -> None:
+    def start(
+        self, rule: str, at: float, position: int, kind: str, due_from: float | None = None
+    ) -> None:
+        """Open the rule's episode, due a period after ``due_from`` (default: its anchor)."""
         period = self.period.get(rule)
         if period is None or rule in self.open:
             return
         if self.opted_out and rule in self.suppressible:
             return
         key = f"{rule}|{position}"
-        self.found[key] = Episode.opened(kind, at, at + period)
+        self.found[key] = Episode.opened(kind, at, (at if due_from is None else due_from) + period)
         self.open[rule] = key
 
     def stop(self, rule: str, at: float, position: int, reason: str) -> None:
@@ -242,6 +253,7 @@ class _Evaluation:
             self.process.clear()
             self.stop(ENGAGED, at, position, ended)
             self.stop(APPLICANT, at, position, ended)
+            self.stop(FOLLOW_UP, at, position, ended)
         elif kind in ("shortlisted", "interview_scheduled"):
             self.process.add(argument)
         elif kind == "offer_declined":
@@ -255,7 +267,11 @@ class _Evaluation:
         if personal:
             self.stop(ENGAGED, at, position, "personal touch")
             self.stop(APPLICANT, at, position, "personal touch")
-        if kind == "call_held" or kind == "reply_received":
+            self.stop(FOLLOW_UP, at, position, "personal touch")
+        if kind == "reply_received" and argument is not None:
+            # "Not now, ask me in March": the candidate's own date, not a week's follow-up.
+            self.start(FOLLOW_UP, at, position, kind, day_start(argument))
+        elif kind == "call_held" or kind == "reply_received":
             self.start(ENGAGED, at, position, kind)
         elif kind == "application_submitted":
             self.start(APPLICANT, at, position, kind)
@@ -293,7 +309,7 @@ class AlertsProjection:
     """Keeps ``view_alert_episodes`` (the deadline queue) and ``view_alert_candidates``."""
 
     name: ClassVar[str] = "alerts"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
     tables: ClassVar[tuple[Table, ...]] = (
         Table(
             EPISODES,
@@ -335,6 +351,7 @@ class AlertsProjection:
         "pool",
         "position",
         "change",
+        "follow_up_on",
     )
     """The touchpoint fields ``apply`` reads (``Fact.is_personal_touch`` and
     ``is_engaging_reply`` included): a rebuild gives it only these."""

@@ -50,6 +50,7 @@ from infra.read.metrics import (
     parse_dimensions,
 )
 from infra.read.read_side import current_views
+from infra.read.reasons import ReasonShare, reply_reasons
 from projections.alert_rules import AlertRulesError
 from projections.journey import FunnelStage
 
@@ -98,6 +99,7 @@ def metrics_command(
         segments = engagement_report(store, dimensions, moment, window, selection)
         stages = funnel(store, moment)
         experience = candidate_experience(store, moment, sla_hours)
+        reasons = reply_reasons(store, moment)
     if fmt == "json":
         document = {
             "as_of": datetime.fromtimestamp(moment, UTC).isoformat(),
@@ -109,6 +111,7 @@ def metrics_command(
             "segments": [s.as_dict() for s in segments],
             "funnel": [s.as_dict() for s in stages],
             "candidate_experience": experience.as_dict(),
+            "reasons": [r.as_dict() for r in reasons],
         }
         typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
     elif fmt == "csv":
@@ -117,6 +120,7 @@ def metrics_command(
         print_tables(
             out, dimensions, segments, stages, experience, moment, window, selection, known
         )
+        out.print(reasons_table(reasons))
 
 
 def alerts_command(
@@ -251,6 +255,21 @@ def segments_csv(by: Sequence[str], segments: Sequence[Segment]) -> str:
              s.engagement.one_in or "", _f(s.response_hours_median), _f(s.response_hours_p90)]
         )  # fmt: skip
     return buffer.getvalue()
+
+
+def reasons_table(reasons: Sequence[ReasonShare]) -> Table:
+    """Why candidates said no or not now: each reason's share of those replies."""
+    table = Table(
+        "reply", "reason", "replies", "share of the replies",
+        title="Why candidates said no, or not now",
+        caption=None if reasons else "No declining replies by then.",
+    )  # fmt: skip
+    for r in reasons:
+        table.add_row(
+            r.sentiment.replace("_", " "), r.reason.replace("_", " "), f"{r.share.successes:,}",
+            str(r.share),
+        )  # fmt: skip
+    return table
 
 
 def basis_caption(selection: Selection, window_days: float, pending: int) -> str:

@@ -33,7 +33,9 @@ from infra.read.views import ViewStore
 from infra.store.ledger import Ledger
 from projections.alerts import AlertsProjection
 from projections.engagement import EngagementProjection
+from projections.journey import JourneyProjection
 from projections.pool import PoolProjection
+from projections.replies import RepliesProjection
 from projections.requisitions import RequisitionsProjection
 
 log = structlog.get_logger("rapport.serve")
@@ -65,6 +67,8 @@ class ServerState:
                 AlertsProjection(self.alert_rules),
                 PoolProjection(),
                 RequisitionsProjection(),
+                RepliesProjection(),
+                JourneyProjection(),  # who each candidate is: what breakdowns join
             ]
         )
         """What breakdowns, alerts and matches are read from, refreshed after the views move."""

@@ -25,6 +25,7 @@ from projections.base import Projection
 from projections.engagement import EngagementProjection
 from projections.journey import JourneyProjection, TimelineProjection
 from projections.pool import PoolProjection
+from projections.replies import RepliesProjection
 from projections.requisitions import RequisitionsProjection
 
 
@@ -87,6 +88,7 @@ def all_projections(rules: AlertRules | None = None, *, timeline: bool = False) 
         AlertsProjection(rules),
         PoolProjection(),
         RequisitionsProjection(),
+        RepliesProjection(),
     ]
     return [*found, TimelineProjection()] if timeline else found
 

@@ -23,6 +23,7 @@ from projections.alerts import CANDIDATES
 from projections.base import ENGAGING_SENTIMENTS, NOT_TOUCHES
 from projections.engagement import AUTOMATION, ENGAGING_TYPES, STAGE_OF, EngagementProjection
 from projections.journey import REACHES, TIMELINE, JourneyProjection, TimelineProjection
+from projections.replies import REPLIES, RepliesProjection
 
 _TOUCHPOINT_FIELDS = {
     "type": "VARCHAR",
@@ -47,6 +48,8 @@ _TOUCHPOINT_FIELDS = {
     "scope": "VARCHAR",
     "change": "VARCHAR",
     "source": "VARCHAR",
+    "reason": "VARCHAR",
+    "follow_up_on": "VARCHAR",
 }
 """The touchpoint fields the set-based forms read (every other field only reaches ``data``)."""
 
@@ -78,8 +81,8 @@ CREATE TABLE facts (
     areas VARCHAR[], recruiter VARCHAR, automated BOOLEAN, personalization VARCHAR,
     channel VARCHAR, campaign VARCHAR, sentiment VARCHAR, requisition VARCHAR, pool VARCHAR,
     trial_phases VARCHAR[], certifications VARCHAR[], country VARCHAR, years_experience BIGINT,
-    certification VARCHAR, scope VARCHAR, change VARCHAR, source VARCHAR,
-    personal_touch BOOLEAN, engaging BOOLEAN, data VARCHAR
+    certification VARCHAR, scope VARCHAR, change VARCHAR, source VARCHAR, reason VARCHAR,
+    follow_up_on VARCHAR, personal_touch BOOLEAN, engaging BOOLEAN, data VARCHAR
 )
 """
 """One row per event, typed: what a ``projections.base.Fact`` carries, plus its two flags."""
@@ -88,7 +91,7 @@ _TOUCHPOINT_COLUMNS = f"""t.candidate, t.status, t.role, t.therapeutic_areas, t.
     coalesce(t.automated, false), t.personalization, t.channel, t.campaign, t.sentiment,
     t.position, t.pool,
     t.trial_phases, t.certifications, t.country, t.years_experience, t.certification, t.scope,
-    t.change, t.source,
+    t.change, t.source, t.reason, t.follow_up_on,
     -- Fact.is_personal_touch: a recruiter's own touch, not a registration, a dismissal or a blast
     coalesce(t.recruiter, '') <> '' AND NOT coalesce(t.automated, false)
         AND t.type NOT IN ({sql_list(NOT_TOUCHES)})
@@ -259,8 +262,16 @@ TIMELINE_ROWS: dict[str, str] = {
 }
 """The timeline a consumer group keeps: one row per fact, its data as the fold wrote it."""
 
+REPLY_ROWS: dict[str, str] = {
+    REPLIES.name: """
+        SELECT position, candidate_id, happened, channel, sentiment, reason, follow_up_on
+        FROM facts WHERE type = 'reply_received' ORDER BY position""",
+}
+"""Every reply as ``projections.replies`` writes it: a function of its fact alone."""
+
 SET_BASED: dict[tuple[str, int], dict[str, str]] = {
     (JourneyProjection.name, JourneyProjection.version): JOURNEY,
+    (RepliesProjection.name, RepliesProjection.version): REPLY_ROWS,
     (EngagementProjection.name, EngagementProjection.version): ENGAGEMENT,
     **POOL_FORM,
 }

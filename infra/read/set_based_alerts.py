@@ -32,6 +32,7 @@ from projections.alert_rules import (
     CONGRATULATED,
     ENGAGED,
     ENRICHED,
+    FOLLOW_UP,
     POOL,
     SHORTLISTED,
     AlertRule,
@@ -66,7 +67,7 @@ ALERT_ENTRIES = f"""
                         WHEN type IN ({sql_list(TOUCH_TYPES)})
                             AND (coalesce(recruiter, '') <> '' OR automated) THEN {FLAG_TOUCH}
                         ELSE 0 END AS flags,
-                    coalesce(nullif(pool, ''), requisition) AS argument,
+                    coalesce(nullif(pool, ''), requisition, follow_up_on) AS argument,
                     type = 'call_held' OR (type = 'reply_received' AND engaging) AS engaging,
                     type = 'profile_enriched' AND change IN ({sql_list(CONGRATULATED)})
                         AS congratulated
@@ -76,7 +77,7 @@ ALERT_ENTRIES = f"""
 """What the alert rules remember of each fact (``projections.alerts._entry``), with whether its
 candidate's facts all arrived in the order they happened."""
 
-RESTATED_VERSION = 2
+RESTATED_VERSION = 3
 """The version of the alerts' fold (``AlertsProjection.version`` under the built-in rules) this
 module restates: a fold changed since (a new version) is run instead until this is updated."""
 
@@ -126,7 +127,7 @@ _STATES = f"""
         WINDOW member AS (PARTITION BY cand, hires, {_POOL_FACT}, {_PROCESS_FACT}, argument
             ORDER BY seq)),
     states AS (
-        SELECT cand, seq, happened, position, kind, flags, opted,
+        SELECT cand, seq, happened, position, kind, flags, argument, opted,
             kind = 'erasure_requested' AS erasure,
             (flags & {FLAG_PERSONAL}) <> 0 AS personal,
             sum(pool_change) OVER since_hired AS pools,
@@ -165,6 +166,8 @@ class _Form:
     ends: str
     """The fact resolves an episode open before it."""
     why: str
+    due_from: str = "happened"
+    """The instant its due time counts the period from (the fold's ``due_from``)."""
 
 
 def _watching(rule: AlertRule, index: int, holds: str, reset: str, reason: str) -> _Form:
@@ -187,6 +190,7 @@ def _triggered(
     trigger: str,
     closer: str = "personal",
     reason: str = "'personal touch'",
+    due_from: str = "happened",
 ) -> _Form:
     """A rule a fact opens while none is open (no trigger since the last closer), and the next
     of its closers resolves (a closer on the trigger's own fact comes first): an erasure, an
@@ -207,13 +211,23 @@ def _triggered(
         ends=f"{closes} AND coalesce({triggered} >= {closed_before}, {triggered} IS NOT NULL)",
         why=f"""CASE WHEN erasure THEN 'erased' WHEN {_opting_out(rule)} THEN 'opted out'
             WHEN kind = 'hired' THEN 'hired' ELSE {reason} END""",
+        due_from=due_from,
     )
 
 
 _FORMS = {
     POOL: lambda rule, i: _watching(rule, i, "pools > 0", "personal", "personal touch"),
     SHORTLISTED: lambda rule, i: _watching(rule, i, "processes > 0", "flags <> 0", "touch from us"),
-    ENGAGED: lambda rule, i: _triggered(rule, i, "kind IN ('call_held', 'reply_received')"),
+    ENGAGED: lambda rule, i: _triggered(
+        rule, i, "(kind = 'call_held' OR (kind = 'reply_received' AND argument IS NULL))"
+    ),
+    # a not-now reply naming its day: due a period after that day starts
+    FOLLOW_UP: lambda rule, i: _triggered(
+        rule,
+        i,
+        "kind = 'reply_received' AND argument IS NOT NULL",
+        due_from="epoch(TRY_CAST(argument AS DATE))",  # a pool's or position's name elsewhere
+    ),
     APPLICANT: lambda rule, i: _triggered(rule, i, "kind = 'application_submitted'"),
     # opened by a (congratulated) enrichment while in a pool; a note or leaving every pool ends it
     ENRICHED: lambda rule, i: _triggered(
@@ -247,7 +261,8 @@ def alert_episodes(projection: AlertsProjection) -> str | None:
     marks = " UNION ALL ".join(
         f"""
         SELECT cand, {number} AS rule, seq, position, kind, happened,
-            happened + '{form.rule.period!r}'::DOUBLE AS due_at, {form.starts} AS starts,
+            {form.due_from} + '{form.rule.period!r}'::DOUBLE AS due_at,
+            {form.starts} AS starts,
             {form.why} AS why
         FROM ruled WHERE {form.starts} OR {form.ends}"""
         for number, form in enumerate(forms, start=1)

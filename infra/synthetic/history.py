@@ -4,7 +4,9 @@ caused, applications and the hiring funnel, talent-pool nurture, enrichment, opt
 from __future__ import annotations
 
 import itertools
+import random
 from bisect import bisect_left, bisect_right
+from datetime import UTC, datetime
 from typing import Any
 
 from infra.synthetic.truth import (
@@ -53,6 +55,7 @@ from infra.synthetic.vocabulary import (
     K_POSITION,
     K_REGISTERED,
     K_REPLY,
+    K_REPLY_SAID,
     LAST,
     OUTREACH_KEYS,
     OUTREACH_MIX,
@@ -236,11 +239,8 @@ class History:
             return self._engage(ts, channel, position)
         if roll < engage + truth.not_interested[kind]:
             replied = ts + self._reply_delay()
-            self.add(
-                replied,
-                "reply_received",
-                K_REPLY,
-                (channel, "not_interested", {"body": "Thanks, but I am not interested."}),
+            self._declining_reply(
+                replied, channel, "not_interested", "Thanks, but I am not interested."
             )
             if rng.random() < truth.opt_out_after_not_interested:
                 self._opt_out(replied + draw_between(rng, 60, 6 * HOUR), channel)
@@ -270,6 +270,25 @@ class History:
             "body": f"Hi {self.first}, we are hiring {role}s in {area}. Interested?",
         }
 
+    def _declining_reply(self, at: int, channel: str, sentiment: str, body: str) -> int:
+        """A no or a not-now, maybe with its reason and (not now) the day to ask again. Drawn
+        from a generator of its own, seeded by the reply, so the rest of the story (and every
+        figure checked against the truth) is the same with or without them."""
+        said = random.Random(f"{self.ref}:{at}")
+        truth = GROUND_TRUTH
+        roll, reason = said.random(), None
+        for name, share in truth.reply_reasons[sentiment].items():
+            if roll < share:
+                reason = name
+                break
+            roll -= share
+        follow_up = None
+        if sentiment == "not_now" and said.random() < truth.follow_up_asked:
+            day = datetime.fromtimestamp(at + said.randint(30, 150) * DAY, UTC).date()
+            follow_up = day.isoformat()
+        values = (channel, sentiment, reason, follow_up, {"body": body})
+        return self.add_sparse(at, "reply_received", K_REPLY_SAID, values)
+
     def _reply_delay(self) -> int:
         """Typically one to ten days, always well inside the attribution window."""
         return min(26 * DAY, int(DAY * (0.25 + self.rng.expovariate(1 / 3.5))))
@@ -287,7 +306,10 @@ class History:
                 if interested
                 else ("not_now", "Not looking right now, but please keep me posted.")
             )
-            at = self.add(at, "reply_received", K_REPLY, (channel, sentiment, {"body": body}))
+            if interested:
+                at = self.add(at, "reply_received", K_REPLY, (channel, sentiment, {"body": body}))
+            else:
+                at = self._declining_reply(at, channel, sentiment, body)
             if not interested:
                 return self._maybe_join_pool(at, truth.pool_after_engagement)
             if rng.random() < truth.call_after_interested_reply:

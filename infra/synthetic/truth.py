@@ -198,6 +198,23 @@ class GroundTruth:
     opt_out_after_not_interested: float = 0.15
     """P(a "not interested" reply comes with an opt-out)."""
 
+    reply_reasons: Mapping[str, Mapping[str, float]] = field(
+        default_factory=lambda: {
+            "not_interested": {
+                "compensation": 0.25,
+                "location": 0.15,
+                "role_fit": 0.20,
+                "not_looking": 0.20,
+                "other": 0.05,
+            },
+            "not_now": {"timing": 0.45, "not_looking": 0.15, "compensation": 0.10},
+        }
+    )
+    """P(a declining reply gives each reason), by sentiment; the rest give none ("not said")."""
+
+    follow_up_asked: float = 0.4
+    """P(a "not now" reply names the day to ask again, 30 to 150 days after it)."""
+
     do_not_contact_share: float = 0.2
     """Share of opt-outs that ask for no contact at all (the rest stop marketing only)."""
 

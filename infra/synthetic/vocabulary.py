@@ -196,6 +196,8 @@ OUTREACH_KEYS = {
 }
 """The outreach fields present, by (automated, without a position)."""
 K_REPLY = ("channel", "sentiment", "personal")
+K_REPLY_SAID = ("channel", "sentiment", "reason", "follow_up_on", "personal")
+"""A declining reply that may say why and when to ask again (None values are left out)."""
 K_CALL = ("recruiter", "kind", "duration_minutes", "personal")
 K_APPLICATION = ("position",)
 K_ACK = ("recruiter", "automated", "position", "channel", "personal")

@@ -91,6 +91,13 @@ def test_settled_rates_slices_and_comparisons_answer_as_the_cli_does(
         assert code == 0 and api["segments"] == cli_document["segments"]
         for key in ("basis", "where", "sent_from", "sent_until", "pending"):
             assert api[key] == cli_document[key], key
+    reasons = get(client, viewer, "/api/v1/metrics/reasons", as_of=AS_OF).json()
+    code, out, _ = run_cli(settings, "metrics", "--format", "json", "--as-of", AS_OF)
+    assert code == 0 and reasons["reasons"] == orjson.loads(out)["reasons"] != []
+    by_role = get(client, viewer, "/api/v1/metrics/reasons", as_of=AS_OF, by="role").json()
+    assert {r["sentiment"] for r in by_role["reasons"]} == {"not_interested", "not_now"}
+    assert all(r["role"] for r in by_role["reasons"])
+    assert get(client, viewer, "/api/v1/metrics/reasons", by="shoe").status_code == 422
     settled = get(client, viewer, "/api/v1/metrics/engagement", as_of=AS_OF).json()
     assert settled["basis"] == "settled" and settled["pending"] > 0
     compared = get(client, viewer, "/api/v1/metrics/compare", by="personalization",

@@ -37,13 +37,15 @@ from infra.read.metrics import (
     engagement_report,
     funnel,
 )
+from infra.read.reasons import reply_reasons
 from infra.read.views import ViewStore
 from infra.store.ledger import Ledger
 from infra.synthetic.generator import DEFAULT_UNTIL, write_jsonl
 from infra.synthetic.truth import GROUND_TRUTH
 from projections.engagement import EngagementProjection
-from projections.journey import STAGES
+from projections.journey import STAGES, JourneyProjection
 from projections.rates import newcombe, wilson
+from projections.replies import RepliesProjection
 from tests.support.builders import at, tp
 from tests.support.files import store_env
 
@@ -57,13 +59,15 @@ def ts(days: float = 0, hours: float = 0) -> float:
 
 @contextmanager
 def views(settings: Settings, ledger: Ledger | None = None) -> Iterator[ViewStore]:
-    """The engagement views, caught up with everything the ledger holds."""
+    """The engagement and replies views (the journey header, which reasons join), caught up
+    with everything the ledger holds."""
     own = ledger is None
     ledger = ledger or Ledger(settings)
     store = ViewStore(settings)
     try:
         recorder = ledger.ledger_recorder
-        Follower(recorder, store, [EngagementProjection()]).catch_up()
+        projections = [EngagementProjection(), RepliesProjection(), JourneyProjection()]
+        Follower(recorder, store, projections).catch_up()
         yield store
     finally:
         store.close()
@@ -349,6 +353,20 @@ def oracle_engagement(
     return {key: (n, r, e, p) for key, (n, r, e, p) in counts.items()}, medians
 
 
+def oracle_reasons(lines: list[dict[str, Any]], as_of: float) -> dict[tuple[str, str], Any]:
+    """Straight from the file: per (sentiment, reason) of the declining replies by ``as_of``,
+    (replies, replies of that sentiment)."""
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for line in lines:
+        declining = line["type"] == "reply_received" and line["sentiment"] != "interested"
+        if declining and line["t"] <= as_of:
+            counts[(line["sentiment"], line.get("reason", "not said"))] += 1
+    totals: dict[str, int] = defaultdict(int)
+    for (sentiment, _), n in counts.items():
+        totals[sentiment] += n
+    return {key: (n, totals[key[0]]) for key, n in counts.items()}
+
+
 ORACLE_STAGE = {
     "candidate_registered": "sourced", "outreach_sent": "contacted",
     "content_shared": "contacted", "personal_note_sent": "contacted",
@@ -482,6 +500,14 @@ def test_the_metrics_match_an_independent_count_of_the_generated_file(
             got = [(s.candidates, s.conversion and (s.conversion.successes, s.conversion.n))
                    for s in funnel(store, as_of)]  # fmt: skip
             assert got == oracle_funnel(lines, as_of)
+
+            moment = until if as_of is None else as_of
+            reasons = {
+                (r.sentiment, r.reason): (r.share.successes, r.share.n)
+                for r in reply_reasons(store, moment)
+            }
+            assert reasons == oracle_reasons(lines, moment)
+            assert {reason for _, reason in reasons} >= {"timing", "compensation", "not said"}
 
         for moment in (until, until - 120 * DAY):
             experience = candidate_experience(store, moment)

@@ -12,6 +12,7 @@ from projections.alert_rules import (
     APPLICANT,
     ENGAGED,
     ENRICHED,
+    FOLLOW_UP,
     POOL,
     SHORTLISTED,
     AlertRules,
@@ -274,6 +275,39 @@ def a_promotion_without_a_congratulation_note_within_14_days_is_alerted(desk_of:
     assert episodes(desk, "C-3", ENRICHED) == [(5.0, 19.0, 8.0, "left the talent pool")]
     assert episodes(desk, "C-2", ENRICHED) == episodes(desk, "C-4", ENRICHED) == []
     assert episodes(desk, "C-5", ENRICHED) == []
+
+
+def a_not_now_with_a_date_is_alerted_when_that_day_passes_without_a_personal_touch(
+    desk_of: DeskOf,
+) -> None:
+    """ "Not now, ask me on 1 February": the candidate's own date replaces the week's follow-up;
+    a personal touch before it, an opt-out or a hire close it; a not-now without a date is the
+    engaged rule's, as before."""
+    desk = desk_of()
+    for candidate in ("C-1", "C-2", "C-3", "C-4"):
+        register(desk, candidate)
+    asked = {"sentiment": "not_now", "reason": "timing", "follow_up_on": "2026-02-01"}
+    desk.record(
+        tp("reply_received", "C-1", day(2), **asked),
+        tp("reply_received", "C-2", day(2), **asked),
+        tp("personal_note_sent", "C-2", day(20)),
+        tp("reply_received", "C-3", day(2), sentiment="not_now", reason="timing"),
+        tp("reply_received", "C-4", day(2), **asked),
+        tp("opted_out", "C-4", day(5)),
+    )
+    # 1 February starts on day 26.625 (START is 5 January, 09:00): due at that day's end
+    assert episodes(desk, "C-1", FOLLOW_UP) == [(2.0, 27.625, None, None)]
+    assert episodes(desk, "C-1", ENGAGED) == []
+    assert open_now(desk, as_of(27.6), FOLLOW_UP) == set()
+    assert open_now(desk, as_of(27.7), FOLLOW_UP) == {("C-1", FOLLOW_UP)}
+    [alert] = desk.alerts(as_of(28), FOLLOW_UP)
+    assert "follow-up date passed without a personal touch" in alert.reason
+    assert episodes(desk, "C-2", FOLLOW_UP) == [(2.0, 27.625, 20.0, "personal touch")]
+    assert episodes(desk, "C-3", FOLLOW_UP) == []
+    assert episodes(desk, "C-3", ENGAGED) == [(2.0, 9.0, None, None)]
+    assert episodes(desk, "C-4", FOLLOW_UP) == [(2.0, 27.625, 5.0, "opted out")]
+    desk.record(tp("call_held", "C-1", day(30)))
+    assert open_now(desk, as_of(31), FOLLOW_UP) == set()
 
 
 STORIES = [

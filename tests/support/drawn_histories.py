@@ -43,7 +43,12 @@ def _touchpoint(kind: str, candidate: str, day: float, pick: int) -> Touchpoint:
         return tp(kind, candidate, when, **fields)
     if kind == "reply_received":
         sentiment = ["interested", "not_now", "not_interested"][pick % 3]
-        return tp(kind, candidate, when, sentiment=sentiment)
+        said: dict[str, Any] = {}
+        if sentiment != "interested" and pick % 2:
+            said["reason"] = ["timing", "compensation", "location"][pick % 3]
+        if sentiment == "not_now" and pick >= 6:  # "ask me again on ...": a day or weeks on
+            said["follow_up_on"] = at(day + 1 + 5 * (pick % 4))[:10]
+        return tp(kind, candidate, when, sentiment=sentiment, **said)
     if kind == "shortlisted":  # attributed to a pool match, sourced, or not said (old data)
         attribution = [{"source": "pool_match", "match_rank": 1 + pick, "match_score": 50.5 + pick},
                        {"source": "sourced"}, {}][pick % 3]  # fmt: skip

@@ -42,13 +42,21 @@ FACT = st.tuples(
 requires a pool or a position on every fact that joins or leaves one."""
 
 
+FOLLOW_UPS = [None, None, "2023-11-20", "2024-02-01"]
+"""What a reply's argument can be: nothing, or the day a not-now asked to be contacted again
+(before, between and after the drawn facts' days, which start in November 2023)."""
+
+
 def _entries(facts: list[tuple[str, int, str | None, float, int]]) -> dict[str, list[Entry]]:
-    """Each candidate's entries in ledger order, happened in that order (ties included)."""
+    """Each candidate's entries in ledger order, happened in that order (ties included); a
+    reply's argument is a follow-up day or nothing, never a pool."""
     by_candidate: dict[str, list[Entry]] = {}
     clock: dict[str, float] = {}
     for position, (kind, flags, argument, days, who) in enumerate(facts, start=1):
         cid = f"c{who}"
         clock[cid] = clock.get(cid, 1_700_000_000.0) + days * 86_400.0
+        if kind == "reply_received":
+            argument = FOLLOW_UPS[position % len(FOLLOW_UPS)]
         by_candidate.setdefault(cid, []).append([clock[cid], position, kind, flags, argument])
     return by_candidate
 

@@ -102,3 +102,23 @@ def test_a_shortlisting_says_where_the_candidate_came_from_and_old_ones_keep_the
     with pytest.raises(ValidationError, match="come with source pool_match only"):
         tp("shortlisted", source="sourced", match_score=80.0)
     assert not tp("match_dismissed").is_personal_touch  # a decision, not a contact
+
+
+def test_a_reply_says_why_and_when_to_ask_again_and_old_replies_keep_their_key() -> None:
+    old = tp("reply_received", sentiment="not_now")
+    assert old.clear_json == (
+        b'{"type":"reply_received","candidate":"C-1","occurred_at":"2026-05-01T09:00:00Z",'
+        b'"source_id":null,"channel":"email","sentiment":"not_now"}'
+    )
+    later = tp("reply_received", sentiment="not_now", reason="timing", follow_up_on="2026-09-01")
+    assert (later.reason, str(later.follow_up_on)) == ("timing", "2026-09-01")
+    assert tp("reply_received", sentiment="not_interested", reason="compensation").reason
+    for fields, refusal in (
+        ({"sentiment": "interested", "reason": "timing"}, "not_interested or not_now reply only"),
+        ({"sentiment": "not_interested", "follow_up_on": "2026-09-01"}, "not_now reply only"),
+        ({"sentiment": "not_now", "follow_up_on": "2026-05-01"}, "a day after the reply"),
+        ({"sentiment": "not_now", "follow_up_on": "2100-01-01"}, "before 2100-01-01"),
+        ({"sentiment": "not_now", "reason": "too_busy"}, "reason"),
+    ):
+        with pytest.raises(ValidationError, match=refusal):
+            tp("reply_received", **fields)

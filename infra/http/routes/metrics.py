@@ -30,6 +30,7 @@ from infra.read.metrics import (
 )
 from infra.read.payoff import parse_hiring_dimensions, payoff_as_of
 from infra.read.reader import Reader
+from infra.read.reasons import parse_reason_dimensions, reply_reasons
 
 router = APIRouter(prefix=f"{API}/metrics", tags=["metrics"], dependencies=[ReadsMetrics])
 
@@ -106,6 +107,31 @@ def compare_endpoint(
         return reported(state, known, key, compute)
     except UnknownValue as unknown:
         raise HTTPException(404, str(unknown)) from None
+
+
+@router.get("/reasons")
+def reasons_endpoint(
+    state: State,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
+    by: Annotated[str, Query(description="Break down by: channel, status, role, recruiter.")] = "",
+) -> Response:
+    """Why candidates said no, or not now: each reason's share of those replies."""
+    try:
+        dimensions = parse_reason_dimensions(by)
+    except ValueError as bad:
+        raise invalid("by", str(bad)) from None
+    at, known = instants(as_of, known_at)
+    return reported(
+        state,
+        known,
+        ("reasons", at, tuple(dimensions)),
+        lambda reader: {
+            "as_of": iso(at),
+            "by": dimensions,
+            "reasons": [r.as_dict() for r in reply_reasons(reader, at, dimensions)],
+        },
+    )
 
 
 @router.get("/funnel")
