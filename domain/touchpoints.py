@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from domain.vocabulary import (
+    BounceKind,
     CandidateSource,
     CandidateStatus,
     Certification,
@@ -355,6 +356,18 @@ _LEFT_OUT_WHEN_NONE = {"exclude_if": lambda value: value is None}
 recorded before it existed keeps its content digest (its deduplication key) byte for byte."""
 
 
+class OutreachBounced(Touchpoint):
+    """The channel reported an outreach undelivered (a hard or soft bounce): not a response,
+    and the message never reached the candidate. It applies to the candidate's latest
+    outreach on that channel sent at or before it, within 7 days (README, "Definitions")."""
+
+    type: Literal["outreach_bounced"] = "outreach_bounced"
+    channel: Channel
+    bounce: BounceKind
+    automated: Literal[True] = True
+    """Reported by the channel's system, never by a person."""
+
+
 class ReplyReceived(Touchpoint):
     """A candidate's answer; a no or a not-now may say why (``reason``), and a not-now may name
     the day to ask again (``follow_up_on``: "not now, ask me in March")."""
@@ -532,6 +545,7 @@ AnyTouchpoint = Annotated[
     CandidateRegistered
     | ProfileEnriched
     | OutreachSent
+    | OutreachBounced
     | ReplyReceived
     | CallHeld
     | ApplicationSubmitted
@@ -559,6 +573,7 @@ CATALOGUE: dict[str, type[Touchpoint]] = {
         CandidateRegistered,
         ProfileEnriched,
         OutreachSent,
+        OutreachBounced,
         ReplyReceived,
         CallHeld,
         ApplicationSubmitted,

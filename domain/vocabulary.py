@@ -75,6 +75,13 @@ class Channel(StrEnum):
     SMS = "sms"
 
 
+class BounceKind(StrEnum):
+    """Why a message did not arrive: for good (an address that does not exist) or this time."""
+
+    HARD = "hard"
+    SOFT = "soft"
+
+
 class Personalization(StrEnum):
     """How much research went into a message: the source document's central variable."""
 

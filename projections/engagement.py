@@ -21,7 +21,7 @@ from __future__ import annotations
 from bisect import bisect_right, insort
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from projections.base import Column, Fact, Record, State, Table, Upsert, entry, slot
 
@@ -40,6 +40,8 @@ STAGE_OF = {
     "hired": "hired",
 }
 ENGAGING_TYPES = frozenset({"call_held", "application_submitted"})
+BOUNCE_WITHIN = 7 * 86_400.0
+"""A bounce applies to the latest outreach on its channel sent at most this long before it."""
 
 
 class Outreach(Record):
@@ -54,6 +56,10 @@ class Outreach(Record):
     campaign = slot(5)
     first_response_at = slot(6)
     first_engagement_at = slot(7)
+    bounced_at = slot(8)
+    """When the channel reported it undelivered (the earliest bounce that applies to it)."""
+    bounce = slot(9)
+    """That bounce's kind: hard or soft."""
 
 
 class Content(Record):
@@ -93,6 +99,10 @@ class CandidateEngagement:
 
     def remember_outreach(self, outreach: Outreach) -> None:
         self.raw.setdefault("o", []).append(outreach.slots)
+
+    def bounces(self) -> list[list[Any]]:
+        """Every bounce reported, as [at, channel, kind, position], sorted (to add to)."""
+        return self.raw.setdefault("bo", [])  # type: ignore[no-any-return]
 
     def content(self) -> list[Content]:
         return [Content(c) for c in self.raw.get("c", ())]
@@ -151,11 +161,14 @@ OUTREACH = Table(
         Column("cohort_month", _T),
         Column("first_response_at", _F),
         Column("first_engagement_at", _F),
+        Column("bounced_at", _F),
+        Column("bounce", _T),
     ),
     key=("position",),
     indexes=(("candidate_id",),),
 )
-"""One row per outreach (its ledger position is the key)."""
+"""One row per outreach (its ledger position is the key); ``bounced_at`` and ``bounce`` say
+whether (and how) the channel reported it undelivered."""
 
 CANDIDATE_AREAS = Table(
     "view_candidate_areas",
@@ -233,7 +246,7 @@ class EngagementProjection:
     """Outreach, applications and funnel stages, each with the earliest moments that judge them."""
 
     name: ClassVar[str] = "engagement"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
     tables: ClassVar[tuple[Table, ...]] = (
         OUTREACH,
         CANDIDATE_AREAS,
@@ -268,6 +281,10 @@ class EngagementProjection:
             _pooled(candidate, cid, at, out)
         elif kind == "content_shared":
             _content(candidate, fact, out)
+        elif kind == "outreach_bounced":
+            data = fact.data
+            insort(candidate.bounces(), [at, data["channel"], data["bounce"], fact.position])
+            _rebounce(candidate, cid, data["channel"], out)
         if fact.data.get("recruiter") and fact.is_personal_touch:
             _personal_touch(candidate, cid, at, out)
 
@@ -308,6 +325,8 @@ def _outreach_row(candidate: CandidateEngagement, cid: str, o: Outreach) -> Upse
             "cohort_month": month,
             "first_response_at": o.first_response_at,
             "first_engagement_at": o.first_engagement_at,
+            "bounced_at": o.bounced_at,
+            "bounce": o.bounce,
         },
     )
 
@@ -336,10 +355,39 @@ def _outreach(candidate: CandidateEngagement, fact: Fact, out: list[Upsert]) -> 
             data.get("campaign"),
             _first_after(candidate.seen(REPLIES), at),
             _first_after(candidate.seen(ENGAGEMENTS), at),
+            None,
+            None,
         ]
     )
     candidate.remember_outreach(o)
     out.append(_outreach_row(candidate, fact.candidate_id, o))
+    if candidate.raw.get("bo"):
+        _rebounce(candidate, fact.candidate_id, o.channel, out)
+
+
+def _rebounce(candidate: CandidateEngagement, cid: str, channel: str, out: list[Upsert]) -> None:
+    """Which outreach on ``channel`` each bounce applies to, again (a late outreach can take a
+    bounce over): the latest sent at or before it, within ``BOUNCE_WITHIN``; each outreach keeps
+    its earliest bounce. Rows whose bounce changed are written."""
+    sent = sorted(
+        (o for o in candidate.outreach() if o.channel == channel),
+        key=lambda o: (o.sent_at, o.position),
+    )
+    moments = [o.sent_at for o in sent]
+    found: dict[int, tuple[float, int, str]] = {}
+    for at, on, kind, position in candidate.bounces():
+        index = bisect_right(moments, at) - 1
+        if on != channel or index < 0 or at > sent[index].sent_at + BOUNCE_WITHIN:
+            continue
+        target = sent[index].position
+        if target not in found or (at, position) < found[target][:2]:
+            found[target] = (at, position, kind)
+    for o in sent:
+        bounced = found.get(o.position)
+        value = (None, None) if bounced is None else (bounced[0], bounced[2])
+        if (o.bounced_at, o.bounce) != value:
+            o.bounced_at, o.bounce = value
+            out.append(_outreach_row(candidate, cid, o))
 
 
 def _content_row(cid: str, c: Content) -> Upsert:

@@ -51,6 +51,7 @@ _NOT_A_TOUCH = {
     "consent_given",
     "erasure_requested",
     "match_dismissed",
+    "outreach_bounced",
 }
 _DETAIL_SKIP = {"type", "candidate", "occurred_at", "source_id", "recruiter", "automated"}
 

@@ -243,16 +243,18 @@ def segments_csv(by: Sequence[str], segments: Sequence[Segment]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
-        [*by, "outreach", "pending", "responses", "response_rate", "response_low", "response_high",
-         "engagements", "engagement_rate", "engagement_low", "engagement_high",
-         "engagement_one_in", "response_hours_median", "response_hours_p90"]
+        [*by, "outreach", "pending", "sent", "bounced", "bounce_rate", "responses",
+         "response_rate", "response_low", "response_high", "engagements", "engagement_rate",
+         "engagement_low", "engagement_high", "engagement_one_in", "response_hours_median",
+         "response_hours_p90"]
     )  # fmt: skip
     for s in segments:
         writer.writerow(
-            [*(s.values[name] or "" for name in by), s.outreach, s.pending,
-             s.response.successes, _f(s.response.value), *map(_f, s.response.interval),
-             s.engagement.successes, _f(s.engagement.value), *map(_f, s.engagement.interval),
-             s.engagement.one_in or "", _f(s.response_hours_median), _f(s.response_hours_p90)]
+            [*(s.values[name] or "" for name in by), s.outreach, s.pending, s.sent, s.bounced,
+             _f(s.bounce.value), s.response.successes, _f(s.response.value),
+             *map(_f, s.response.interval), s.engagement.successes, _f(s.engagement.value),
+             *map(_f, s.engagement.interval), s.engagement.one_in or "",
+             _f(s.response_hours_median), _f(s.response_hours_p90)]
         )  # fmt: skip
     return buffer.getvalue()
 
@@ -276,11 +278,14 @@ def basis_caption(selection: Selection, window_days: float, pending: int) -> str
     """What the rates count, said under every table of them."""
     if selection.basis == SETTLED:
         said = (
-            f"Settled outreach only (its {window_days:g}-day window closed by then);"
-            f" {pending:,} still pending, not counted."
+            f"Delivered, settled outreach only (not bounced; its {window_days:g}-day window"
+            f" closed by then); {pending:,} still pending, not counted."
         )
     else:
-        said = f"All outreach, {pending:,} with the window still open (their rates read low)."
+        said = (
+            f"All delivered outreach (bounced left out), {pending:,} with the window still open"
+            " (their rates read low)."
+        )
     if selection.where:
         said += " Only " + ", ".join(f"{k}={v or '-'}" for k, v in selection.where.items()) + "."
     if selection.sent_from is not None or selection.sent_until is not None:
@@ -318,7 +323,8 @@ def print_tables(
         else f", as known at {datetime.fromtimestamp(known_at, UTC):%Y-%m-%d %H:%M} UTC"
     )
     report = Table(
-        *by, "outreach", "pending", "response", "engagement", "1st response h (median / p90)",
+        *by, "outreach", "pending", "bounced", "response", "engagement",
+        "1st response h (median / p90)",
         title=f"Engagement as of {when}{known}, {window_days:g}-day window",
         caption=basis_caption(selection, window_days, sum(s.pending for s in segments)),
     )  # fmt: skip
@@ -327,6 +333,7 @@ def print_tables(
             *(s.values[name] or "-" for name in by),
             f"{s.outreach:,}",
             f"{s.pending:,}",
+            f"{s.bounced:,} ({s.bounce.value:.1%})" if s.bounced else "0",
             str(s.response),
             str(s.engagement),
             f"{_hours(s.response_hours_median)} / {_hours(s.response_hours_p90)}",

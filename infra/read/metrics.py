@@ -62,13 +62,25 @@ class Segment(NamedTuple):
     response_hours_median: float | None
     response_hours_p90: float | None
     pending: int = 0
-    """Outreach sent by the report's instant whose window was still open then."""
+    """Outreach delivered by the report's instant whose window was still open then."""
+    sent: int = 0
+    """Every outreach sent by then, bounced or not."""
+    bounced: int = 0
+    """Of those, the ones the channel had reported undelivered by then (not counted)."""
+
+    @property
+    def bounce(self) -> Rate:
+        """The bounce rate: bounced out of sent."""
+        return Rate(self.bounced, self.sent)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.values,
             "outreach": self.outreach,
             "pending": self.pending,
+            "sent": self.sent,
+            "bounced": self.bounced,
+            "bounce": self.bounce.as_dict(),
             "response": self.response.as_dict(),
             "engagement": self.engagement.as_dict(),
             "response_hours_median": self.response_hours_median,
@@ -174,8 +186,12 @@ def engagement_report(
     window = window_days * DAY
     columns = [DIMENSIONS[name] for name in by]
     join = "".join(_JOINS[name] for name in dict.fromkeys([*by, *filters]) if name in _JOINS)
+    # Delivered: not reported bounced by then; settled: its window closed by then.
+    delivered = "(o.bounced_at IS NULL OR o.bounced_at > ?)"
     counted, counted_params = (
-        ("o.sent_at + ? <= ?", [window, at]) if basis == SETTLED else ("1 = 1", [])
+        (f"{delivered} AND o.sent_at + ? <= ?", [at, window, at])
+        if basis == SETTLED
+        else (delivered, [at])
     )
     within = "IS NOT NULL AND {0} <= o.sent_at + ? AND {0} <= ?"
     responded = f"{counted} AND o.first_response_at {within.format('o.first_response_at')}"
@@ -201,13 +217,16 @@ def engagement_report(
         f"SELECT {head}SUM(CASE WHEN {counted} THEN 1 ELSE 0 END),"
         f" SUM(CASE WHEN {responded} THEN 1 ELSE 0 END),"
         f" SUM(CASE WHEN {engaged} THEN 1 ELSE 0 END),"
-        " SUM(CASE WHEN o.sent_at + ? > ? THEN 1 ELSE 0 END)"
+        f" SUM(CASE WHEN {delivered} AND o.sent_at + ? > ? THEN 1 ELSE 0 END),"
+        f" COUNT(*), SUM(CASE WHEN NOT {delivered} THEN 1 ELSE 0 END)"
     )
-    measure_params = [*counted_params, *responded_params, *engaged_params, window, at]
+    measure_params = [
+        *counted_params, *responded_params, *engaged_params, at, window, at, at,
+    ]  # fmt: skip
     width = len(by)
-    measured: list[tuple[tuple[Any, ...], Any, Any, Any, Any, float | None, float | None]] = []
-    """Per segment: its key, outreach counted, responses, engagements, pending, and the median
-    and 90th percentile of its response delays in hours."""
+    measured: list[tuple[Any, ...]] = []
+    """Per segment: its key, outreach counted, responses, engagements, pending, sent, bounced,
+    and the median and 90th percentile of its response delays in hours."""
     if getattr(store, "aggregates_lists", False):
         # One statement: each segment's sorted delays stay in the database, which returns the
         # median and the 90th percentile (``_percentile_sql``), the segments in the report's
@@ -247,9 +266,11 @@ def engagement_report(
             response_hours_median=median,
             response_hours_p90=p90,
             pending=int(pending or 0),
+            sent=int(sent or 0),
+            bounced=int(bounced or 0),
         )
-        for key, n, responses, engagements, pending, median, p90 in measured
-        if n or pending
+        for key, n, responses, engagements, pending, sent, bounced, median, p90 in measured
+        if sent
     ]
     if not getattr(store, "aggregates_lists", False):
         # NULLs sort differently on SQLite and PostgreSQL: order here, the same on both.

@@ -21,7 +21,13 @@ from collections.abc import Mapping
 from infra.read.set_based_pool import POOL_FORM
 from projections.alerts import CANDIDATES
 from projections.base import ENGAGING_SENTIMENTS, NOT_TOUCHES
-from projections.engagement import AUTOMATION, ENGAGING_TYPES, STAGE_OF, EngagementProjection
+from projections.engagement import (
+    AUTOMATION,
+    BOUNCE_WITHIN,
+    ENGAGING_TYPES,
+    STAGE_OF,
+    EngagementProjection,
+)
 from projections.journey import REACHES, TIMELINE, JourneyProjection, TimelineProjection
 from projections.replies import REPLIES, RepliesProjection
 
@@ -50,6 +56,7 @@ _TOUCHPOINT_FIELDS = {
     "source": "VARCHAR",
     "reason": "VARCHAR",
     "follow_up_on": "VARCHAR",
+    "bounce": "VARCHAR",
 }
 """The touchpoint fields the set-based forms read (every other field only reaches ``data``)."""
 
@@ -82,7 +89,7 @@ CREATE TABLE facts (
     channel VARCHAR, campaign VARCHAR, sentiment VARCHAR, requisition VARCHAR, pool VARCHAR,
     trial_phases VARCHAR[], certifications VARCHAR[], country VARCHAR, years_experience BIGINT,
     certification VARCHAR, scope VARCHAR, change VARCHAR, source VARCHAR, reason VARCHAR,
-    follow_up_on VARCHAR, personal_touch BOOLEAN, engaging BOOLEAN, data VARCHAR
+    follow_up_on VARCHAR, bounce VARCHAR, personal_touch BOOLEAN, engaging BOOLEAN, data VARCHAR
 )
 """
 """One row per event, typed: what a ``projections.base.Fact`` carries, plus its two flags."""
@@ -91,7 +98,7 @@ _TOUCHPOINT_COLUMNS = f"""t.candidate, t.status, t.role, t.therapeutic_areas, t.
     coalesce(t.automated, false), t.personalization, t.channel, t.campaign, t.sentiment,
     t.position, t.pool,
     t.trial_phases, t.certifications, t.country, t.years_experience, t.certification, t.scope,
-    t.change, t.source, t.reason, t.follow_up_on,
+    t.change, t.source, t.reason, t.follow_up_on, t.bounce,
     -- Fact.is_personal_touch: a recruiter's own touch, not a registration, a dismissal or a blast
     coalesce(t.recruiter, '') <> '' AND NOT coalesce(t.automated, false)
         AND t.type NOT IN ({sql_list(NOT_TOUCHES)})
@@ -171,7 +178,26 @@ ENGAGEMENT: dict[str, str] = {
     "view_outreach": f"""
         WITH outreach AS (SELECT * FROM facts WHERE type = 'outreach_sent'),
         replies AS (SELECT candidate_id, happened FROM facts WHERE type = 'reply_received'),
-        engagements AS (SELECT candidate_id, happened FROM facts WHERE engaging)
+        engagements AS (SELECT candidate_id, happened FROM facts WHERE engaging),
+        -- each bounce goes to the latest outreach on its channel sent at or before it (ties: the
+        -- later position), within BOUNCE_WITHIN; an outreach keeps its earliest bounce
+        sequenced AS (
+            SELECT type, position, happened, bounce,
+                last_value(CASE WHEN type = 'outreach_sent' THEN position END IGNORE NULLS)
+                    OVER w AS target,
+                last_value(CASE WHEN type = 'outreach_sent' THEN happened END IGNORE NULLS)
+                    OVER w AS target_sent
+            FROM facts WHERE type IN ('outreach_sent', 'outreach_bounced')
+            WINDOW w AS (PARTITION BY candidate_id, channel
+                ORDER BY happened, type = 'outreach_bounced', position
+                ROWS UNBOUNDED PRECEDING)),
+        bounced AS (
+            SELECT target, first(happened ORDER BY happened, position) AS at,
+                first(bounce ORDER BY happened, position) AS bounce
+            FROM sequenced
+            WHERE type = 'outreach_bounced' AND target IS NOT NULL
+                AND happened <= target_sent + {BOUNCE_WITHIN!r}
+            GROUP BY target)
         SELECT o.position, o.candidate_id, o.happened, reg.status, reg.role,
             o.personalization, o.channel,
             CASE WHEN o.automated THEN '{AUTOMATION}'
@@ -179,9 +205,10 @@ ENGAGEMENT: dict[str, str] = {
             o.campaign,
             strftime(to_timestamp(o.happened), '%G-W%V'),
             strftime(to_timestamp(o.happened), '%Y-%m'),
-            r.happened, g.happened
+            r.happened, g.happened, b.at, b.bounce
         FROM outreach o
         LEFT JOIN {_REGISTRATIONS} reg ON reg.candidate_id = o.candidate_id
+        LEFT JOIN bounced b ON b.target = o.position
         -- the nearest later moment: the earliest reply (engagement) strictly after the outreach
         ASOF LEFT JOIN replies r
             ON r.candidate_id = o.candidate_id AND o.happened < r.happened

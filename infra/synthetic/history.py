@@ -37,6 +37,7 @@ from infra.synthetic.vocabulary import (
     K_APPLICATION,
     K_AUTOMATED_ACK,
     K_AUTOMATED_CONTENT,
+    K_BOUNCE,
     K_BY_RECRUITER,
     K_CALL,
     K_CONSENT,
@@ -235,6 +236,8 @@ class History:
         engaging = truth.pool_engagement if warmed else truth.engagement
         engage = engaging[(self.status, kind)] * (1.0 if automated else self.skill)
         roll = rng.random()
+        if self._bounced(ts, channel):
+            return ts + ATTRIBUTION_WINDOW  # never delivered: nothing comes of it
         if roll < engage:
             return self._engage(ts, channel, position)
         if roll < engage + truth.not_interested[kind]:
@@ -269,6 +272,21 @@ class History:
             "subject": f"{role} opportunities" + (f" ({position})" if position else ""),
             "body": f"Hi {self.first}, we are hiring {role}s in {area}. Interested?",
         }
+
+    def _bounced(self, sent: int, channel: str) -> bool:
+        """Whether the channel reports the outreach undelivered (``GROUND_TRUTH.bounces``),
+        and when: drawn from a generator of its own, seeded by the outreach, so a history only
+        changes where a message bounced."""
+        draw = random.Random(f"{self.ref}:bounce:{sent}")
+        hard, soft = GROUND_TRUTH.bounces.get(channel, (0.0, 0.0))
+        roll = draw.random()
+        if roll >= hard + soft:
+            return False
+        at = sent + draw.randint(60, 6 * HOUR)
+        if at < self.world.until:
+            kind = "hard" if roll < hard else "soft"
+            self.add(at, "outreach_bounced", K_BOUNCE, (channel, kind))
+        return True
 
     def _declining_reply(self, at: int, channel: str, sentiment: str, body: str) -> int:
         """A no or a not-now, maybe with its reason and (not now) the day to ask again. Drawn

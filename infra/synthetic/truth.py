@@ -198,6 +198,16 @@ class GroundTruth:
     opt_out_after_not_interested: float = 0.15
     """P(a "not interested" reply comes with an opt-out)."""
 
+    bounces: Mapping[str, tuple[float, float]] = field(
+        default_factory=lambda: {
+            "email": (0.02, 0.01),
+            "sms": (0.01, 0.005),
+            "linkedin": (0.0, 0.003),
+        }
+    )
+    """P(an outreach bounces), hard and soft, by channel (phone: never); a bounced message
+    gets no response. Every engagement figure above is per *delivered* outreach."""
+
     reply_reasons: Mapping[str, Mapping[str, float]] = field(
         default_factory=lambda: {
             "not_interested": {

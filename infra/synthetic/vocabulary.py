@@ -196,6 +196,7 @@ OUTREACH_KEYS = {
 }
 """The outreach fields present, by (automated, without a position)."""
 K_REPLY = ("channel", "sentiment", "personal")
+K_BOUNCE = ("channel", "bounce")
 K_REPLY_SAID = ("channel", "sentiment", "reason", "follow_up_on", "personal")
 """A declining reply that may say why and when to ask again (None values are left out)."""
 K_CALL = ("recruiter", "kind", "duration_minutes", "personal")

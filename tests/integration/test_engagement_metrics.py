@@ -151,6 +151,38 @@ def test_every_outreach_is_credited_independently(settings: Settings, ledger: Le
         assert by_kind["templated"].response_hours_median == 24.0
 
 
+def test_a_bounced_outreach_is_neither_a_response_nor_counted(
+    settings: Settings, ledger: Ledger
+) -> None:
+    """A bounce goes to the latest outreach on its channel sent at or before it, within 7 days,
+    even when that outreach is recorded after the bounce; bounced outreach leaves the
+    denominator and makes the bounce rate."""
+    ledger.record(tp("candidate_registered", when=at(0)))
+    ledger.record(tp("outreach_sent", when=at(1)))  # email
+    ledger.record(tp("outreach_sent", when=at(2), channel="linkedin"))
+    ledger.record(tp("outreach_bounced", when=at(3), channel="email", bounce="hard"))
+    ledger.record(tp("outreach_bounced", when=at(20), channel="linkedin", bounce="soft"))  # late
+    ledger.record(tp("reply_received", when=at(4), channel="linkedin", sentiment="interested"))
+    with views(settings) as store:
+        by_channel = {s.values["channel"]: s for s in engagement_report(store, ["channel"])}
+        assert (by_channel["email"].sent, by_channel["email"].bounced) == (1, 1)
+        assert by_channel["email"].outreach == 0 and by_channel["email"].bounce.value == 1.0
+        linkedin = by_channel["linkedin"]
+        assert (linkedin.outreach, linkedin.bounced, linkedin.engagement.successes) == (1, 0, 1)
+        # As of day 2 the bounce had not been reported: the email counted as pending then.
+        (early,) = engagement_report(store, ["channel"], ts(2.5), 30, Selection(where={
+            "channel": "email"}))  # fmt: skip
+        assert (early.sent, early.bounced, early.pending) == (1, 0, 1)
+    # An outreach recorded late, sent between the first email and its bounce, takes it over.
+    ledger.record(tp("outreach_sent", when=at(2.5), personalization="templated"))
+    with views(settings) as store:
+        rows = store.query(
+            "SELECT personalization, bounce, bounced_at FROM view_outreach"
+            " WHERE channel = 'email' ORDER BY sent_at"
+        )
+    assert [(p, b) for p, b, _ in rows] == [("personalized", None), ("templated", "hard")]
+
+
 def test_back_dated_facts_are_credited_as_if_they_had_come_in_order(
     settings: Settings, ledger: Ledger
 ) -> None:
@@ -261,12 +293,12 @@ def test_the_command_catches_up_and_reports_in_every_format(
     assert later["segments"][0]["engagement"]["successes"] == 1
     assert later["segments"][0]["response_hours_median"] == 48.0
     csv_lines = run("--format", "csv", "--by", "role").splitlines()
-    assert csv_lines[0].startswith("role,outreach,pending,responses,response_rate")
-    assert csv_lines[1].startswith("cra,1,0,1,1,")
+    assert csv_lines[0].startswith("role,outreach,pending,sent,bounced,bounce_rate,responses,")
+    assert csv_lines[1].startswith("cra,1,0,1,0,0,1,1,")
     table = run("--by", "personalization")
     assert "personalized" in table and "100.0% [" in table and "(n=1)" in table
     assert "1 in 1" not in table and "Funnel" in table
-    assert "Settled outreach only" in table and "0 still pending" in table
+    assert "settled outreach only" in table and "0 still pending" in table
     only = orjson.loads(run("--format", "json", "--where", "channel=email", "--sent-from",
                             "2026-05-02", "--by", "status"))  # fmt: skip
     assert only["where"] == {"channel": "email"} and only["segments"][0]["outreach"] == 1
@@ -316,16 +348,17 @@ def oracle_engagement(
         if line["type"] == "added_to_talent_pool":
             who = line["candidate"]
             pooled[who] = min(pooled.get(who, line["t"]), line["t"])
+    bounced = oracle_bounced(lines, horizon)
     status: dict[str, str] = {}
     replies: dict[str, list[float]] = defaultdict(list)
     engagements: dict[str, list[float]] = defaultdict(list)
-    sent: list[tuple[str, str, float]] = []
+    sent: list[tuple[str, str, float, str]] = []
     for line in lines:
         who, t, kind = line["candidate"], line["t"], line["type"]
         if kind == "candidate_registered":
             status[who] = line["status"]
         elif kind == "outreach_sent" and t <= horizon:
-            sent.append((who, line["personalization"], t))
+            sent.append((who, line["personalization"], t, line["source_id"]))
         if kind == "reply_received":
             replies[who].append(t)
         if kind in ("call_held", "application_submitted") or (
@@ -334,7 +367,9 @@ def oracle_engagement(
             engagements[who].append(t)
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     delays: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for who, personalization, t in sent:
+    for who, personalization, t, source_id in sent:
+        if source_id in bounced:
+            continue  # never delivered: neither counted nor pending
         if by_audience:
             key = ("pool" if pooled.get(who, float("inf")) <= t else "cold", personalization)
         else:
@@ -351,6 +386,27 @@ def oracle_engagement(
             delays[key].append((min(answers) - t) / 3600)
     medians = {key: statistics.median(hours) for key, hours in delays.items()}
     return {key: (n, r, e, p) for key, (n, r, e, p) in counts.items()}, medians
+
+
+def oracle_bounced(lines: list[dict[str, Any]], horizon: float) -> set[str]:
+    """The ``source_id`` of every outreach reported bounced by ``horizon``: each bounce goes to
+    the candidate's latest outreach on its channel sent at or before it, within 7 days."""
+    found: set[str] = set()
+    sent: dict[tuple[str, str], list[tuple[float, int, str]]] = defaultdict(list)
+    for number, line in enumerate(lines):
+        if line["type"] == "outreach_sent":
+            sent[(line["candidate"], line["channel"])].append(
+                (line["t"], number, line["source_id"])
+            )
+    for line in lines:
+        if line["type"] != "outreach_bounced" or line["t"] > horizon:
+            continue
+        before = [o for o in sent[(line["candidate"], line["channel"])] if o[0] <= line["t"]]
+        if before:
+            latest = max(before)
+            if line["t"] <= latest[0] + 7 * DAY:
+                found.add(latest[2])
+    return found
 
 
 def oracle_reasons(lines: list[dict[str, Any]], as_of: float) -> dict[tuple[str, str], Any]:

@@ -49,6 +49,9 @@ def _touchpoint(kind: str, candidate: str, day: float, pick: int) -> Touchpoint:
         if sentiment == "not_now" and pick >= 6:  # "ask me again on ...": a day or weeks on
             said["follow_up_on"] = at(day + 1 + 5 * (pick % 4))[:10]
         return tp(kind, candidate, when, sentiment=sentiment, **said)
+    if kind == "outreach_bounced":  # on the outreach's channels: some within 7 days of one
+        return tp(kind, candidate, when, channel=["email", "linkedin"][pick % 2],
+                  bounce=["hard", "soft"][pick % 3 == 0])  # fmt: skip
     if kind == "shortlisted":  # attributed to a pool match, sourced, or not said (old data)
         attribution = [{"source": "pool_match", "match_rank": 1 + pick, "match_score": 50.5 + pick},
                        {"source": "sourced"}, {}][pick % 3]  # fmt: skip
@@ -75,6 +78,7 @@ _KINDS = [
     "removed_from_talent_pool", "content_shared", "personal_note_sent", "shortlisted",
     "interview_scheduled", "offer_extended", "offer_declined", "hired", "opted_out",
     "consent_given", "profile_enriched", "erasure_requested", "match_dismissed",
+    "outreach_bounced",
 ]  # fmt: skip
 
 DRAWN_EVENT = st.tuples(

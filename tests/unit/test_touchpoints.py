@@ -18,7 +18,7 @@ def test_the_catalogue_covers_every_kind_of_touchpoint() -> None:
         "personal_note_sent", "shortlisted", "match_dismissed", "interview_scheduled",
         "offer_extended",
         "offer_accepted", "offer_declined", "hired", "consent_given", "opted_out",
-        "erasure_requested",
+        "erasure_requested", "outreach_bounced",
     }  # fmt: skip
 
 
