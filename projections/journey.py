@@ -62,7 +62,7 @@ class JourneyProjection:
     (``infra.read.journeys``); only views fed from a topic keep a copy (``TimelineProjection``)."""
 
     name: ClassVar[str] = "journey"
-    version: ClassVar[int] = 3
+    version: ClassVar[int] = 4
     stateful: ClassVar[bool] = False
     """Every row follows from its fact alone: no per-candidate state to keep."""
     tables: ClassVar[tuple[Table, ...]] = (
@@ -75,6 +75,7 @@ class JourneyProjection:
                 Column("role", "TEXT"),
                 Column("recruiter", "TEXT"),
                 Column("registered_at", "DOUBLE PRECISION"),
+                Column("source", "TEXT"),
             ),
             key=("candidate_id",),
             indexes=(("candidate",),),
@@ -93,6 +94,7 @@ class JourneyProjection:
                         "role": fact.data["role"],
                         "recruiter": fact.data.get("recruiter"),
                         "registered_at": fact.occurred_at,
+                        "source": fact.data.get("source"),
                     },
                 )
             )

@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, HTTPException
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 
 from infra.http.guard import BodyGuard
@@ -26,6 +27,7 @@ from infra.http.openapi import document
 from infra.http.prometheus import RapportCollector, request_seconds
 from infra.http.routes import (
     alerts,
+    board_pages,
     compliance,
     dashboard,
     journeys,
@@ -98,6 +100,10 @@ def create_app(state: ServerState) -> FastAPI:
     app.add_middleware(BodyGuard, state=state, max_bytes=state.settings.max_body_bytes)
     app.add_middleware(RequestLog)  # the outermost: it logs the guard's answers too
     app.add_exception_handler(HTTPException, dashboard.to_login)  # type: ignore[arg-type]
+    app.add_exception_handler(
+        RequestValidationError,
+        dashboard.invalid_page,  # type: ignore[arg-type]
+    )
     for router in (
         service.router,
         metrics.router,
@@ -108,6 +114,7 @@ def create_app(state: ServerState) -> FastAPI:
         touchpoints.router,
         positions.router,
         dashboard.router,
+        board_pages.router,
         position_pages.router,
     ):
         app.include_router(router)

@@ -69,18 +69,19 @@ KnownAt = Annotated[
 
 def instants(as_of: str | None, known_at: str | None) -> tuple[float, float | None]:
     """(as of, known at): ``as_of`` defaults to ``known_at``, and to the current minute."""
-    if known_at is None:
+    if not known_at:
         return moment(as_of), None
     try:
         known = parse_as_of(known_at)
     except ValueError as bad:
         raise invalid("known_at", str(bad)) from None
-    return (known if as_of is None else moment(as_of)), known
+    return (moment(as_of) if as_of else known), known
 
 
 def moment(as_of: str | None) -> float:
-    """The ``as_of`` parameter as seconds since the epoch; the current minute without one."""
-    if as_of is None:
+    """The ``as_of`` parameter as seconds since the epoch; the current minute without one (a
+    form's empty field is none)."""
+    if not as_of:
         return now_minute()
     try:
         return parse_as_of(as_of)
@@ -106,7 +107,9 @@ def selected(
         str | None, Query(description="Only outreach sent up to this day (its end) or instant.")
     ] = None,
 ) -> Selection:
-    """Which outreach a report counts, from the query, or 422 naming the parameter."""
+    """Which outreach a report counts, from the query, or 422 naming the parameter (a form's
+    empty field is none)."""
+    sent_from, sent_until = sent_from or None, sent_until or None
     if basis not in BASES:
         raise invalid("basis", f"expected {' or '.join(BASES)}, got {basis!r}")
     try:

@@ -37,14 +37,17 @@ DIMENSIONS: dict[str, str] = {
     "cohort_week": "o.cohort_week",
     "cohort_month": "o.cohort_month",
     "audience": "CASE WHEN pe.entered_at <= o.sent_at THEN 'pool' ELSE 'cold' END",
+    "source": "jc.source",
 }
 """The dimensions a report can be broken down by, and the column each one groups on.
 ``audience``: ``pool`` for outreach to someone who had joined a talent pool by the moment it
-was sent, ``cold`` otherwise (README, "Definitions")."""
+was sent, ``cold`` otherwise (README, "Definitions"); ``source``: where the candidate came from
+(their registration's ``source``: career site, job board, referral...)."""
 
 _JOINS: dict[str, str] = {
     "therapeutic_area": " LEFT JOIN view_candidate_areas a ON a.candidate_id = o.candidate_id",
     "audience": " LEFT JOIN view_pool_entries pe ON pe.candidate_id = o.candidate_id",
+    "source": " LEFT JOIN view_journey_candidates jc ON jc.candidate_id = o.candidate_id",
 }
 """The table a dimension reads beside ``view_outreach``, joined only when asked for."""
 
@@ -345,3 +348,67 @@ def parse_filters(text: str) -> dict[str, str | None]:
         found[name.strip()] = None if value == "-" else value
     _check_dimensions(list(found))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentCandidate:
+    """One candidate behind a segment: their CRM reference (nothing personal) and their part."""
+
+    candidate: str | None
+    outreach: int
+    engaged: int
+    last_sent_at: float
+
+
+def segment_candidates(
+    store: Reader,
+    where: Mapping[str, str | None],
+    as_of: float,
+    window_days: float = 30,
+    selection: Selection = SETTLED_OUTREACH,
+    *,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[int, list[SegmentCandidate]]:
+    """The candidates a segment's counted outreach went to (the drill-down from a report's
+    row): how many there are, and a page of them, most recently contacted first."""
+    filters = {**selection.where, **where}
+    _check_dimensions(list(filters))
+    window = window_days * DAY
+    join = "".join(_JOINS[name] for name in filters if name in _JOINS)
+    conditions = ["o.sent_at <= ?", "(o.bounced_at IS NULL OR o.bounced_at > ?)"]
+    params: list[Any] = [as_of, as_of]
+    if selection.basis == SETTLED:
+        conditions.append("o.sent_at + ? <= ?")
+        params += [window, as_of]
+    for name, value in filters.items():
+        conditions.append(
+            f"{DIMENSIONS[name]} IS NULL" if value is None else f"{DIMENSIONS[name]} = ?"
+        )
+        params += [] if value is None else [value]
+    if selection.sent_from is not None:
+        conditions.append("o.sent_at >= ?")
+        params.append(selection.sent_from)
+    if selection.sent_until is not None:
+        conditions.append("o.sent_at <= ?")
+        params.append(selection.sent_until)
+    engaged = (
+        "o.first_engagement_at IS NOT NULL AND o.first_engagement_at <= o.sent_at + ?"
+        " AND o.first_engagement_at <= ?"
+    )
+    grouped = (
+        f"SELECT o.candidate_id, COUNT(*) AS n, SUM(CASE WHEN {engaged} THEN 1 ELSE 0 END) AS e,"
+        f" MAX(o.sent_at) AS last FROM view_outreach o{join} WHERE {' AND '.join(conditions)}"
+        " GROUP BY o.candidate_id"
+    )
+    head = [window, as_of]
+    ((total,),) = store.query(f"SELECT COUNT(*) FROM ({grouped}) g", [*head, *params])
+    rows = store.query(
+        f"SELECT c.candidate, g.n, g.e, g.last FROM ({grouped}) g"
+        " LEFT JOIN view_journey_candidates c ON c.candidate_id = g.candidate_id"
+        " ORDER BY g.last DESC, c.candidate LIMIT ? OFFSET ?",
+        [*head, *params, limit, offset],
+    )
+    return int(total), [
+        SegmentCandidate(ref, int(n), int(e or 0), float(last)) for ref, n, e, last in rows
+    ]

@@ -167,7 +167,7 @@ _REGISTRATIONS = """(SELECT * FROM facts WHERE type = 'candidate_registered'
 
 JOURNEY: dict[str, str] = {
     "view_journey_candidates": f"""
-        SELECT candidate_id, candidate, status, role, recruiter, happened
+        SELECT candidate_id, candidate, status, role, recruiter, happened, source
         FROM {_REGISTRATIONS} ORDER BY candidate_id""",
 }
 

@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -37,6 +38,20 @@ def api(port: int, token: str, path: str) -> dict:
     )
     with urllib.request.urlopen(request, timeout=30) as answer:
         return orjson.loads(answer.read())
+
+
+def _wait(browser: Browser, done: Any, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not done():
+        assert time.monotonic() < deadline, f"the {what} page did not open"
+        time.sleep(0.1)
+    while browser.evaluate("document.readyState") != "complete":
+        time.sleep(0.1)
+
+
+def _go(browser: Browser, url: str, token: str) -> None:
+    browser.open(url, {"Authorization": f"Bearer {token}"})
+    _wait(browser, lambda: True, url)
 
 
 @pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no chromium here")
@@ -98,10 +113,19 @@ def test_the_dashboard_renders_the_real_numbers_in_chromium(
             ".map(e => e.textContent)"
         )
         assert {str(s["candidates"]) for s in funnel["stages"]} <= set(funnel_values)
+        # The trend is by month sent, one point per month with outreach counted, with its n.
+        months = api(port, token, f"/api/v1/metrics/engagement?as_of={AS_OF}&by=cohort_month")
+        counted = [s for s in months["segments"] if s["outreach"]]
         trend_points = browser.evaluate(
             "document.querySelectorAll('[data-chart=trend] circle.dot').length"
         )
-        assert trend_points > 20
+        assert trend_points == len(counted) > 10
+        assert browser.evaluate(
+            "[...document.querySelectorAll('[data-table=trend] tr')].length - 1"
+        ) == len(months["segments"])
+        # No "1 in 1" anywhere, and the definitions are on the page.
+        assert "1 in 1 " not in browser.evaluate("document.body.innerText")
+        assert browser.evaluate("document.querySelector('#definitions dl').children.length") > 8
         assert browser.evaluate(
             "document.querySelector('#alerts h2 [data-value]').dataset.value"
         ) == str(alerts["count"])
@@ -125,6 +149,62 @@ def test_the_dashboard_renders_the_real_numbers_in_chromium(
             len(journey["steps"])
         )
         browser.screenshot(tmp_path / "journey.png")
+
+        # Another breakdown, chosen in the form: the table is the API's, row for row.
+        _go(browser, f"http://127.0.0.1:{port}/?as_of={AS_OF}", token)
+        browser.evaluate(
+            "document.querySelector('form.slice select[name=by]').value = 'channel';"
+            "document.querySelector('form.slice').submit()"
+        )
+        _wait(browser, lambda: "by=channel" in browser.evaluate("location.search"), "breakdown")
+        channels = api(port, token, f"/api/v1/metrics/engagement?as_of={AS_OF}&by=channel")
+        rows = browser.evaluate(
+            "[...document.querySelectorAll('[data-table=segments] tr')].slice(1)"
+            ".map(r => [...r.cells].map(c => c.textContent.trim()))"
+        )
+        assert [(r[0], r[4].replace(",", "")) for r in rows] == [
+            (s["channel"], str(s["outreach"])) for s in channels["segments"]
+        ]
+        browser.screenshot(tmp_path / "by-channel.png", max_height=2400)
+        # Its CSV download holds the same rows (fetched by the page, with its credentials).
+        href = browser.evaluate("document.querySelector('a[data-csv=segments]').href")
+        text = browser.evaluate(
+            f"fetch({orjson.dumps(href).decode()}).then(r => r.text())", wait=True
+        )
+        lines = text.strip().splitlines()
+        assert lines[0].startswith("channel,sent,bounced,pending,outreach,engaged")
+        assert [line.split(",")[0] for line in lines[1:]] == [
+            s["channel"] for s in channels["segments"]
+        ]
+        assert [int(line.split(",")[4]) for line in lines[1:]] == [
+            s["outreach"] for s in channels["segments"]
+        ]
+        # Drill down from the first channel to its candidates, then to one's journey.
+        first_channel = channels["segments"][0]
+        browser.evaluate("document.querySelector('[data-table=segments] td a').click()")
+        _wait(browser, lambda: browser.evaluate("location.pathname") == "/segments", "drill")
+        total = int(browser.evaluate("document.querySelector('#segment').dataset.total"))
+        assert 0 < total <= first_channel["outreach"]
+        refs = browser.evaluate(
+            "[...document.querySelectorAll('[data-table=candidates] td a')].map(a => a.textContent)"
+        )
+        assert refs and all(ref.startswith("C-") for ref in refs)  # references only
+        assert "@" not in browser.evaluate("document.body.innerText")
+        browser.screenshot(tmp_path / "segment.png", max_height=2400)
+        # A recruiter's page: their open alerts are the API's for them.
+        owner = next(a["recruiter"] for a in alerts["alerts"] if a["recruiter"])
+        theirs = api(port, token, f"/api/v1/alerts?as_of={AS_OF}&recruiter={owner}")
+        _go(browser, f"http://127.0.0.1:{port}/recruiters/{owner}?as_of={AS_OF}", token)
+        assert browser.evaluate(
+            "document.querySelector('#alerts h2 [data-value]').dataset.value"
+        ) == str(theirs["count"])
+        assert int(browser.evaluate("document.querySelector('#workload [data-value]')"
+                                    ".dataset.value")) > 0  # fmt: skip
+        browser.screenshot(tmp_path / "recruiter.png", max_height=2400)
+        # A bad date is a page saying so, not raw JSON.
+        _go(browser, f"http://127.0.0.1:{port}/?as_of=yesterday", token)
+        assert browser.evaluate("document.querySelector('#error').dataset.status") == "422"
+        assert "as_of" in browser.evaluate("document.querySelector('.error').textContent")
 
         # The positions page: the pool's payoff as the API gives it, and a position's matches.
         payoff = api(port, token, f"/api/v1/metrics/payoff?as_of={AS_OF}")

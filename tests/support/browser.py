@@ -78,8 +78,11 @@ class Browser:
             time.sleep(0.1)
         raise AssertionError(f"{url} did not finish loading")
 
-    def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+    def evaluate(self, expression: str, *, wait: bool = False) -> Any:
+        """The expression's value; ``wait``: the value its promise resolves to."""
+        result = self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=wait
+        )
         return result["result"].get("value")
 
     def screenshot(self, path: Path, max_height: int = 20_000) -> Path:

@@ -8,22 +8,26 @@ on a machine with no way out. The pages read the same functions and cache as the
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import pygal
-from fastapi import APIRouter, Form, HTTPException, Query, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pygal.style import Style
 
-from infra.http.deps import AsOf, Candidate, ReadsJourneys, ReadsMetrics, State, moment
+from infra.http.deps import AsOf, Candidate, ReadsJourneys, State, moment
 from infra.http.guard import TOKEN_COOKIE
-from infra.read.alerts import count_open_alerts, open_alerts
 from infra.read.journeys import NoSuchCandidate, journey
-from infra.read.metrics import candidate_experience, engagement_report, funnel
+from infra.read.metrics import Segment, funnel
 from infra.read.reader import Reader
 from projections.rates import Rate
 
@@ -70,56 +74,57 @@ def _rate_value(rate: Rate) -> dict[str, Any]:
     }
 
 
-def engagement_chart(reader: Reader, at: float) -> tuple[str, list[dict[str, Any]]]:
-    segments = engagement_report(reader, ["status", "personalization"], at)
-    by_status: dict[str, dict[str, Rate]] = defaultdict(dict)
-    rows = []
-    for segment in segments:
-        status, kind = segment.values["status"], segment.values["personalization"]
-        by_status[str(status)][str(kind)] = segment.engagement
-        rows.append({"status": status, "personalization": kind, "rate": segment.engagement})
+def _top(rates: list[Rate]) -> float:
+    """The y axis' top: above every interval's upper end, so no whisker reaches the title."""
+    highs = [rate.interval[1] * 100 for rate in rates if rate.n]
+    return min(100.0, max(highs, default=10.0) * 1.15 + 2)
+
+
+def segments_chart(segments: Sequence[Segment], by: Sequence[str]) -> str:
+    """Engaged share per segment with its 95% interval; two dimensions: one series per value
+    of the first (status x personalization reads as before)."""
     chart = _chart(
         pygal.Bar,
-        "Engagement within 30 days of an outreach (95% interval)",
+        "Engagement within 30 days of delivered, settled outreach (95% interval)",
         value_formatter=_percent,
         y_title="engaged, %",
+        range=(0, _top([s.engagement for s in segments])),
+        x_label_rotation=30 if len(segments) > 8 else 0,
     )
-    chart.x_labels = list(PERSONALIZATIONS)
-    for status in sorted(by_status):
-        chart.add(
-            status,
-            [
-                _rate_value(by_status[status][kind]) if kind in by_status[status] else None
-                for kind in PERSONALIZATIONS
-            ],
-        )
-    return chart.render(is_unicode=True), rows
+    if len(by) == 2:
+        first, second = by
+        labels = list(dict.fromkeys(str(s.values[second]) for s in segments))
+        series: dict[str, dict[str, Rate]] = defaultdict(dict)
+        for s in segments:
+            series[str(s.values[first])][str(s.values[second])] = s.engagement
+        chart.x_labels = labels
+        for name in sorted(series):
+            rates = series[name]
+            chart.add(name, [_rate_value(rates[x]) if x in rates else None for x in labels])
+    else:
+        shown = [s for s in segments if s.outreach][:40]
+        chart.x_labels = [str(s.values[by[0]] or "-") for s in shown]
+        chart.add("engaged", [_rate_value(s.engagement) for s in shown])
+    return chart.render(is_unicode=True)  # type: ignore[no-any-return]
 
 
-def trend_chart(reader: Reader, at: float) -> str:
-    segments = engagement_report(reader, ["cohort_week", "personalization"], at)
-    weeks = sorted({str(s.values["cohort_week"]) for s in segments if s.values["cohort_week"]})
-    rates = {(str(s.values["cohort_week"]), s.values["personalization"]): s for s in segments}
+def trend_chart(months: Sequence[Segment]) -> str:
+    """Settled engagement per month sent, with intervals: a month still open is marked."""
+    counted = [s for s in months if s.outreach]
     chart = _chart(
         pygal.Line,
-        "Engagement by cohort week of the outreach",
+        "Engagement by month sent (settled outreach; * = the month still has pending outreach)",
         value_formatter=_percent,
         x_label_rotation=40,
-        show_minor_x_labels=False,
         y_title="engaged, %",
+        range=(0, _top([s.engagement for s in counted])),
     )
-    chart.x_labels = weeks
-    chart.x_labels_major = weeks[:: max(1, len(weeks) // 12)]
-    for kind in PERSONALIZATIONS:
-        values = []
-        for week in weeks:
-            segment = rates.get((week, kind))
-            values.append(round(segment.engagement.value * 100, 1) if segment else None)
-        chart.add(kind, values, allow_interruptions=True)
-    return chart.render(is_unicode=True)
+    chart.x_labels = [f"{s.values['cohort_month']}{'*' if s.pending else ''}" for s in counted]
+    chart.add("engaged", [_rate_value(s.engagement) for s in counted])
+    return chart.render(is_unicode=True)  # type: ignore[no-any-return]
 
 
-def funnel_chart(reader: Reader, at: float) -> tuple[str, list[Any]]:
+def funnel_chart(reader: Reader, at: float) -> str:
     stages = funnel(reader, at)
     chart = _chart(
         pygal.HorizontalBar, "Funnel: candidates per stage", print_values=True, height=320
@@ -127,18 +132,52 @@ def funnel_chart(reader: Reader, at: float) -> tuple[str, list[Any]]:
     # A horizontal bar chart draws its first label at the bottom: the funnel reads top down.
     chart.x_labels = [s.stage for s in reversed(stages)]
     chart.add("candidates", [s.candidates for s in reversed(stages)])
-    return chart.render(is_unicode=True), stages
+    return chart.render(is_unicode=True)  # type: ignore[no-any-return]
 
 
 router = APIRouter(include_in_schema=False)
 
 
+def _wants_page(request: Request) -> bool:
+    return not request.url.path.startswith(("/api/", "/metrics", "/static/", "/openapi"))
+
+
 async def to_login(request: Request, problem: HTTPException) -> Response:
-    """A browser without a token is sent to the login page; API clients get the 401."""
-    wants_page = not request.url.path.startswith(("/api/", "/metrics", "/static/"))
-    if problem.status_code == 401 and wants_page:
+    """A browser without a token is sent to the login page, and any other refusal of a page is
+    a page saying what was wrong; API clients get the JSON answer."""
+    if not _wants_page(request):
+        return await http_exception_handler(request, problem)
+    if problem.status_code == 401:
         return RedirectResponse("/login", status_code=303)
-    return await http_exception_handler(request, problem)
+    return error_page(request, problem.status_code, _said(problem.detail))
+
+
+async def invalid_page(request: Request, problem: RequestValidationError) -> Response:
+    """A page asked with a bad parameter (a date that is not one) says so, as a page."""
+    if not _wants_page(request):
+        return await request_validation_exception_handler(request, problem)
+    return error_page(request, 422, _said(problem.errors()))
+
+
+def _said(detail: Any) -> str:
+    """A refusal's detail in words: ``as_of: 'yesterday' is not a date ...``."""
+    if isinstance(detail, list):
+        parts = []
+        for error in detail:
+            where = error.get("loc", ())[-1] if error.get("loc") else "request"
+            parts.append(f"{where}: {str(error.get('msg', '')).removeprefix('Value error, ')}")
+        return "; ".join(parts)
+    return str(detail)
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    titles = {404: "Not found", 403: "Not allowed", 422: "That did not read right"}
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"status": status, "title": titles.get(status, "Something went wrong"), "message": message},
+        status_code=status,
+    )
 
 
 @router.get("/login", include_in_schema=False)
@@ -160,61 +199,6 @@ def logout() -> Response:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(TOKEN_COOKIE)
     return response
-
-
-@router.get("/", include_in_schema=False, dependencies=[ReadsMetrics])
-def dashboard(
-    state: State,
-    request: Request,
-    as_of: AsOf = None,
-    rule: Annotated[str | None, Query()] = None,
-    recruiter: Annotated[str | None, Query()] = None,
-) -> HTMLResponse:
-    at = moment(as_of)
-    rule = rule or None
-    recruiter = recruiter or None
-    rules = state.alert_rules
-    if rule is not None and rule not in rules.names:
-        rule = None
-
-    with state.analysis() as (reader, position):
-
-        def charts() -> dict[str, Any]:
-            engagement_svg, engagement_rows = engagement_chart(reader, at)
-            funnel_svg, stages = funnel_chart(reader, at)
-            return {
-                "engagement_svg": engagement_svg,
-                "engagement_rows": engagement_rows,
-                "trend_svg": trend_chart(reader, at),
-                "funnel_svg": funnel_svg,
-                "stages": stages,
-                "experience": candidate_experience(reader, at),
-            }
-
-        page = state.cached(("dashboard", at), charts, position=position)
-        alerts, by_rule = state.cached(
-            ("dashboard alerts", at, rule, recruiter),
-            lambda: (
-                open_alerts(reader, at, rule=rule, recruiter=recruiter, limit=SHOWN_ALERTS),
-                count_open_alerts(reader, at, rule=rule, recruiter=recruiter),
-            ),
-            position=position,
-        )
-    return templates.TemplateResponse(
-        request,
-        "dashboard.html",
-        page
-        | {
-            "as_of": datetime.fromtimestamp(at, UTC),
-            "as_of_text": as_of or "",
-            "alerts": alerts,
-            "alert_count": sum(by_rule.values()),
-            "alerts_by_rule": by_rule,
-            "rules": rules.names,
-            "rule": rule or "",
-            "recruiter": recruiter or "",
-        },
-    )
 
 
 @router.get(

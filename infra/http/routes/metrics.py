@@ -182,8 +182,8 @@ def payoff(
 
     def compute(reader: Reader) -> dict[str, Any]:
         return payoff_as_of(
-            reader, state.ledger.ledger_recorder, as_of=at, now=as_of is None,
+            reader, state.ledger.ledger_recorder, as_of=at, now=not as_of,
             window_days=window, by=dimensions,
         ).as_dict()  # fmt: skip
 
-    return analysed(state, ("payoff", at, as_of is None, window, tuple(dimensions)), compute)
+    return analysed(state, ("payoff", at, not as_of, window, tuple(dimensions)), compute)

@@ -38,8 +38,8 @@ def positions_page(state: State, request: Request, as_of: AsOf = None) -> HTMLRe
     at = moment(as_of)
     with state.analysis() as (reader, position):
         report = state.cached(
-            ("payoff page", at, as_of is None),
-            lambda: payoff_as_of(reader, state.ledger.ledger_recorder, as_of=at, now=as_of is None),
+            ("payoff page", at, not as_of),
+            lambda: payoff_as_of(reader, state.ledger.ledger_recorder, as_of=at, now=not as_of),
             position=position,
         )
         lines = state.cached(
@@ -63,7 +63,7 @@ def position_page(
         try:
             found = match_position(
                 reader, state.ledger.ledger_recorder, position, now=at,
-                as_of=None if as_of is None else at, weights=state.match_weights,
+                as_of=at if as_of else None, weights=state.match_weights,
                 policy=state.settings.policy, limit=SHOWN_MATCHES,
             )  # fmt: skip
         except NoSuchPosition as unknown:

@@ -91,14 +91,14 @@ def matches(
         try:
             found = match_position(
                 pool, state.ledger.ledger_recorder, position, now=at,
-                as_of=None if as_of is None else at, weights=state.match_weights,
+                as_of=at if as_of else None, weights=state.match_weights,
                 policy=state.settings.policy, limit=limit, include_past=include_past_candidates,
             )  # fmt: skip
         except NoSuchPosition as unknown:
             raise HTTPException(404, str(unknown)) from None
         return found.as_record()
 
-    key = ("matches", position, at, as_of is None, limit, include_past_candidates)
+    key = ("matches", position, at, not as_of, limit, include_past_candidates)
     return analysed(state, key, compute)
 
 
