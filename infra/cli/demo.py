@@ -17,7 +17,8 @@ from infra.cli.payoff import print_payoff
 from infra.cli.serve import serve_command
 from infra.http.tokens import add_token
 from infra.read.alerts import open_alerts
-from infra.read.metrics import candidate_experience, engagement_report
+from infra.read.comparison import compare
+from infra.read.metrics import Selection, candidate_experience, engagement_report
 from infra.read.payoff import payoff_report
 from infra.read.read_side import current_views
 from infra.read.views import ViewStore
@@ -79,10 +80,13 @@ def _print_engagement_report(store: ViewStore) -> None:
         "status",
         "personalization",
         "engagement (95% interval, 1 in N)",
+        "pending",
         "generator's truth",
         "inside?",
         title=f"Engagement within 30 days of an outreach, as of {end:%Y-%m-%d}"
         " (pool: sent to a talent-pool member; cold: before they ever joined one)",
+        caption="Settled outreach only: delivered, its 30-day window closed by then; the"
+        " outreach of the last 30 days is pending, not counted (it would read low).",
     )
     segments = engagement_report(store, ["audience", "status", "personalization"], as_of=as_of)
     for segment in segments:
@@ -96,10 +100,17 @@ def _print_engagement_report(store: ViewStore) -> None:
             str(status),
             str(kind),
             str(segment.engagement),
+            f"{segment.pending:,}",
             f"{truth:.0%}" if truth else "-",
             inside,
         )
     out.print(report)
+    passive_cold = Selection(where={"status": "passive", "audience": "cold"})
+    for found in compare(
+        store, "personalization", "personalized", "generic_blast", as_of=as_of,
+        selection=passive_cold,
+    ):  # fmt: skip
+        out.print(f"Compared: {found.sentence} (ratio {found.ratio or 0:.1f}x, {found.verdict}).")
     out.print(
         "Templated messages measure above their per-message truth: an automated follow-up inside"
         " the first message's 30 days can engage too (expected about 8.5% passive and 18%"
