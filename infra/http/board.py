@@ -101,7 +101,7 @@ def segments_table(
 ) -> BoardTable:
     table = BoardTable(
         "segments",
-        [*by, "sent", "bounced", "pending", "outreach", "engaged", "engaged_low",
+        [*by, "sent", "bounced", "bounce_rate", "pending", "outreach", "engaged", "engaged_low",
          "engaged_high", "one_in", "responded", "response_hours_median"],
         [*by, "sent", "bounced", "pending", "counted", "engaged", "95% interval", "reading",
          "responded", "first response (median)"],
@@ -109,12 +109,13 @@ def segments_table(
     for s in segments:
         low, high = s.engagement.interval
         table.add(
-            [*(s.values[name] for name in by), s.sent, s.bounced, s.pending, s.outreach,
-             s.engagement.value if s.outreach else None, low if s.outreach else None,
-             high if s.outreach else None, s.engagement.one_in, s.response.value if s.outreach
-             else None, s.response_hours_median],
+            [*(s.values[name] for name in by), s.sent, s.bounced, s.bounce.value, s.pending,
+             s.outreach, s.engagement.value if s.outreach else None,
+             low if s.outreach else None, high if s.outreach else None, s.engagement.one_in,
+             s.response.value if s.outreach else None, s.response_hours_median],
             [*(str(s.values[name] or "-") for name in by), f"{s.sent:,}",
-             f"{s.bounced:,}", f"{s.pending:,}", f"{s.outreach:,}", percent(s.engagement),
+             f"{s.bounced:,} ({s.bounce.value:.1%})" if s.bounced else "0", f"{s.pending:,}",
+             f"{s.outreach:,}", percent(s.engagement),
              interval(s.engagement), s.engagement.one_in or "", percent(s.response),
              "-" if s.response_hours_median is None else f"{s.response_hours_median:.0f} h"],
             drill(s),

@@ -172,11 +172,11 @@ def test_the_dashboard_renders_the_real_numbers_in_chromium(
             f"fetch({orjson.dumps(href).decode()}).then(r => r.text())", wait=True
         )
         lines = text.strip().splitlines()
-        assert lines[0].startswith("channel,sent,bounced,pending,outreach,engaged")
+        assert lines[0].startswith("channel,sent,bounced,bounce_rate,pending,outreach,engaged")
         assert [line.split(",")[0] for line in lines[1:]] == [
             s["channel"] for s in channels["segments"]
         ]
-        assert [int(line.split(",")[4]) for line in lines[1:]] == [
+        assert [int(line.split(",")[5]) for line in lines[1:]] == [
             s["outreach"] for s in channels["segments"]
         ]
         # Drill down from the first channel to its candidates, then to one's journey.
@@ -201,6 +201,17 @@ def test_the_dashboard_renders_the_real_numbers_in_chromium(
         assert int(browser.evaluate("document.querySelector('#workload [data-value]')"
                                     ".dataset.value")) > 0  # fmt: skip
         browser.screenshot(tmp_path / "recruiter.png", max_height=2400)
+        # As known at an instant: the board rebuilt from what had been recorded by then (the
+        # history was recorded at 2026-11-01 00:00 UTC, the tests' clock), as the API says it.
+        known = "2026-11-01T00:00:00%2B00:00"
+        then = api(port, token, f"/api/v1/alerts?as_of={AS_OF}&known_at={known}")
+        _go(browser, f"http://127.0.0.1:{port}/?as_of={AS_OF}&known_at={known}", token)
+        assert browser.evaluate("document.querySelector('[data-known-at]') !== null")
+        assert (
+            browser.evaluate("document.querySelector('#alerts h2 [data-value]').dataset.value")
+            == str(then["count"])
+            == str(alerts["count"])
+        )
         # A bad date is a page saying so, not raw JSON.
         _go(browser, f"http://127.0.0.1:{port}/?as_of=yesterday", token)
         assert browser.evaluate("document.querySelector('#error').dataset.status") == "422"

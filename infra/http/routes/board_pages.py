@@ -30,10 +30,20 @@ from infra.http.board import (
     segments_table,
     trend_table,
 )
-from infra.http.deps import AsOf, ReadsMetrics, Selected, State, invalid, moment
+from infra.http.deps import (
+    AsOf,
+    KnownAt,
+    ReadsMetrics,
+    Selected,
+    State,
+    instants,
+    invalid,
+    moment,
+)
 from infra.http.routes.dashboard import funnel_chart, segments_chart, templates, trend_chart
 from infra.read.alerts import count_open_alerts, open_alerts, rule_label
 from infra.read.comparison import Comparison, UnknownValue, compare
+from infra.read.known_at import CannotTell, views_known_at
 from infra.read.metrics import (
     SETTLED,
     Segment,
@@ -127,6 +137,7 @@ def board(
     request: Request,
     selection: Selected,
     as_of: AsOf = None,
+    known_at: KnownAt = None,
     by: Breakdown = "status,personalization",
     a: Annotated[str | None, Query()] = None,
     b: Annotated[str | None, Query()] = None,
@@ -134,45 +145,63 @@ def board(
     recruiter: Annotated[str | None, Query()] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> HTMLResponse:
-    """The engagement board."""
+    """The engagement board (as it was known at ``known_at``, when given)."""
     dims = _by(by)
-    at = moment(as_of)
+    at, known = instants(as_of, known_at)
     rule = rule or None
     recruiter = recruiter or None
     if rule is not None and rule not in state.alert_rules.names:
         raise invalid("rule", f"unknown rule {rule!r}")
-    params = _params(as_of, by, selection)
-    with state.analysis() as (reader, position):
+    params = _params(as_of, by, selection, known_at=known_at)
 
-        def compute() -> dict[str, Any]:
-            segments = board_segments(reader, dims, at, selection)
-            months = engagement_report(reader, ["cohort_month"], at, 30, selection)
-            return {
-                "segments": segments_table(segments, dims, _drill(dims, params)),
-                "segments_svg": segments_chart(segments, dims),
-                "trend": trend_table(months),
-                "trend_svg": trend_chart(months),
-                "funnel": funnel_table(reader, at),
-                "funnel_svg": funnel_chart(reader, at),
-                "reasons": reasons_table(reader, at),
-                "experience": candidate_experience(reader, at),
-                "headline": _headline(reader, at, selection),
-                "values": [
-                    str(s.values[dims[0]]) for s in segments if s.values[dims[0]] is not None
-                ] if len(dims) == 1 else [],
-            }  # fmt: skip
+    def page_of(reader: Reader) -> dict[str, Any]:
+        segments = board_segments(reader, dims, at, selection)
+        months = engagement_report(reader, ["cohort_month"], at, 30, selection)
+        return {
+            "segments": segments_table(segments, dims, _drill(dims, params)),
+            "segments_svg": segments_chart(segments, dims),
+            "trend": trend_table(months),
+            "trend_svg": trend_chart(months),
+            "funnel": funnel_table(reader, at),
+            "funnel_svg": funnel_chart(reader, at),
+            "reasons": reasons_table(reader, at),
+            "experience": candidate_experience(reader, at),
+            "headline": _headline(reader, at, selection),
+            "values": [
+                str(s.values[dims[0]]) for s in segments if s.values[dims[0]] is not None
+            ] if len(dims) == 1 else [],
+        }  # fmt: skip
 
-        page = state.cached(("board", at, by, selection.key), compute, position=position)
-        comparisons = _compared(reader, dims, a, b, at, selection)
-        alerts, by_rule = state.cached(
-            ("board alerts", at, rule, recruiter, offset),
-            lambda: (
-                open_alerts(
-                    reader, at, rule=rule, recruiter=recruiter, limit=ALERTS_PER_PAGE, offset=offset
-                ),
-                count_open_alerts(reader, at, rule=rule, recruiter=recruiter),
+    def alerts_of(reader: Reader) -> tuple[Any, dict[str, int]]:
+        return (
+            open_alerts(
+                reader, at, rule=rule, recruiter=recruiter, limit=ALERTS_PER_PAGE, offset=offset
             ),
-            position=position,
+            count_open_alerts(reader, at, rule=rule, recruiter=recruiter),
+        )
+
+    if known is None:
+        with state.analysis() as (reader, position):
+            page = state.cached(("board", at, by, selection.key), lambda: page_of(reader),
+                                position=position)  # fmt: skip
+            comparisons = _compared(reader, dims, a, b, at, selection)
+            alerts, by_rule = state.cached(
+                ("board alerts", at, rule, recruiter, offset), lambda: alerts_of(reader),
+                position=position,
+            )  # fmt: skip
+    else:
+        # What the board showed then: views rebuilt from the events recorded by then.
+        def everything() -> tuple[Any, ...]:
+            try:
+                with views_known_at(state.settings, state.views(), known) as views:
+                    return (page_of(views), _compared(views, dims, a, b, at, selection),
+                            *alerts_of(views))  # fmt: skip
+            except CannotTell as cannot:
+                raise invalid("known_at", str(cannot)) from None
+
+        page, comparisons, alerts, by_rule = state.cached(
+            ("board known", known, at, by, selection.key, a, b, rule, recruiter, offset),
+            everything,
         )
     count = sum(by_rule.values())
     alert_params = {**params, "rule": rule, "recruiter": recruiter}
@@ -210,6 +239,7 @@ def _common(
     return {
         "as_of": datetime.fromtimestamp(at, UTC),
         "as_of_text": as_of or "",
+        "known_at": params.get("known_at") or "",
         "by": by,
         "breakdowns": list(BREAKDOWNS),
         "basis": selection.basis,
