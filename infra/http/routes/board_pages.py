@@ -11,8 +11,7 @@ the same parameters, so what is shown is what is sent on to a client.
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -77,17 +76,21 @@ def _params(as_of: str | None, by: str, selection: Selection, **more: Any) -> di
         "by": by,
         "basis": "" if selection.basis == SETTLED else selection.basis,
         "where": where,
-        "sent_from": _day(selection.sent_from, end=False),
-        "sent_until": _day(selection.sent_until, end=True),
+        "sent_from": _day(selection.sent_from),
+        "sent_until": _day(selection.sent_until),
         **more,
     }
 
 
-def _day(seconds: float | None, *, end: bool) -> str | None:
+def _day(seconds: float | None) -> str | None:
+    """A period's end as the form shows it: a day when it is a day's start or end (as a form
+    asks it), the instant otherwise."""
     if seconds is None:
         return None
     when = datetime.fromtimestamp(seconds, UTC)
-    return when.strftime("%Y-%m-%d")
+    if when.time() in (time.min, time.max):
+        return when.strftime("%Y-%m-%d")
+    return when.isoformat()
 
 
 def _drill(by: tuple[str, ...], params: dict[str, Any]) -> Any:
@@ -372,7 +375,7 @@ def table_csv(
     at = moment(as_of)
     with state.analysis() as (reader, _):
         table = _table(reader, name, dims, at, selection, rule or None, recruiter or None)
-    stamp = time.strftime("%Y%m%d", time.gmtime(at))
+    stamp = datetime.fromtimestamp(at, UTC).strftime("%Y%m%d")
     return Response(
         table.csv(),
         media_type="text/csv; charset=utf-8",

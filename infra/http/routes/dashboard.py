@@ -33,9 +33,6 @@ from projections.rates import Rate
 
 STATIC = Path(__file__).parents[1] / "static"
 templates = Jinja2Templates(directory=Path(__file__).parents[1] / "templates")
-PERSONALIZATIONS = ("personalized", "templated", "generic_blast")
-SHOWN_ALERTS = 50
-"""The dashboard lists the most overdue alerts; the filters reach the others."""
 STYLE = Style(
     background="transparent",
     plot_background="#ffffff",
