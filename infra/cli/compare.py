@@ -30,8 +30,8 @@ from infra.cli.options import (
     checked_known_at,
     checked_selection,
 )
-from infra.read.comparison import METRICS, Comparison, UnknownValue, compare
-from infra.read.metrics import DIMENSIONS, SETTLED
+from infra.read.comparison import Comparison, UnknownValue, check_question, compare
+from infra.read.metrics import DIMENSIONS, SETTLED, QuestionProblem
 
 CSV_FIELDS = [
     "dimension", "metric", "a", "b", "successes_a", "n_a", "rate_a", "pending_a", "successes_b",
@@ -62,12 +62,10 @@ def compare_command(
     database_url: UrlOption = None,
 ) -> None:
     """Compare two rates: the difference with its 95% interval (Newcombe), the ratio, a sentence."""
-    if by not in DIMENSIONS:
-        raise invalid("--by", f"unknown dimension {by!r}; choose from {', '.join(DIMENSIONS)}")
-    if metric not in METRICS:
-        raise invalid("--metric", f"expected {' or '.join(METRICS)}, got {metric!r}")
-    if b is not None and a is None:
-        raise invalid("--b", "give --a too (or neither, to compare every value)")
+    try:
+        check_question(by, a, b, metric)
+    except QuestionProblem as bad:
+        raise invalid(f"--{bad.field}", str(bad)) from None
     if not window > 0:
         raise invalid("--window", "the attribution window must be a positive number of days")
     known = checked_known_at(known_at)

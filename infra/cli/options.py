@@ -12,8 +12,14 @@ import typer
 from infra.cli.common import ExitCode, invalid, say
 from infra.core.settings import Settings
 from infra.read.known_at import CannotTell, answering_views
-from infra.read.metrics import BASES, Selection, parse_filters
-from infra.read.read_side import ViewsNotFound, check_group, existing_group_views, parse_as_of
+from infra.read.metrics import QuestionProblem, Selection
+from infra.read.read_side import (
+    ViewsNotFound,
+    check_group,
+    existing_group_views,
+    parse_as_of,
+    selection_of,
+)
 from infra.read.views import ViewStore
 
 Default = TypeVar("Default", float, None)
@@ -121,24 +127,9 @@ def checked_selection(
     """Which outreach a report counts (--basis, --where, --sent-from, --sent-until), or exit 2
     naming the option."""
     try:
-        filters = parse_filters(where or "")
-    except ValueError as bad:
-        raise invalid("--where", str(bad)) from None
-    period = []
-    for option, text, starts in (
-        ("--sent-from", sent_from, True),
-        ("--sent-until", sent_until, False),
-    ):
-        try:
-            period.append(None if text is None else parse_as_of(text, day_starts=starts))
-        except ValueError as bad:
-            raise invalid(option, str(bad)) from None
-    if basis not in BASES:
-        raise invalid("--basis", f"expected {' or '.join(BASES)}, got {basis!r}")
-    try:
-        return Selection(basis, filters, *period)
-    except ValueError as bad:
-        raise invalid("--sent-until", str(bad)) from None
+        return selection_of(basis, where, sent_from, sent_until)
+    except QuestionProblem as bad:
+        raise invalid("--" + bad.field.replace("_", "-"), str(bad)) from None
 
 
 def checked_known_at(known_at: str | None) -> float | None:

@@ -17,8 +17,8 @@ from infra.http.prometheus import RapportCollector
 from infra.http.state import ServerState
 from infra.http.tokens import ApiToken
 from infra.read.known_at import CannotTell, views_known_at
-from infra.read.metrics import BASES, SETTLED, Selection, parse_filters
-from infra.read.read_side import now_minute, parse_as_of
+from infra.read.metrics import SETTLED, QuestionProblem, Selection
+from infra.read.read_side import now_minute, parse_as_of, selection_of
 from infra.read.reader import Reader
 
 API = "/api/v1"
@@ -109,23 +109,10 @@ def selected(
 ) -> Selection:
     """Which outreach a report counts, from the query, or 422 naming the parameter (a form's
     empty field is none)."""
-    sent_from, sent_until = sent_from or None, sent_until or None
-    if basis not in BASES:
-        raise invalid("basis", f"expected {' or '.join(BASES)}, got {basis!r}")
     try:
-        filters = parse_filters(where or "")
-    except ValueError as bad:
-        raise invalid("where", str(bad)) from None
-    period: list[float | None] = []
-    for name, text, starts in (("sent_from", sent_from, True), ("sent_until", sent_until, False)):
-        try:
-            period.append(None if text is None else parse_as_of(text, day_starts=starts))
-        except ValueError as bad:
-            raise invalid(name, str(bad)) from None
-    try:
-        return Selection(basis, filters, *period)
-    except ValueError as bad:
-        raise invalid("sent_until", str(bad)) from None
+        return selection_of(basis, where, sent_from, sent_until)
+    except QuestionProblem as bad:
+        raise invalid(bad.field, str(bad)) from None
 
 
 Selected = Annotated[Selection, Depends(selected)]

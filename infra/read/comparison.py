@@ -12,7 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from infra.read.metrics import SETTLED_OUTREACH, Segment, Selection, engagement_report
+from infra.read.metrics import (
+    DIMENSIONS,
+    SETTLED_OUTREACH,
+    QuestionProblem,
+    Segment,
+    Selection,
+    engagement_report,
+)
 from infra.read.reader import Reader
 from projections.rates import Rate, newcombe
 
@@ -108,6 +115,18 @@ class Comparison:
             "verdict": self.verdict,
             "sentence": self.sentence,
         }
+
+
+def check_question(by: str, a: str | None, b: str | None, metric: str) -> None:
+    """A ``QuestionProblem`` naming the parameter of a comparison that cannot be asked."""
+    if by not in DIMENSIONS:
+        raise QuestionProblem(
+            "by", f"unknown dimension {by!r}; choose from {', '.join(DIMENSIONS)}"
+        )
+    if metric not in METRICS:
+        raise QuestionProblem("metric", f"expected {' or '.join(METRICS)}, got {metric!r}")
+    if b is not None and a is None:
+        raise QuestionProblem("b", "give a too (or neither, to compare every value)")
 
 
 class UnknownValue(LookupError):

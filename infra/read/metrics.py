@@ -91,6 +91,15 @@ class Segment(NamedTuple):
         }
 
 
+class QuestionProblem(ValueError):
+    """A report's parameter that cannot be used; ``field`` names it as the API does (the
+    command line says ``--sent-from`` for ``sent_from``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 SETTLED, ALL = "settled", "all"
 BASES = (SETTLED, ALL)
 """Which outreach a rate counts: ``settled`` (the default) only outreach whose attribution window

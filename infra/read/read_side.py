@@ -17,6 +17,7 @@ from domain.touchpoints import in_bounds
 from infra.core.alert_rules_file import load_rules
 from infra.core.settings import Settings
 from infra.read.follower import Follower
+from infra.read.metrics import BASES, QuestionProblem, Selection, parse_filters
 from infra.read.views import ViewStore
 from infra.store.ledger import Ledger
 from projections.alert_rules import AlertRules
@@ -142,6 +143,29 @@ def parse_as_of(text: str, *, day_starts: bool = False) -> float:
         return in_bounds(moment).timestamp()
     except ValueError as outside:
         raise ValueError(f"{text!r} {outside}") from None
+
+
+def selection_of(
+    basis: str, where: str | None, sent_from: str | None, sent_until: str | None
+) -> Selection:
+    """Which outreach a report counts, from its parameters as text (an empty one is none), or
+    a ``QuestionProblem`` naming the parameter."""
+    if basis not in BASES:
+        raise QuestionProblem("basis", f"expected {' or '.join(BASES)}, got {basis!r}")
+    try:
+        filters = parse_filters(where or "")
+    except ValueError as bad:
+        raise QuestionProblem("where", str(bad)) from None
+    period: list[float | None] = []
+    for field, text, starts in (("sent_from", sent_from, True), ("sent_until", sent_until, False)):
+        try:
+            period.append(parse_as_of(text, day_starts=starts) if text else None)
+        except ValueError as bad:
+            raise QuestionProblem(field, str(bad)) from None
+    try:
+        return Selection(basis, filters, *period)
+    except ValueError as bad:
+        raise QuestionProblem("sent_until", str(bad)) from None
 
 
 def group_positions(settings: Settings) -> dict[str, int]:

@@ -20,9 +20,9 @@ from infra.http.deps import (
     moment,
     reported,
 )
-from infra.read.comparison import METRICS, UnknownValue, compare
+from infra.read.comparison import UnknownValue, check_question, compare
 from infra.read.metrics import (
-    DIMENSIONS,
+    QuestionProblem,
     candidate_experience,
     engagement_report,
     funnel,
@@ -81,12 +81,10 @@ def compare_endpoint(
 ) -> Response:
     """Two rates compared (as ``rapport compare --format json``): the difference with its 95%
     interval (Newcombe's hybrid score method), the ratio, a verdict and a sentence."""
-    if by not in DIMENSIONS:
-        raise invalid("by", f"unknown dimension {by!r}; choose from {', '.join(DIMENSIONS)}")
-    if metric not in METRICS:
-        raise invalid("metric", f"expected {' or '.join(METRICS)}, got {metric!r}")
-    if b is not None and a is None:
-        raise invalid("b", "give a too (or neither, to compare every value)")
+    try:
+        check_question(by, a, b, metric)
+    except QuestionProblem as bad:
+        raise invalid(bad.field, str(bad)) from None
     at, known = instants(as_of, known_at)
     first, second = (None if v == "-" else v for v in (a, b))
 
