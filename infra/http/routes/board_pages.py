@@ -11,6 +11,7 @@ the same parameters, so what is shown is what is sent on to a client.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, time
 from typing import Annotated, Any
 
@@ -93,13 +94,17 @@ def _day(seconds: float | None) -> str | None:
     return when.isoformat()
 
 
-def _drill(by: tuple[str, ...], params: dict[str, Any]) -> Any:
+def _drill(by: tuple[str, ...], params: dict[str, Any]) -> Callable[[Segment], str]:
+    """Where a segment's row leads: its candidates (the page's own filter and the segment's
+    values), or, by recruiter, the recruiter's page."""
+    already = [part.split("=", 1) for part in params["where"].split(",") if "=" in part]
+
     def link(segment: Segment) -> str:
         if by == ("recruiter",) and segment.values["recruiter"]:
             return f"/recruiters/{segment.values['recruiter']}?" + query_string(
                 as_of=params.get("as_of")
             )
-        extra = dict(params.get("where") and [p.split("=", 1) for p in params["where"].split(",")])
+        extra = dict(already)
         for name in by:
             extra[name] = segment.values[name] or "-"
         where = ",".join(f"{k}={v}" for k, v in extra.items())
