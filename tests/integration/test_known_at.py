@@ -53,10 +53,13 @@ def _deliveries(tmp_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, An
     write_jsonl(path, candidates=700, seed=7)
     lines = [orjson.loads(raw) for raw in path.read_bytes().splitlines() if raw]
     draw = random.Random(7)
+    # Nothing is recorded about a candidate after their erasure: theirs are not held back.
+    erased = {line.get("candidate") for line in lines if line["type"] == "erasure_requested"}
     first, second = [], []
     for line in lines:
         happened = datetime.fromisoformat(line["occurred_at"])
-        late = happened > FIRST or (line["type"] in HELD_BACK and draw.random() < 0.15)
+        held = line["type"] in HELD_BACK and line.get("candidate") not in erased
+        late = happened > FIRST or (held and draw.random() < 0.15)
         (second if late else first).append(line)
     return first, second
 
