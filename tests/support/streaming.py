@@ -152,12 +152,19 @@ def read_topic(settings: Settings, topic: str, timeout: float = 30.0) -> list[An
         isolation_level="read_committed",
     )
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        deadline = time.monotonic() + timeout
+        # kafka-python answers None until its metadata names the topic (a fresh consumer on a
+        # busy machine): wait for it, or an existing topic reads as empty.
+        while not (known := consumer.partitions_for_topic(topic)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no partitions of {topic} known after {timeout:.0f}s")
+            consumer.topics()  # asks the broker for the metadata
+            time.sleep(0.1)
+        partitions = [TopicPartition(topic, p) for p in known]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         ends = consumer.end_offsets(partitions)
         found: list[Any] = []
-        deadline = time.monotonic() + timeout
         while any(consumer.position(tp) < ends[tp] for tp in partitions):
             if time.monotonic() > deadline:
                 raise AssertionError(f"could not read {topic} to its end in {timeout:.0f}s")
