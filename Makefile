@@ -3,23 +3,51 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PG := infra/ops/scripts/postgres.sh
 KAFKA := infra/ops/scripts/kafka.sh
 # The test broker has a port of its own, so a developer's broker (59092) is left alone; below
 # 32768, outside the range the kernel picks client ports from, so no connection can hold it.
 TEST_KAFKA_PORT ?= 29192
+# Installs come from the locks (every package pinned, `make lock` refreshes them): the runtime's
+# for the demo and a deployment, the developers' (the runtime's pins and the tools) for the rest.
+RUNTIME_LOCK := requirements/runtime.txt
+DEV_LOCK := requirements/dev.txt
+RUNTIME := $(VENV)/.runtime-$(shell cat pyproject.toml $(RUNTIME_LOCK) | sha1sum | cut -c1-12)
+DEV := $(VENV)/.dev-$(shell cat pyproject.toml $(DEV_LOCK) | sha1sum | cut -c1-12)
+UV_VERSION := 0.9.30
+COMPILE := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --quiet \
+	--custom-compile-command "make lock"
 
-.PHONY: install demo demo-serve test test-unit lint bench soak tools postgres-up postgres-down kafka-up kafka-down clean
+.PHONY: install install-dev lock demo demo-serve test test-unit lint bench soak tools postgres-up postgres-down kafka-up kafka-down clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev]"
-	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
 
-install: $(STAMP)
+$(RUNTIME): pyproject.toml $(RUNTIME_LOCK) | $(BIN)/python
+	$(BIN)/pip install -q -c $(RUNTIME_LOCK) -e .
+	rm -f $(VENV)/.runtime-*
+	touch $@
+
+# The developers' lock pins the runtime's packages at the same versions, so it installs both.
+$(DEV): pyproject.toml $(DEV_LOCK) | $(BIN)/python
+	$(BIN)/pip install -q -c $(DEV_LOCK) -e ".[dev]"
+	rm -f $(VENV)/.dev-* $(VENV)/.runtime-*
+	touch $@ $(RUNTIME)
+
+install: $(RUNTIME)
+
+install-dev: $(DEV)
+
+# Re-resolves both locks from pyproject.toml, keeping every pin that still fits (UPGRADE=1: the
+# newest versions allowed); the runtime's lock is resolved from the developers' pins, so the two
+# agree. Commit the result with the change to pyproject.toml.
+lock: | $(BIN)/python
+	$(BIN)/pip install -q "uv==$(UV_VERSION)"
+	$(COMPILE) --extra dev $(if $(UPGRADE),--upgrade) -o $(DEV_LOCK)
+	cp $(DEV_LOCK) $(RUNTIME_LOCK)
+	$(COMPILE) -o $(RUNTIME_LOCK)
+	$(BIN)/pip uninstall -q -y uv
 
 demo: install
 	$(BIN)/rapport demo
@@ -29,7 +57,7 @@ demo-serve: install
 	$(BIN)/rapport demo --serve
 
 # Style, then the import contracts in pyproject.toml: one direction of imports and no cycles.
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
@@ -57,10 +85,10 @@ test: lint tools
 
 # The unit tier alone (tests/unit: domain rules, projections folded in memory, no server), in
 # seconds; `make test` runs it with the integration and end-to-end tiers.
-test-unit: install
+test-unit: install-dev
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit
 
-bench: install
+bench: install-dev
 	@$(PG) start
 	@$(KAFKA) start
 	@status=0; \
@@ -77,7 +105,7 @@ bench: install
 
 # Writers over HTTP while rapport serve is killed with kill -9, an overlapping import and poison
 # requests; fails unless nothing is lost or doubled (SQLite, then PostgreSQL).
-soak: install
+soak: install-dev
 	@$(PG) start
 	@status=0; \
 	$(BIN)/python -m infra.bench.soak $(SOAK_ARGS) || status=$$?; \
