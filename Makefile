@@ -62,9 +62,11 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
 
-# Debian's kcat: the client that is not Rapport's, reading the topics in the contract tests.
+# Debian's kcat (the client that is not Rapport's, reading the topics in the contract tests),
+# chromium (the dashboard test) and promtool (lints /metrics), taken from its prometheus package.
 tools:
 	@infra/ops/scripts/debian-tools.sh kcat chromium
+	@infra/ops/scripts/promtool.sh >/dev/null
 
 # Starts a private PostgreSQL (installing Debian's package if needed) and a private Kafka broker
 # (its jars resolved from Maven Central into a cache the first time), runs the whole suite

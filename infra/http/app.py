@@ -1,10 +1,11 @@
 """``rapport serve``: the JSON API, the dashboard pages and Prometheus ``/metrics`` (FastAPI).
 
-Every request carries an API token (``Authorization: Bearer <token>``, or the cookie the login
-page sets) that maps to a role; each endpoint names the operation it performs and
-``domain.access`` says which roles may. A missing or unknown token gets 401, a role without the
-operation 403, and nothing happens. Tokens are compared by digest and never logged; the request
-log carries the route, the status and the time, not the query or the headers.
+Every request but the probes (``/api/v1/health``, ``/api/v1/ready``) carries an API token
+(``Authorization: Bearer <token>``, or the cookie the login page sets) that maps to a role;
+each endpoint names the operation it performs and ``domain.access`` says which roles may. A
+missing or unknown token gets 401, a role without the operation 403, and nothing happens.
+Tokens are compared by digest and never logged; the request log carries the route, the status
+and the time, not the query or the headers.
 
 The routes live in ``infra.http.routes``, one module per resource; what they depend on (the
 state, the caller's role, shared parameters) in ``infra.http.deps``.
@@ -42,6 +43,17 @@ from infra.http.state import ServerState
 log = structlog.get_logger("rapport.http")
 
 
+def route_label(scope: dict[str, Any]) -> str:
+    """The route template a request matched (never its path: that may hold a candidate's
+    reference): a static file is ``/static/{path}``, no route at all ``unmatched``."""
+    route = scope.get("route")
+    if route is not None:
+        return str(route.path)
+    if isinstance(scope.get("endpoint"), StaticFiles):
+        return f"{scope.get('root_path', '')}/{{path}}"
+    return "unmatched"
+
+
 class RequestLog:
     """Times and logs every request (a plain ASGI middleware: no task or stream per request).
 
@@ -67,7 +79,7 @@ class RequestLog:
             await self.app(scope, receive, sending)
         finally:
             elapsed = time.perf_counter() - started
-            template = getattr(scope.get("route"), "path", "unmatched")
+            template = route_label(scope)
             method = scope["method"]
             request_seconds.labels(method, template, str(status[0])).observe(elapsed)
             log.info(
@@ -105,7 +117,7 @@ def create_app(state: ServerState) -> FastAPI:
         dashboard.invalid_page,  # type: ignore[arg-type]
     )
     for router in (
-        service.router,
+        service.probes,
         metrics.router,
         journeys.router,
         alerts.router,

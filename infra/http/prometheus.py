@@ -1,7 +1,8 @@
 """Prometheus metrics of ``rapport serve`` (``prometheus_client``).
 
-The figures are read from the store when scraped, at most every ``REFRESH_SECONDS``, plus a
-latency histogram of every request. The events by type are counted by the ledger's database
+The figures are read from the store when scraped, at most every ``REFRESH_SECONDS`` (the
+business ones too: settled engagement by personalization and status), plus a latency histogram
+of every request. The events by type are counted by the ledger's database
 once, then only for the events recorded since (a consumer group's server counts its timeline
 view instead).
 """
@@ -14,11 +15,12 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import choose_encoder
 
 from infra.read.alerts import count_open_alerts
+from infra.read.metrics import Segment, engagement_report
 from infra.read.read_side import all_projections
 from projections.journey import TIMELINE
 
@@ -37,6 +39,16 @@ request_seconds = Histogram(
 )
 
 
+class _Requests:
+    """The process-wide request histogram, collected with a server's own figures."""
+
+    def collect(self) -> Iterator[Metric]:
+        return REGISTRY.collect()
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+
 class RapportCollector:
     """Ledger, projection, relay, consumer-group and alert figures, refreshed on scrape."""
 
@@ -49,9 +61,14 @@ class RapportCollector:
         self._types_until = 0
         self._registry = CollectorRegistry()
         self._registry.register(self)
+        self._registry.register(_Requests())
 
-    def exposition(self) -> tuple[bytes, str]:
-        return generate_latest(self._registry) + generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """(body, content type) in the format ``prometheus_client`` chooses for the Accept
+        header: OpenMetrics when asked for (one ``# EOF``: both registries in one), the text
+        format otherwise."""
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self._registry), content_type
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
@@ -95,9 +112,11 @@ class RapportCollector:
             "rapport_alerts_open", "Open stale-contact alerts.", labels=["rule"]
         )
         with state.analysis() as (reader, _):
-            for rule, count in count_open_alerts(reader, time.time()).items():
+            now = time.time()
+            for rule, count in count_open_alerts(reader, now).items():
                 alerts.add_metric([rule], count)
-        families: list[Metric] = [size, by_type, position, lag, alerts]
+            engagement = _engagement(engagement_report(reader, _BREAKDOWN, now, 30))
+        families: list[Metric] = [size, by_type, position, lag, alerts, *engagement]
         families += self._relay_and_groups(ledger)
         return families
 
@@ -138,3 +157,43 @@ class RapportCollector:
         for group, position in group_positions(settings).items():
             groups.add_metric([group], max(0, ledger - position))
         return [relay, groups]
+
+
+_BREAKDOWN = ["personalization", "status"]
+
+
+def _engagement(segments: list[Segment]) -> list[Metric]:
+    """The headline of the source document as gauges: settled outreach (delivered, its 30-day
+    window closed), how many of it engaged and responded, and what is still pending, by
+    personalization and candidate status. A dashboard divides engaged by outreach over any
+    grouping it likes; ``rapport_engagement_ratio`` is that division per series, ready-made."""
+    labels = _BREAKDOWN
+    about = "(delivered, 30-day window closed) by personalization and status"
+    outreach = GaugeMetricFamily(
+        "rapport_engagement_outreach", f"Settled outreach {about}.", labels=labels
+    )
+    engaged = GaugeMetricFamily(
+        "rapport_engagement_engaged", f"Settled outreach that engaged {about}.", labels=labels
+    )
+    responded = GaugeMetricFamily(
+        "rapport_engagement_responded", f"Settled outreach answered {about}.", labels=labels
+    )
+    ratio = GaugeMetricFamily(
+        "rapport_engagement_ratio",
+        f"Engaged out of settled outreach {about}, 0 to 1 (absent without outreach).",
+        labels=labels,
+    )
+    pending = GaugeMetricFamily(
+        "rapport_engagement_pending_outreach",
+        "Delivered outreach whose 30-day window is still open, by personalization and status.",
+        labels=labels,
+    )
+    for segment in segments:
+        values = [str(segment.values[name]) for name in labels]
+        outreach.add_metric(values, segment.outreach)
+        engaged.add_metric(values, segment.engagement.successes)
+        responded.add_metric(values, segment.response.successes)
+        pending.add_metric(values, segment.pending)
+        if segment.outreach:
+            ratio.add_metric(values, segment.engagement.value)
+    return [outreach, engaged, responded, ratio, pending]
