@@ -131,9 +131,16 @@ def kafka_status(
         typer.echo(document.decode())
         return
     out.print(f"[bold]Kafka[/bold] {status.bootstrap}: up")
-    topics = Table("topic", "partitions", "offsets held", title="Topics")
+    topics = Table(
+        "topic",
+        "partitions",
+        "offsets held",
+        title="Topics",
+        caption="Offsets are not events: each relay transaction leaves a marker (an offset no"
+        " consumer receives) in every partition it wrote to. The relay line counts events.",
+    )
     for topic in status.topics:
-        topics.add_row(topic.name, str(topic.partitions), f"{topic.messages:,}")
+        topics.add_row(topic.name, str(topic.partitions), f"{topic.offsets:,}")
     out.print(topics)
     if status.relay is not None:
         relay = status.relay

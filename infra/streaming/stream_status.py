@@ -2,6 +2,12 @@
 
 A group's lag is read from the offsets its consumers commit to Kafka, which Rapport's consumers
 keep as a hint next to the offsets in their views; for monitoring that is what it is for.
+
+Offsets are not events. The relay writes in transactions, and each commit (or abort) leaves a
+control record, a transaction marker, that takes an offset in every partition it wrote to but
+that no consumer ever receives; compaction removes records without giving their offsets back.
+So a topic's offsets held (end minus start) are at least its events, usually more; the relay's
+published position (a ledger position) counts the events.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ from infra.streaming.topics import Topics, admin_client
 class TopicStatus:
     name: str
     partitions: int
-    messages: int
-    """Offsets held (end minus start, transaction markers included)."""
+    offsets: int
+    """Offsets held: end minus start over the partitions, transaction markers included (so
+    not a count of events; see the module's docstring)."""
     end_offsets: dict[int, int]
 
 

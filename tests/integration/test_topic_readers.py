@@ -1,5 +1,6 @@
-"""Reading the topics as another team would: with a client that is not Rapport's (Debian's kcat,
-on librdkafka), against the schemas ``rapport schemas`` publishes; and ``rapport kafka status``."""
+"""Reading the topics as another team would: with clients that are not Rapport's (Debian's kcat,
+on librdkafka, and Kafka's own console consumer run from the broker's jar cache), against the
+schemas ``rapport schemas`` publishes; and ``rapport kafka status``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from infra.streaming.topics import Topics
 from tests.integration.test_streaming import consume_until, relay_everything
 from tests.support.files import history, personal_texts, record_lines
 from tests.support.streaming import stream_env
+
+KAFKA_SH = Path(__file__).resolve().parents[2] / "infra" / "ops" / "scripts" / "kafka.sh"
 
 pytestmark = pytest.mark.kafka
 runner = CliRunner()
@@ -83,13 +86,50 @@ def test_kafka_status_shows_the_topics_the_relay_and_each_groups_lag(
     topics = {topic["name"]: topic for topic in status["topics"]}
     touchpoints = topics[Topics.of(settings).touchpoints]
     assert touchpoints["partitions"] == settings.kafka_partitions
-    assert touchpoints["messages"] >= total
+    # Offsets are not events: each transaction the relay committed left a marker in every
+    # partition it wrote to. Kafka's own get-offsets tool reads the same ends.
+    assert touchpoints["offsets"] > total
+    ends = _kafka_tool(settings, "get-offsets", "--topic", Topics.of(settings).touchpoints)
+    by_partition = {int(line.split(":")[1]): int(line.split(":")[2]) for line in ends.splitlines()}
+    assert by_partition == {int(p): end for p, end in touchpoints["end_offsets"].items()}
     assert status["relay"] == {"ledger_position": total, "published_position": total, "behind": 0}
     groups = {group["group"]: group for group in status["groups"]}
     assert groups["ops"]["lag"] == 0
     table = runner.invoke(app, ["kafka", "status"], env=env)
     assert table.exit_code == 0
     assert Topics.of(settings).touchpoints in table.stdout and "ops" in table.stdout
+    assert "Offsets are not events" in table.stdout
+
+
+def _kafka_tool(settings: Settings, tool: str, *args: str, timeout: float = 180) -> str:
+    """One of Kafka's own tools, run from the broker's jars (``kafka.sh tool``); its stderr is
+    printed when it fails."""
+    found = subprocess.run(
+        [str(KAFKA_SH), "tool", tool, "--bootstrap-server", settings.kafka_bootstrap, *args],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    assert found.returncode == 0, f"kafka.sh tool {tool} failed:\n{found.stderr[-3000:]}"
+    return found.stdout
+
+
+def test_kafkas_own_console_consumer_reads_every_committed_touchpoint(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    settings = stream_settings
+    total = record_lines(settings, history(30, seed=47, folder=tmp_path))
+    relay_everything(settings)
+    output = _kafka_tool(
+        settings, "console-consumer", "--topic", Topics.of(settings).touchpoints,
+        "--from-beginning", "--isolation-level", "read_committed", "--max-messages", str(total),
+        "--timeout-ms", "60000", "--formatter-property", "print.key=true",
+        "--formatter-property", "key.separator=|",
+    )  # fmt: skip
+    rows = [line.split("|", 1) for line in output.splitlines()]  # the key: a UUID
+    documents = [orjson.loads(value) for _, value in rows]
+    assert sorted(document["position"] for document in documents) == list(range(1, total + 1))
+    assert all(
+        key == document["candidate_id"] for (key, _), document in zip(rows, documents, strict=True)
+    )
 
 
 def test_kafka_status_says_when_no_broker_answers(tmp_path: Path) -> None:

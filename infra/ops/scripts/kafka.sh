@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A private Apache Kafka broker (KRaft, one combined broker/controller) on 127.0.0.1 only.
-# Usage: kafka.sh start|stop|status|bootstrap|libs
+# Usage: kafka.sh start|stop|status|bootstrap|libs|tool NAME [ARGS...]
+# `tool` runs one of Kafka's own command-line tools from the same jars: console-consumer,
+# console-producer, topics, consumer-groups, get-offsets, or a fully qualified class name.
 # There is no Docker engine here: Maven resolves the broker's jars from Maven Central
 # (infra/ops/kafka/pom.xml) into a cache once; later starts reuse it. Data lives in $RAPPORT_KAFKA_DIR.
 set -euo pipefail
@@ -10,7 +12,9 @@ PORT=${RAPPORT_KAFKA_PORT:-59092}
 CONTROLLER_PORT=$((PORT + 1))
 DIR=${RAPPORT_KAFKA_DIR:-/tmp/rapport-kafka-$PORT}
 VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/kafka/pom.xml")
-LIBS=${RAPPORT_KAFKA_LIBS:-${XDG_CACHE_HOME:-$HOME/.cache}/rapport/kafka-$VERSION/libs}
+# The cache is named by the pom's digest too: a dependency added to it is resolved again.
+POM_DIGEST=$(sha1sum "$HERE/kafka/pom.xml" | cut -c1-8)
+LIBS=${RAPPORT_KAFKA_LIBS:-${XDG_CACHE_HOME:-$HOME/.cache}/rapport/kafka-$VERSION-$POM_DIGEST/libs}
 HEAP=${RAPPORT_KAFKA_HEAP:-512m}
 START_TIMEOUT=${RAPPORT_KAFKA_START_TIMEOUT:-90}
 
@@ -143,11 +147,31 @@ stop() {
   say "stopped"
 }
 
+tool() {
+  local name=${1:-} class
+  [ -n "$name" ] || { say "usage: $0 tool NAME [ARGS...]"; exit 2; }
+  shift
+  case "$name" in
+    console-consumer) class=org.apache.kafka.tools.consumer.ConsoleConsumer ;;
+    console-producer) class=org.apache.kafka.tools.ConsoleProducer ;;
+    topics) class=org.apache.kafka.tools.TopicCommand ;;
+    consumer-groups) class=org.apache.kafka.tools.consumer.group.ConsumerGroupCommand ;;
+    get-offsets) class=org.apache.kafka.tools.GetOffsetShell ;;
+    *.*) class=$name ;;
+    *) say "unknown tool $name (console-consumer, console-producer, topics, consumer-groups,"\
+         "get-offsets, or a class name)"; exit 2 ;;
+  esac
+  libs
+  exec java -Xms32m -Xmx256m -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$HERE/kafka/tools-log4j2.properties" -cp "$LIBS/*" "$class" "$@"
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) if running && answering; then echo "running on 127.0.0.1:$PORT"; else echo "stopped"; exit 1; fi ;;
   bootstrap) echo "127.0.0.1:$PORT" ;;
   libs) libs; echo "$LIBS" ;;
-  *) echo "usage: $0 start|stop|status|bootstrap|libs" >&2; exit 2 ;;
+  tool) shift; tool "$@" ;;
+  *) echo "usage: $0 start|stop|status|bootstrap|libs|tool NAME [ARGS...]" >&2; exit 2 ;;
 esac
