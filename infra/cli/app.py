@@ -1,5 +1,9 @@
 """The ``rapport`` command line: the app that gathers every command family (one module each in
-this package) under one name. Exit codes are ``infra.cli.common.ExitCode``."""
+this package) under one name. Exit codes are ``infra.cli.common.ExitCode``.
+
+Importing it is cheap on purpose: the command modules import what a command needs inside it, so
+``rapport --help`` and a rejected option answer in a fraction of the time the first real command
+takes (``tests/unit/test_cli_startup.py``; ``python -m infra.bench.startup``)."""
 
 from __future__ import annotations
 
@@ -18,7 +22,6 @@ from infra.cli.positions import match_command, shortlist_command
 from infra.cli.reading import alerts_command, journey_command, metrics_command
 from infra.cli.serve import serve_command, token_app
 from infra.cli.streaming import consume_command, kafka_app, relay_command
-from projections.alert_rules import AlertRulesError
 
 app = typer.Typer(
     name="rapport",
@@ -26,6 +29,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help and usage errors: rendering them with rich costs more CPU than the rest of
+    # `rapport --help` together (python -m infra.bench.startup).
+    rich_markup_mode=None,
 )
 # The ledger.
 app.command("import")(import_file)
@@ -61,8 +67,13 @@ app.command("demo")(demo)
 def main() -> None:
     try:
         app()
-    except AlertRulesError as bad_rules:
-        say(f"RAPPORT_ALERT_RULES: {bad_rules}")
+    except Exception as failure:
+        # Imported only now: a command that reads the rules has imported them already.
+        from projections.alert_rules import AlertRulesError
+
+        if not isinstance(failure, AlertRulesError):
+            raise
+        say(f"RAPPORT_ALERT_RULES: {failure}")
         sys.exit(ExitCode.INVALID)
 
 

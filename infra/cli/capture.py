@@ -12,14 +12,11 @@ from __future__ import annotations
 import sys
 from typing import Annotated, Any
 
-import orjson
 import typer
 
 from domain.access import UserRole
 from infra.cli.common import ExitCode, err, opened_ledger, require_writable, say, settings_for
 from infra.cli.options import DbOption, UrlOption
-from infra.intake.capture import read_body
-from infra.intake.importing import BOM, load_json
 
 AllowErasures = Annotated[
     bool,
@@ -38,6 +35,9 @@ def operator_roles(allow_erasures: bool) -> frozenset[UserRole]:
 
 def read_items(raw: bytes) -> tuple[list[Any], list[str]]:
     """One JSON object (or an array of them), or JSON Lines; the problems, by line."""
+    from infra.intake.capture import read_body
+    from infra.intake.importing import BOM, load_json
+
     whole = read_body(raw)
     if whole is not None:
         return whole, []
@@ -66,6 +66,8 @@ def record_command(
     database_url: UrlOption = None,
 ) -> None:
     """Record touchpoints from standard input (one JSON object, or JSON Lines) in one go."""
+    import orjson
+
     from infra.intake.capture import CaptureRefused, capture, not_permitted, validate
     from infra.store.ledger import ConflictPersisted, IdempotencyKeyReused
 

@@ -1,5 +1,9 @@
 """What every command shares: the consoles, the exit codes, the settings, the ledger opened for
-one command. A leaf of the command line: command modules import it, never each other."""
+one command. A leaf of the command line: command modules import it, never each other.
+
+Imports beyond typer and rich happen inside the functions that need them: ``rapport --help``
+and a rejected option must not pay for pydantic, the stores and Kafka (see
+``tests/unit/test_cli_startup.py``)."""
 
 from __future__ import annotations
 
@@ -8,15 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from eventsourcing.persistence import PersistenceError
-from pydantic import ValidationError
 from rich.console import Console
 
-from infra.core.logging import configure as configure_logging
-from infra.core.settings import Settings
-from infra.store.ledger import Ledger
+if TYPE_CHECKING:
+    from infra.core.settings import Settings
+    from infra.store.ledger import Ledger
 
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
@@ -53,6 +56,11 @@ def invalid(option: str, message: str) -> typer.Exit:
 
 def settings_for(db: Path | None = None, database_url: str | None = None) -> Settings:
     """The environment's settings, with the command's ``--db``/``--database-url`` on top."""
+    from pydantic import ValidationError
+
+    from infra.core.logging import configure as configure_logging
+    from infra.core.settings import Settings
+
     try:
         settings = Settings(database_url=database_url) if database_url else Settings()
     except ValidationError as bad:
@@ -69,6 +77,10 @@ def settings_for(db: Path | None = None, database_url: str | None = None) -> Set
 @contextmanager
 def opened_ledger(settings: Settings) -> Iterator[Ledger]:
     """The ledger for one command, closed after it; exit 4 when it cannot be opened."""
+    from eventsourcing.persistence import PersistenceError
+
+    from infra.store.ledger import Ledger
+
     try:
         ledger = Ledger(settings)
     except PersistenceError as down:

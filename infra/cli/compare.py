@@ -6,14 +6,14 @@ import csv
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
-from rich.table import Table
 
 from infra.cli.common import ExitCode, err, invalid, out, settings_for
 from infra.cli.options import (
+    DIMENSIONS,
+    SETTLED,
     AsOfOption,
     BasisOption,
     DbOption,
@@ -30,8 +30,9 @@ from infra.cli.options import (
     checked_known_at,
     checked_selection,
 )
-from infra.read.comparison import Comparison, UnknownValue, check_question, compare
-from infra.read.metrics import DIMENSIONS, SETTLED, QuestionProblem
+
+if TYPE_CHECKING:
+    from infra.read.comparison import Comparison
 
 CSV_FIELDS = [
     "dimension", "metric", "a", "b", "successes_a", "n_a", "rate_a", "pending_a", "successes_b",
@@ -62,6 +63,12 @@ def compare_command(
     database_url: UrlOption = None,
 ) -> None:
     """Compare two rates: the difference with its 95% interval (Newcombe), the ratio, a sentence."""
+    checked_format(fmt, ("table", "json", "csv"))
+    import orjson
+
+    from infra.read.comparison import UnknownValue, check_question, compare
+    from infra.read.metrics import QuestionProblem
+
     try:
         check_question(by, a, b, metric)
     except QuestionProblem as bad:
@@ -70,7 +77,6 @@ def compare_command(
         raise invalid("--window", "the attribution window must be a positive number of days")
     known = checked_known_at(known_at)
     moment = checked_as_of(as_of, default=time.time() if known is None else known)
-    checked_format(fmt, ("table", "json", "csv"))
     selection = checked_selection(basis, where, sent_from, sent_until)
     settings = settings_for(db, database_url)
     group = checked_group(group, settings)
@@ -115,6 +121,8 @@ def _csv_row(c: Comparison) -> list[object]:
 
 
 def _print(found: list[Comparison], moment: float, window: float) -> None:
+    from rich.table import Table
+
     when = datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M UTC")
     table = Table(
         "a", "b", "rate a", "rate b", "difference (points) [95%]", "ratio", "verdict",

@@ -13,22 +13,17 @@ import os
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
-from kafka.errors import KafkaError
-from rich.table import Table
 
-from domain.refusals import Refused
 from domain.vocabulary import ErasureReason
 from infra.cli.common import ExitCode, opened_ledger, out, require_writable, say, settings_for
 from infra.cli.options import DbOption, UrlOption, checked_format
-from infra.compliance import audit
-from infra.store.chain_key import ChainKeyInvalid
-from infra.store.checkpoints import CheckpointInvalid, CheckpointMissing
-from infra.store.recorder import ErasureRow
-from infra.streaming.checkpoint_copy import published_checkpoint
+
+if TYPE_CHECKING:
+    from infra.compliance.audit import CandidateRecord
+    from infra.store.ledger import Ledger
 
 audit_app = typer.Typer(
     help="Compliance (role: compliance): contact-history and subject-access exports, the"
@@ -50,8 +45,12 @@ def export_command(
     database_url: UrlOption = None,
 ) -> None:
     """Every touchpoint of a candidate, in order: what, when, who, channel, consent, fingerprint."""
-
     checked_format(fmt, ("json", "csv"))
+    import orjson
+
+    from domain.refusals import Refused
+    from infra.compliance import audit
+
     with opened_ledger(settings_for(db, database_url)) as ledger:
         try:
             export = audit.contact_history_export(ledger, candidate)
@@ -72,6 +71,9 @@ def subject_access_command(
     database_url: UrlOption = None,
 ) -> None:
     """Everything Rapport holds about the person (GDPR Art. 15), personal data opened."""
+    import orjson
+
+    from infra.compliance import audit
 
     with opened_ledger(settings_for(db, database_url)) as ledger:
         _loaded(ledger, candidate)
@@ -104,11 +106,19 @@ def verify_command(
     database_url: UrlOption = None,
 ) -> None:
     """Check the hash chains; name the first broken link (exit 5) or print the head."""
+    from domain.refusals import Refused
+    from infra.compliance import audit
+    from infra.store.chain_key import ChainKeyInvalid
 
     anchored = _anchor(anchor) if anchor else None
     with opened_ledger(settings_for(db, database_url)) as ledger:
         published = None
         if kafka and ledger.chain_key is not None:
+            from kafka.errors import KafkaError
+
+            from infra.store.checkpoints import CheckpointInvalid, CheckpointMissing
+            from infra.streaming.checkpoint_copy import published_checkpoint
+
             try:
                 published = published_checkpoint(ledger.settings, ledger.chain_key)
             except CheckpointMissing as missing:
@@ -160,8 +170,10 @@ def refusals_command(
     database_url: UrlOption = None,
 ) -> None:
     """Touchpoints the rules refused (consent withdrawn, frequency cap...), counted by reason."""
-
     checked_format(fmt, ("table", "json"))
+    import orjson
+    from rich.table import Table
+
     with opened_ledger(settings_for(db, database_url)) as ledger:
         refusals = ledger.ledger_recorder.refusals(candidate)
     by_code: dict[str, list[int]] = {}
@@ -198,6 +210,9 @@ def refusals_command(
 @audit_app.command("erasures")
 def erasures_command(db: DbOption = None, database_url: UrlOption = None) -> None:
     """Every erasure: when, why, and whether the database files were cleaned of the key."""
+    from rich.table import Table
+
+    from infra.compliance import audit
 
     with opened_ledger(settings_for(db, database_url)) as ledger:
         erasures = ledger.ledger_recorder.erasures()
@@ -224,6 +239,9 @@ def erase_command(
 ) -> None:
     """Erase a candidate's personal data (GDPR Art. 17): their key is destroyed (compliance)."""
     from pydantic import ValidationError
+
+    from domain.refusals import Refused
+    from infra.store.recorder import ErasureRow
 
     with opened_ledger(settings_for(db, database_url)) as ledger:
         require_writable(ledger)
@@ -256,7 +274,9 @@ def erase_command(
     )
 
 
-def _loaded(ledger: audit.Ledger, candidate: str) -> audit.CandidateRecord:
+def _loaded(ledger: Ledger, candidate: str) -> CandidateRecord:
+    from domain.refusals import Refused
+    from infra.compliance import audit
 
     try:
         return audit.load(ledger, candidate)

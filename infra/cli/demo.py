@@ -5,25 +5,18 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from domain.access import UserRole
 from infra.cli.common import opened_ledger, out, settings_for
 from infra.cli.ledger import generate, import_file, print_summary
 from infra.cli.payoff import print_payoff
 from infra.cli.serve import serve_command
-from infra.http.tokens import add_token
-from infra.read.alerts import open_alerts
-from infra.read.comparison import compare
-from infra.read.metrics import Selection, candidate_experience, engagement_report
-from infra.read.payoff import payoff_report
-from infra.read.read_side import current_views
-from infra.read.views import ViewStore
-from infra.synthetic import generator
-from infra.synthetic.truth import GROUND_TRUTH
+
+if TYPE_CHECKING:
+    from infra.read.views import ViewStore
 
 
 def demo(
@@ -35,6 +28,9 @@ def demo(
     ] = False,
 ) -> None:
     """Generate a history, import it into a fresh embedded ledger, summarise it; the dashboard."""
+    from infra.http.tokens import add_token
+    from infra.read.read_side import current_views
+
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -73,6 +69,15 @@ def demo(
 
 def _print_engagement_report(store: ViewStore) -> None:
     """The source document's claims, measured on the generated history."""
+    from rich.table import Table
+
+    from infra.read.alerts import open_alerts
+    from infra.read.comparison import compare
+    from infra.read.metrics import Selection, candidate_experience, engagement_report
+    from infra.read.payoff import payoff_report
+    from infra.synthetic import generator
+    from infra.synthetic.truth import GROUND_TRUTH
+
     end = generator.DEFAULT_UNTIL
     as_of = end.timestamp()
     report = Table(

@@ -7,35 +7,33 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from domain.lines import import_schema
 from infra.cli.capture import AllowErasures, operator_roles
 from infra.cli.common import ExitCode, err, opened_ledger, out, require_writable, say, settings_for
 from infra.cli.options import DbOption, UrlOption, checked_format
-from infra.core.settings import Settings
-from infra.intake.file_import import (
-    ImportInvalid,
-    ImportNotPermitted,
-    ImportRefused,
-    ImportStopped,
-    import_touchpoints,
-)
-from infra.read.read_side import following
-from infra.store.ledger import ConflictPersisted, Ledger, bulk_mode
-from infra.streaming.messages import message_schemas
-from infra.synthetic import generator
-from projections.summary import LedgerSummary
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from infra.core.settings import Settings
+    from infra.intake.file_import import ImportStopped
+    from infra.store.ledger import Ledger
 
 MAX_ERRORS_SHOWN = 50
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -69,6 +67,8 @@ def import_file(
     database_url: UrlOption = None,
 ) -> None:
     """Import touchpoints from JSON Lines or CSV: all validated before anything is written."""
+    from infra.store.ledger import bulk_mode
+
     checked_format(fmt, ("auto", "jsonl", "csv"))
     settings = settings_for(db, database_url)
     with bulk_mode():
@@ -91,6 +91,14 @@ def _import(
     settings: Settings,
     allow_erasures: bool = False,
 ) -> None:
+    from infra.intake.file_import import (
+        ImportInvalid,
+        ImportNotPermitted,
+        ImportRefused,
+        import_touchpoints,
+    )
+    from infra.store.ledger import ConflictPersisted
+
     started = time.perf_counter()
     with opened_ledger(settings) as ledger:
         if not dry_run:
@@ -169,6 +177,8 @@ def generate(
     ] = None,
 ) -> None:
     """Write a synthetic clinical-staffing history (deterministic for a seed)."""
+    from infra.synthetic import generator
+
     end = generator.DEFAULT_UNTIL if until is None else _aware(until)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     count = generator.write_jsonl(
@@ -183,6 +193,11 @@ def schemas(
     ),
 ) -> None:
     """Write the JSON Schemas: the import format, and every message type on the topics."""
+    import orjson
+
+    from domain.lines import import_schema
+    from infra.streaming.messages import message_schemas
+
     out_dir.mkdir(parents=True, exist_ok=True)
     documents = {"touchpoint.schema.json": import_schema(), **message_schemas()}
     for name, schema in documents.items():
@@ -205,6 +220,9 @@ def rebuild(
 ) -> None:
     """Rebuild every view from the first event, in bulk, and swap it in whole (readers see the
     old views until then; an interrupted rebuild leaves them as they were)."""
+    from infra.read.read_side import following
+    from infra.store.ledger import bulk_mode
+
     with following(settings_for(db, database_url)) as follower:
         total = follower.recorder.max_notification_id() or 0
         started = time.perf_counter()
@@ -221,6 +239,8 @@ def follow(
     database_url: UrlOption = None,
 ) -> None:
     """Keep the views current as touchpoints are recorded (until interrupted)."""
+    from infra.read.read_side import following
+
     with following(settings_for(db, database_url)) as follower:
         try:
             follower.follow(poll_seconds=poll)
@@ -229,6 +249,10 @@ def follow(
 
 
 def print_summary(ledger: Ledger) -> None:
+    from rich.table import Table
+
+    from projections.summary import LedgerSummary
+
     result = LedgerSummary()
     for event in ledger.history():
         result.apply(event)

@@ -1,28 +1,36 @@
-"""The command-line options commands share, defined and checked once each."""
+"""The command-line options commands share, defined and checked once each.
+
+Defining an option imports nothing of the read side (``--help`` would pay for it); checking one
+imports what it needs then. The few names a help text lists are copied here for that reason,
+and ``tests/unit/test_cli_startup.py`` checks that the copies agree with their originals."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from infra.cli.common import ExitCode, invalid, say
-from infra.core.settings import Settings
-from infra.read.known_at import CannotTell, answering_views
-from infra.read.metrics import QuestionProblem, Selection
-from infra.read.read_side import (
-    ViewsNotFound,
-    check_group,
-    existing_group_views,
-    parse_as_of,
-    selection_of,
-)
-from infra.read.views import ViewStore
+
+if TYPE_CHECKING:
+    from infra.core.settings import Settings
+    from infra.read.metrics import Selection
+    from infra.read.views import ViewStore
 
 Default = TypeVar("Default", float, None)
+
+DIMENSIONS = (
+    "status", "personalization", "channel", "recruiter", "role", "therapeutic_area", "campaign",
+    "cohort_week", "cohort_month", "audience", "source",
+)  # fmt: skip
+"""What a report can be broken down by: the keys of ``infra.read.metrics.DIMENSIONS``."""
+HIRING_DIMENSIONS = ("role", "recruiter", "client")
+"""What the hiring figures can be broken down by: ``infra.read.payoff.HIRING_DIMENSIONS``."""
+SETTLED = "settled"
+"""The default --basis: ``infra.read.metrics.SETTLED``."""
 
 DbOption = Annotated[
     Path | None, typer.Option("--db", help="SQLite file of the ledger (env RAPPORT_DB).")
@@ -85,6 +93,8 @@ def checked_group(group: str | None, settings: Settings) -> str | None:
     """The --group of a read command: a valid name whose views exist, or exit 2 saying why."""
     if group is None:
         return None
+    from infra.read.read_side import ViewsNotFound, existing_group_views
+
     try:
         existing_group_views(settings, group)  # checks the name first
     except ValueError as bad:
@@ -97,6 +107,8 @@ def checked_group(group: str | None, settings: Settings) -> str | None:
 
 def group_name(group: str) -> str:
     """The --group of a consumer: a name that can name views and Kafka groups, or exit 2."""
+    from infra.read.read_side import check_group
+
     try:
         return check_group(group)
     except ValueError as bad:
@@ -115,6 +127,8 @@ def checked_as_of(as_of: str | None, *, default: Default) -> float | Default:
     """The --as-of instant (seconds since the epoch), ``default`` without one, or exit 2."""
     if as_of is None:
         return default
+    from infra.read.read_side import parse_as_of
+
     try:
         return parse_as_of(as_of)
     except ValueError as bad:
@@ -126,6 +140,9 @@ def checked_selection(
 ) -> Selection:
     """Which outreach a report counts (--basis, --where, --sent-from, --sent-until), or exit 2
     naming the option."""
+    from infra.read.metrics import QuestionProblem
+    from infra.read.read_side import selection_of
+
     try:
         return selection_of(basis, where, sent_from, sent_until)
     except QuestionProblem as bad:
@@ -136,6 +153,8 @@ def checked_known_at(known_at: str | None) -> float | None:
     """The --known-at instant, None without one, or exit 2."""
     if known_at is None:
         return None
+    from infra.read.read_side import parse_as_of
+
     try:
         return parse_as_of(known_at)
     except ValueError as bad:
@@ -146,6 +165,8 @@ def checked_known_at(known_at: str | None) -> float | None:
 def answering(settings: Settings, group: str | None, known_at: float | None) -> Iterator[ViewStore]:
     """The views a report reads (``known_at.answering_views``); exit 2 naming --known-at when
     they cannot tell what was known then."""
+    from infra.read.known_at import CannotTell, answering_views
+
     try:
         with answering_views(settings, group, known_at) as store:
             yield store

@@ -4,25 +4,22 @@ their funnels."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
-from rich.table import Table
 
 from infra.cli.common import invalid, out, say, settings_for
-from infra.cli.options import AsOfOption, DbOption, UrlOption, checked_as_of, checked_format
-from infra.read.payoff import (
+from infra.cli.options import (
     HIRING_DIMENSIONS,
-    ORIGINS,
-    Payoff,
-    PositionLine,
-    parse_hiring_dimensions,
-    payoff_as_of,
-    position_lines,
+    AsOfOption,
+    DbOption,
+    UrlOption,
+    checked_as_of,
+    checked_format,
 )
-from infra.read.read_side import current_views, now_minute
-from projections.requisitions import STEPS
+
+if TYPE_CHECKING:
+    from infra.read.payoff import Payoff, PositionLine
 
 STATUSES = ("open", "filled", "closed", "all")
 
@@ -43,6 +40,12 @@ def payoff_command(
     database_url: UrlOption = None,
 ) -> None:
     """Pool against cold outreach, positions filled from the pool, content, the pool's health."""
+    checked_format(fmt, ("table", "json"))
+    import orjson
+
+    from infra.read.payoff import parse_hiring_dimensions, payoff_as_of
+    from infra.read.read_side import current_views, now_minute
+
     moment = checked_as_of(as_of, default=None)
     if not window > 0:
         raise invalid("--window", "the attribution window must be a positive number of days")
@@ -50,7 +53,6 @@ def payoff_command(
         dimensions = parse_hiring_dimensions(by)
     except ValueError as bad:
         raise invalid("--by", str(bad)) from None
-    checked_format(fmt, ("table", "json"))
     settings = settings_for(db, database_url)
     with current_views(settings) as store:
         assert store.ledger is not None  # beside the ledger
@@ -65,6 +67,12 @@ def payoff_command(
 
 
 def print_payoff(report: Payoff) -> None:
+    """The payoff report as tables and sentences (``rapport payoff`` and ``rapport demo``)."""
+    from rich.table import Table
+
+    from infra.read.payoff import ORIGINS
+    from projections.requisitions import STEPS
+
     day = datetime.fromtimestamp(report.as_of, UTC).strftime("%Y-%m-%d %H:%M")
     audience = Table(
         "audience", "outreach", "pending", "response", "engagement",
@@ -124,8 +132,13 @@ def positions_command(
     """Positions with their funnels: shortlisted, interviewing, hired, how many from the pool."""
     if status not in STATUSES:
         raise invalid("--status", f"expected {', '.join(STATUSES)}, got {status!r}")
-    moment = checked_as_of(as_of, default=now_minute())
     checked_format(fmt, ("table", "json"))
+    import orjson
+
+    from infra.read.payoff import position_lines
+    from infra.read.read_side import current_views, now_minute
+
+    moment = checked_as_of(as_of, default=now_minute())
     settings = settings_for(db, database_url)
     with current_views(settings) as store:
         lines = position_lines(store, moment, None if status == "all" else status)
@@ -140,6 +153,10 @@ def positions_command(
 
 
 def _print_positions(lines: list[PositionLine], moment: float) -> None:
+    from rich.table import Table
+
+    from projections.requisitions import STEPS
+
     table = Table(
         "requisition", "title", "role", "recruiter", "status", "days open",
         *(f"{step} (pool)" for step in STEPS),

@@ -6,15 +6,10 @@ from __future__ import annotations
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
-from eventsourcing.persistence import PersistenceError
-from pydantic import ValidationError
-from rich.table import Table
 
-from domain.shortlisting import NotAmongMatches, shortlistings
 from infra.cli.common import (
     ExitCode,
     err,
@@ -26,11 +21,9 @@ from infra.cli.common import (
     settings_for,
 )
 from infra.cli.options import AsOfOption, DbOption, UrlOption, checked_as_of, checked_format
-from infra.core.match_weights_file import load_weights
-from infra.intake.capture import CaptureRefused, capture
-from infra.read.matches import MatchList, NoSuchPosition, match_position, picked_from
-from infra.read.read_side import current_views, now_minute
-from projections.matching import MatchWeightsError
+
+if TYPE_CHECKING:
+    from infra.read.matches import MatchList
 
 
 def match_command(
@@ -53,6 +46,14 @@ def match_command(
     if not 1 <= limit <= 500:
         raise invalid("--limit", f"expected 1 to 500, got {limit}")
     checked_format(fmt, ("table", "json"))
+    import orjson
+    from eventsourcing.persistence import PersistenceError
+
+    from infra.core.match_weights_file import load_weights
+    from infra.read.matches import NoSuchPosition, match_position
+    from infra.read.read_side import current_views, now_minute
+    from projections.matching import MatchWeightsError
+
     moment = checked_as_of(as_of, default=None)
     settings = settings_for(db, database_url)
     try:
@@ -81,6 +82,8 @@ def match_command(
 
 
 def _print(found: MatchList) -> None:
+    from rich.table import Table
+
     record = found.as_record()
     asks = record["asks"]
     where = "remote" if asks["remote"] else asks["country"]
@@ -132,6 +135,15 @@ def shortlist_command(
     database_url: UrlOption = None,
 ) -> None:
     """Shortlist candidates for a position, as a pool match or sourced otherwise."""
+    from pydantic import ValidationError
+
+    from domain.shortlisting import NotAmongMatches, shortlistings
+    from infra.core.match_weights_file import load_weights
+    from infra.intake.capture import CaptureRefused, capture
+    from infra.read.matches import NoSuchPosition, picked_from
+    from infra.read.read_side import current_views, now_minute
+    from projections.matching import MatchWeightsError
+
     settings = settings_for(db, database_url)
     try:
         weights = load_weights(settings.match_weights)

@@ -9,16 +9,14 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
-from eventsourcing.persistence import PersistenceError
-from rich.console import Console
-from rich.table import Table
 
 from infra.cli.common import ExitCode, err, invalid, out, say, settings_for
 from infra.cli.options import (
+    DIMENSIONS,
+    SETTLED,
     AsOfOption,
     BasisOption,
     DbOption,
@@ -35,24 +33,14 @@ from infra.cli.options import (
     checked_known_at,
     checked_selection,
 )
-from infra.core.alert_rules_file import load_rules
-from infra.read.alerts import duration_text, open_alerts
-from infra.read.journeys import NoSuchCandidate, journey
-from infra.read.metrics import (
-    DIMENSIONS,
-    SETTLED,
-    CandidateExperience,
-    Segment,
-    Selection,
-    candidate_experience,
-    engagement_report,
-    funnel,
-    parse_dimensions,
-)
-from infra.read.read_side import current_views
-from infra.read.reasons import ReasonShare, reply_reasons
-from projections.alert_rules import AlertRulesError
-from projections.journey import FunnelStage
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from infra.read.metrics import CandidateExperience, Segment, Selection
+    from infra.read.reasons import ReasonShare
+    from projections.journey import FunnelStage
 
 TABLE_JSON_CSV = ("table", "json", "csv")
 
@@ -78,6 +66,12 @@ def metrics_command(
     database_url: UrlOption = None,
 ) -> None:
     """Response and engagement rates (95% Wilson interval, 1 in N), the funnel, the SLA."""
+    checked_format(fmt, TABLE_JSON_CSV)  # before importing the read side: a typo answers at once
+    import orjson
+
+    from infra.read.metrics import candidate_experience, engagement_report, funnel, parse_dimensions
+    from infra.read.reasons import reply_reasons
+
     try:
         dimensions = parse_dimensions(by)
     except ValueError as bad:
@@ -90,7 +84,6 @@ def metrics_command(
         raise invalid("--window", "the attribution window must be a positive number of days")
     if not sla_hours > 0:
         raise invalid("--sla-hours", "must be a positive number of hours")
-    checked_format(fmt, TABLE_JSON_CSV)
     selection = checked_selection(basis, where, sent_from, sent_until)
     settings = settings_for(db, database_url)
     group = checked_group(group, settings)
@@ -137,6 +130,14 @@ def alerts_command(
 ) -> None:
     """Open stale-contact alerts as of a date: who to contact, under which rule, since when."""
     checked_format(fmt, TABLE_JSON_CSV)
+    import orjson
+    from eventsourcing.persistence import PersistenceError
+    from rich.table import Table
+
+    from infra.core.alert_rules_file import load_rules
+    from infra.read.alerts import duration_text, open_alerts
+    from projections.alert_rules import AlertRulesError
+
     settings = settings_for(db, database_url)
     try:
         rules = load_rules(settings.alert_rules)
@@ -192,8 +193,14 @@ def journey_command(
     database_url: UrlOption = None,
 ) -> None:
     """A candidate's timeline, stage, last (personal) touch and next due action."""
-    moment = checked_as_of(as_of, default=None)
     checked_format(fmt, ("table", "json"))
+    import orjson
+    from rich.table import Table
+
+    from infra.read.journeys import NoSuchCandidate, journey
+    from infra.read.read_side import current_views
+
+    moment = checked_as_of(as_of, default=None)
     settings = settings_for(db, database_url)
     group = checked_group(group, settings)
     with current_views(settings, group) as store:
@@ -261,6 +268,8 @@ def segments_csv(by: Sequence[str], segments: Sequence[Segment]) -> str:
 
 def reasons_table(reasons: Sequence[ReasonShare]) -> Table:
     """Why candidates said no or not now: each reason's share of those replies."""
+    from rich.table import Table
+
     table = Table(
         "reply", "reason", "replies", "share of the replies",
         title="Why candidates said no, or not now",
@@ -316,6 +325,8 @@ def print_tables(
     selection: Selection,
     known_at: float | None = None,
 ) -> None:
+    from rich.table import Table
+
     when = datetime.fromtimestamp(as_of, UTC).strftime("%Y-%m-%d %H:%M UTC")
     known = (
         ""

@@ -12,7 +12,6 @@ import typer
 from domain.access import UserRole
 from infra.cli.common import ExitCode, err, say, settings_for
 from infra.cli.options import DbOption, GroupOption, UrlOption, checked_group
-from infra.http.tokens import TokensInvalid, add_token, load_tokens
 
 token_app = typer.Typer(
     help="API tokens of rapport serve: each maps to one role.", no_args_is_help=True
@@ -27,6 +26,7 @@ def token_add(
     database_url: UrlOption = None,
 ) -> None:
     """Make a new token; it is printed once, only its SHA-256 is kept (RAPPORT_API_TOKENS_FILE)."""
+    from infra.http.tokens import TokensInvalid, add_token
 
     settings = settings_for(db, database_url)
     try:
@@ -52,6 +52,7 @@ def serve_command(
 
     from infra.http.app import create_app
     from infra.http.state import ServerState
+    from infra.http.tokens import TokensInvalid, load_tokens
 
     settings = settings_for(db, database_url)
     group = checked_group(group, settings)

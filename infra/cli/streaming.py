@@ -12,19 +12,15 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol
 
-import orjson
 import typer
-from eventsourcing.persistence import PersistenceError
-from kafka.errors import KafkaError
-from rich.table import Table
 
 from infra.cli.common import ExitCode, err, opened_ledger, out, say, settings_for
 from infra.cli.options import DbOption, UrlOption, checked_format, group_name
-from infra.core.settings import Settings
-from infra.read.read_side import deployed_projections, group_views_settings
-from infra.streaming.topics import BrokerUnavailable, ensure_topics
+
+if TYPE_CHECKING:
+    from infra.core.settings import Settings
 
 BROKER_SCRIPT = Path(__file__).parents[1] / "ops" / "scripts" / "kafka.sh"
 
@@ -43,6 +39,9 @@ class _LongRunning(Protocol):
 def run_until_stopped(settings: Settings, build: Callable[[], _LongRunning]) -> None:
     """Build a consumer (exit 4 if the broker cannot be reached), run it until SIGTERM or
     Ctrl-C, and close it whatever happens."""
+    from kafka.errors import KafkaError
+
+    from infra.streaming.topics import BrokerUnavailable
 
     stopping = _stop_flag()
     try:
@@ -88,6 +87,9 @@ def _script(settings: Settings, action: str) -> int:
 def kafka_up() -> None:
     """Start the local broker (resolving its jars from Maven Central the first time) and create
     the topics."""
+    from kafka.errors import KafkaError
+
+    from infra.streaming.topics import BrokerUnavailable, ensure_topics
 
     settings = settings_for()
     if _script(settings, "start") != 0:
@@ -115,7 +117,12 @@ def kafka_status(
     database_url: UrlOption = None,
 ) -> None:
     """Topics and partitions, the relay's position against the ledger, each group's lag."""
+    import orjson
+    from kafka.errors import KafkaError
+    from rich.table import Table
+
     from infra.streaming.stream_status import stream_status
+    from infra.streaming.topics import BrokerUnavailable
 
     checked_format(fmt, ("table", "json"))
     settings = settings_for(db, database_url)
@@ -163,6 +170,8 @@ def _ledger_position(settings: Settings) -> int | None:
     """The ledger's last position, or None when there is no ledger here to compare with."""
     if not settings.database_url and not settings.db.exists():
         return None
+    from eventsourcing.persistence import PersistenceError
+
     from infra.store.ledger import Ledger
 
     try:
@@ -278,6 +287,7 @@ def consume_command(
 ) -> None:
     """Keep the views of a consumer group from the touchpoints topic (run several to scale)."""
     from consumers.projection_consumer import ProjectionConsumer
+    from infra.read.read_side import deployed_projections, group_views_settings
     from infra.read.views import ViewsKeptElsewhere
 
     group = group_name(group)
