@@ -74,6 +74,47 @@ def settings_for(db: Path | None = None, database_url: str | None = None) -> Set
     return settings
 
 
+def settings_to_read(db: Path | None = None, database_url: str | None = None) -> Settings:
+    """The settings of a command that only reads the ledger, which must exist already."""
+    settings = settings_for(db, database_url)
+    require_ledger(settings)
+    return settings
+
+
+def require_ledger(settings: Settings) -> None:
+    """Exit 2 naming the place when no ledger is there, before anything is opened: opening one
+    creates it (and its views), and a typo in --db would answer with empty tables."""
+    if not settings.database_url:
+        if not settings.db.is_file():
+            say(
+                f"no ledger at {settings.db} (run rapport import or rapport demo first,"
+                " or pass --db)"
+            )
+            raise typer.Exit(ExitCode.INVALID)
+        return
+    import psycopg
+
+    from infra.store.ledger import Ledger
+
+    try:
+        with psycopg.connect(settings.database_url, connect_timeout=10) as connection:
+            found = connection.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = %s"
+                " AND table_name = %s",
+                (settings.database_schema, f"{Ledger.name.lower()}_events"),
+            ).fetchone()
+    except psycopg.Error as down:
+        say(f"cannot open the ledger at {settings.store_description}: {down}")
+        raise typer.Exit(ExitCode.STORE) from None
+    if found is None:
+        say(
+            f"no ledger in schema {settings.database_schema} at {settings.store_description}"
+            " (run rapport import first, or pass another --database-url or"
+            " RAPPORT_DATABASE_SCHEMA)"
+        )
+        raise typer.Exit(ExitCode.INVALID)
+
+
 @contextmanager
 def opened_ledger(settings: Settings) -> Iterator[Ledger]:
     """The ledger for one command, closed after it; exit 4 when it cannot be opened."""

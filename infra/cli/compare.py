@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from infra.cli.common import ExitCode, err, invalid, out, settings_for
+from infra.cli.common import ExitCode, err, invalid, out, require_ledger, settings_for
 from infra.cli.options import (
     DIMENSIONS,
     SETTLED,
@@ -79,6 +79,8 @@ def compare_command(
     moment = checked_as_of(as_of, default=time.time() if known is None else known)
     selection = checked_selection(basis, where, sent_from, sent_until)
     settings = settings_for(db, database_url)
+    if group is None:
+        require_ledger(settings)
     group = checked_group(group, settings)
     with answering(settings, group, known) as store:
         try:

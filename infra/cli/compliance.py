@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from domain.vocabulary import ErasureReason
-from infra.cli.common import ExitCode, opened_ledger, out, require_writable, say, settings_for
+from infra.cli.common import (
+    ExitCode,
+    opened_ledger,
+    out,
+    require_writable,
+    say,
+    settings_for,
+    settings_to_read,
+)
 from infra.cli.options import DbOption, UrlOption, checked_format
 
 if TYPE_CHECKING:
@@ -51,7 +59,7 @@ def export_command(
     from domain.refusals import Refused
     from infra.compliance import audit
 
-    with opened_ledger(settings_for(db, database_url)) as ledger:
+    with opened_ledger(settings_to_read(db, database_url)) as ledger:
         try:
             export = audit.contact_history_export(ledger, candidate)
         except Refused as unknown:
@@ -75,7 +83,7 @@ def subject_access_command(
 
     from infra.compliance import audit
 
-    with opened_ledger(settings_for(db, database_url)) as ledger:
+    with opened_ledger(settings_to_read(db, database_url)) as ledger:
         _loaded(ledger, candidate)
         document = audit.subject_access(ledger, candidate, generated_at=ledger.clock())
     _emit(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n", out_file)
@@ -111,7 +119,7 @@ def verify_command(
     from infra.store.chain_key import ChainKeyInvalid
 
     anchored = _anchor(anchor) if anchor else None
-    with opened_ledger(settings_for(db, database_url)) as ledger:
+    with opened_ledger(settings_to_read(db, database_url)) as ledger:
         published = None
         if kafka and ledger.chain_key is not None:
             from kafka.errors import KafkaError
@@ -174,7 +182,7 @@ def refusals_command(
     import orjson
     from rich.table import Table
 
-    with opened_ledger(settings_for(db, database_url)) as ledger:
+    with opened_ledger(settings_to_read(db, database_url)) as ledger:
         refusals = ledger.ledger_recorder.refusals(candidate)
     by_code: dict[str, list[int]] = {}
     for refusal in refusals:
@@ -214,7 +222,7 @@ def erasures_command(db: DbOption = None, database_url: UrlOption = None) -> Non
 
     from infra.compliance import audit
 
-    with opened_ledger(settings_for(db, database_url)) as ledger:
+    with opened_ledger(settings_to_read(db, database_url)) as ledger:
         erasures = ledger.ledger_recorder.erasures()
         table = Table("candidate", "erased at", "reason", "files scrubbed at")
         for erasure in erasures:

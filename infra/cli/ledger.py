@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from infra.cli.capture import AllowErasures, operator_roles
-from infra.cli.common import ExitCode, err, opened_ledger, out, require_writable, say, settings_for
+from infra.cli.common import (
+    ExitCode,
+    err,
+    opened_ledger,
+    out,
+    require_writable,
+    say,
+    settings_for,
+    settings_to_read,
+)
 from infra.cli.options import DbOption, UrlOption, checked_format
 
 if TYPE_CHECKING:
@@ -207,7 +216,7 @@ def schemas(
 
 def summary(db: DbOption = None, database_url: UrlOption = None) -> None:
     """What the ledger holds: touchpoints by type, candidates by status and role."""
-    with opened_ledger(settings_for(db, database_url)) as ledger:
+    with opened_ledger(settings_to_read(db, database_url)) as ledger:
         print_summary(ledger)
 
 

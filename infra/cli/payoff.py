@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from infra.cli.common import invalid, out, say, settings_for
+from infra.cli.common import invalid, out, say, settings_to_read
 from infra.cli.options import (
     HIRING_DIMENSIONS,
     AsOfOption,
@@ -53,7 +53,7 @@ def payoff_command(
         dimensions = parse_hiring_dimensions(by)
     except ValueError as bad:
         raise invalid("--by", str(bad)) from None
-    settings = settings_for(db, database_url)
+    settings = settings_to_read(db, database_url)
     with current_views(settings) as store:
         assert store.ledger is not None  # beside the ledger
         report = payoff_as_of(
@@ -139,7 +139,7 @@ def positions_command(
     from infra.read.read_side import current_views, now_minute
 
     moment = checked_as_of(as_of, default=now_minute())
-    settings = settings_for(db, database_url)
+    settings = settings_to_read(db, database_url)
     with current_views(settings) as store:
         lines = position_lines(store, moment, None if status == "all" else status)
     if fmt == "json":

@@ -19,6 +19,7 @@ from infra.cli.common import (
     require_writable,
     say,
     settings_for,
+    settings_to_read,
 )
 from infra.cli.options import AsOfOption, DbOption, UrlOption, checked_as_of, checked_format
 
@@ -55,7 +56,7 @@ def match_command(
     from projections.matching import MatchWeightsError
 
     moment = checked_as_of(as_of, default=None)
-    settings = settings_for(db, database_url)
+    settings = settings_to_read(db, database_url)
     try:
         weights = load_weights(settings.match_weights)
     except MatchWeightsError as bad:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from infra.cli.common import ExitCode, err, invalid, out, say, settings_for
+from infra.cli.common import ExitCode, err, invalid, out, require_ledger, say, settings_for
 from infra.cli.options import (
     DIMENSIONS,
     SETTLED,
@@ -86,6 +86,8 @@ def metrics_command(
         raise invalid("--sla-hours", "must be a positive number of hours")
     selection = checked_selection(basis, where, sent_from, sent_until)
     settings = settings_for(db, database_url)
+    if group is None:
+        require_ledger(settings)
     group = checked_group(group, settings)
 
     with answering(settings, group, known) as store:
@@ -139,6 +141,8 @@ def alerts_command(
     from projections.alert_rules import AlertRulesError
 
     settings = settings_for(db, database_url)
+    if group is None:
+        require_ledger(settings)
     try:
         rules = load_rules(settings.alert_rules)
     except AlertRulesError as bad:
@@ -202,6 +206,8 @@ def journey_command(
 
     moment = checked_as_of(as_of, default=None)
     settings = settings_for(db, database_url)
+    if group is None:
+        require_ledger(settings)
     group = checked_group(group, settings)
     with current_views(settings, group) as store:
         try:
