@@ -8,6 +8,7 @@ takes (``tests/unit/test_cli_startup.py``; ``python -m infra.bench.startup``).""
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -33,6 +34,34 @@ app = typer.Typer(
     # `rapport --help` together (python -m infra.bench.startup).
     rich_markup_mode=None,
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"rapport {version('rapport')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("rapport (not installed: version unknown)")
+        raise typer.Exit()
+
+
+@app.callback()
+def rapport(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Rapport: every candidate touchpoint as an immutable event."""
+
+
 # The ledger.
 app.command("import")(import_file)
 app.command("generate")(generate)

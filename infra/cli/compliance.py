@@ -78,7 +78,7 @@ def subject_access_command(
     db: DbOption = None,
     database_url: UrlOption = None,
 ) -> None:
-    """Everything Rapport holds about the person (GDPR Art. 15), personal data opened."""
+    """Everything Rapport holds about the person (GDPR Article 15), personal data opened."""
     import orjson
 
     from infra.compliance import audit
@@ -245,7 +245,7 @@ def erase_command(
     db: DbOption = None,
     database_url: UrlOption = None,
 ) -> None:
-    """Erase a candidate's personal data (GDPR Art. 17): their key is destroyed (compliance)."""
+    """Erase a candidate's personal data (GDPR Article 17): their key is destroyed (compliance)."""
     from pydantic import ValidationError
 
     from domain.refusals import Refused

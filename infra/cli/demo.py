@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from domain.access import UserRole
-from infra.cli.common import opened_ledger, out, settings_for
+from infra.cli.common import ExitCode, opened_ledger, out, say, settings_for
 from infra.cli.ledger import generate, import_file, print_summary
 from infra.cli.payoff import print_payoff
-from infra.cli.serve import serve_command
+from infra.cli.serve import check_port, serve_command
 
 if TYPE_CHECKING:
     from infra.read.views import ViewStore
@@ -24,47 +24,70 @@ def demo(
     seed: Annotated[int, typer.Option()] = 42,
     workdir: Annotated[Path, typer.Option(help="Where the demo's files go.")] = Path("var/demo"),
     serve: Annotated[
-        bool, typer.Option("--serve", help="Then serve the dashboard on 127.0.0.1:8080.")
+        bool, typer.Option("--serve", help="Then serve the dashboard (--host, --port).")
     ] = False,
+    host: Annotated[
+        str, typer.Option(help="Address the dashboard listens on (loopback by default).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Its port.")] = 8080,
 ) -> None:
-    """Generate a history, import it into a fresh embedded ledger, summarise it; the dashboard."""
-    from infra.http.tokens import add_token
+    """Generate a history, import it into a fresh embedded ledger, summarise it; the dashboard.
+
+    The workdir is emptied first, except the API tokens file: tokens handed out before stay
+    valid, and the demo's own viewer token ("demo") is renewed."""
+    from infra.http.tokens import TokensInvalid, add_token, read_tokens, write_tokens
     from infra.read.read_side import current_views
 
+    if serve:
+        check_port(host, port)
+    db = workdir / "rapport.db"
+    settings = settings_for(db)
+    try:
+        kept = read_tokens(settings.tokens_path)
+    except TokensInvalid as bad:  # not ours to delete: say so, touch nothing
+        say(f"{bad}; fix or remove it")
+        raise typer.Exit(ExitCode.INVALID) from None
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
+    if kept and not settings.tokens_path.exists():
+        write_tokens(settings.tokens_path, kept)
     data = workdir / "touchpoints.jsonl"
     generate(out_file=data, candidates=candidates, seed=seed, until=None)
-    import_file(file=data, db=workdir / "rapport.db", allow_erasures=True)
-    settings = settings_for(workdir / "rapport.db")
+    import_file(file=data, db=db, allow_erasures=True)
     with opened_ledger(settings) as ledger:
         print_summary(ledger)
     with current_views(settings) as store:
         _print_engagement_report(store)
     out.print(
-        f"\nExplore: rapport metrics --db {workdir / 'rapport.db'} --by role,channel"
-        f" | rapport alerts --db {workdir / 'rapport.db'} --as-of 2026-10-31"
-        f" | rapport journey C-000042 --db {workdir / 'rapport.db'}"
+        f"\nExplore: rapport metrics --db {db} --by role,channel"
+        f" | rapport alerts --db {db} --as-of 2026-10-31"
+        f" | rapport journey C-000042 --db {db}"
     )
     out.print(
-        f"Audit it: rapport audit verify --db {workdir / 'rapport.db'}"
-        f" | rapport audit export C-000042 --db {workdir / 'rapport.db'} --format csv"
+        f"Audit it: rapport audit verify --db {db}"
+        f" | rapport audit export C-000042 --db {db} --format csv"
     )
     out.print(
-        f"Stream it: rapport kafka up; rapport relay --db {workdir / 'rapport.db'};"
-        f" rapport consume --group ops --db {workdir / 'rapport.db'}"
+        f"Stream it: rapport kafka up; rapport relay --db {db};"
+        f" rapport consume --group ops --db {db}"
     )
-    token = add_token(settings.tokens_path, UserRole.VIEWER, "demo")
+    token = add_token(settings.tokens_path, UserRole.VIEWER, "demo", replace=True)
+    where = "" if host == "127.0.0.1" else f" --host {host}"
+    where += "" if port == 8080 else f" --port {port}"
+    others = len(kept) - any(t.name == "demo" for t in kept)
     out.print(
-        f"Dashboard: rapport serve --db {workdir / 'rapport.db'} (or make demo-serve), then open"
-        " http://127.0.0.1:8080/login and paste the viewer token"
-        f" {token} (only its digest is kept, in {settings.tokens_path})",
+        f"Dashboard: rapport serve --db {db}{where}{'' if where else ' (or make demo-serve)'},"
+        " then open"
+        f" http://{host}:{port}/login and paste the viewer token"
+        f" {token} (only its digest is kept, in {settings.tokens_path}"
+        + (f", beside {others} token(s) kept from before" if others else "")
+        + ")",
         markup=False,
         highlight=False,
     )
     if serve:
-        serve_command(db=workdir / "rapport.db")
+        serve_command(host=host, port=port, db=db)
 
 
 def _print_engagement_report(store: ViewStore) -> None:

@@ -1,4 +1,4 @@
-"""``rapport serve`` (the HTTP API and the dashboard) and ``rapport token add``."""
+"""``rapport serve`` (the HTTP API and the dashboard) and ``rapport token add | list | revoke``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from domain.access import UserRole
-from infra.cli.common import ExitCode, err, say, settings_for
-from infra.cli.options import DbOption, GroupOption, UrlOption, checked_group
+from infra.cli.common import ExitCode, err, out, say, settings_for
+from infra.cli.options import DbOption, GroupOption, UrlOption, checked_format, checked_group
 
 token_app = typer.Typer(
     help="API tokens of rapport serve: each maps to one role.", no_args_is_help=True
@@ -38,6 +38,83 @@ def token_add(
     typer.echo(token)
 
 
+@token_app.command("list")
+def token_list(
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    db: DbOption = None,
+    database_url: UrlOption = None,
+) -> None:
+    """The tokens rapport serve accepts: name, role, when added, a fingerprint of the digest."""
+    checked_format(fmt, ("table", "json"))
+    import orjson
+    from rich.table import Table
+
+    from infra.http.tokens import TokensInvalid, read_tokens
+
+    settings = settings_for(db, database_url)
+    path = settings.tokens_path
+    try:
+        tokens = read_tokens(path)
+    except TokensInvalid as bad:
+        say(str(bad))
+        raise typer.Exit(ExitCode.INVALID) from None
+    if fmt == "json":
+        document = [
+            {"name": t.name, "role": t.role.value, "created": t.created,
+             "fingerprint": t.fingerprint}
+            for t in tokens
+        ]  # fmt: skip
+        typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not tokens:
+        say(f"no tokens in {path} (add one with rapport token add --role viewer --name NAME)")
+        return
+    table = Table("name", "role", "created", "fingerprint (sha256)", title=f"Tokens in {path}")
+    for t in tokens:
+        table.add_row(t.name, t.role.value, t.created or "-", t.fingerprint)
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    name: Annotated[str, typer.Argument(help="The token's name (rapport token list).")],
+    db: DbOption = None,
+    database_url: UrlOption = None,
+) -> None:
+    """Remove a token: rapport serve refuses it once restarted."""
+    from infra.http.tokens import NoSuchToken, TokensInvalid, revoke_token
+
+    settings = settings_for(db, database_url)
+    try:
+        revoked = revoke_token(settings.tokens_path, name)
+    except NoSuchToken as unknown:
+        say(f"NAME: {unknown.args[0]}")
+        raise typer.Exit(ExitCode.INVALID) from None
+    except TokensInvalid as bad:
+        say(str(bad))
+        raise typer.Exit(ExitCode.INVALID) from None
+    err.print(
+        f"token {name!r} ({revoked.role.value}) revoked from {settings.tokens_path}; a running"
+        " rapport serve accepts it until restarted",
+        markup=False,
+        highlight=False,
+    )
+
+
+def check_port(host: str, port: int) -> None:
+    """Exit 2 naming --port when the address cannot be listened on (before any work that
+    would be wasted: ``rapport demo --serve`` checks it first)."""
+    with socket.socket() as probe:
+        # As uvicorn binds: connections of a killed predecessor in TIME_WAIT do not hold the port.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as taken:
+            reason = "is in use" if taken.errno == errno.EADDRINUSE else str(taken)
+            say(f"--port: {host}:{port} {reason}")
+            raise typer.Exit(ExitCode.INVALID) from None
+
+
 def serve_command(
     host: Annotated[
         str, typer.Option(help="Address to listen on (loopback by default).")
@@ -61,15 +138,7 @@ def serve_command(
     except TokensInvalid as bad:
         say(f"RAPPORT_API_TOKENS_FILE: {bad}")
         raise typer.Exit(ExitCode.INVALID) from None
-    with socket.socket() as probe:
-        # As uvicorn binds: connections of a killed predecessor in TIME_WAIT do not hold the port.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as taken:
-            reason = "is in use" if taken.errno == errno.EADDRINUSE else str(taken)
-            say(f"--port: {host}:{port} {reason}")
-            raise typer.Exit(ExitCode.INVALID) from None
+    check_port(host, port)
     state = ServerState(settings, tokens, group=group)
     err.print(f"Rapport on http://{host}:{port}/ (API under /api/v1, OpenAPI at /openapi.json)")
     app = create_app(state)
