@@ -112,7 +112,7 @@ class AlertPublisher:
         published = store.query(f"SELECT seq FROM {PUBLISHED} WHERE name = 'alerts'")
         done = int(published[0][0]) if published else 0
         pending = store.query(
-            "SELECT l.seq, l.candidate_id, c.candidate, c.recruiter, l.rule, l.opened_position,"
+            "SELECT l.seq, l.candidate_id, c.recruiter, l.rule, l.opened_position,"
             f" l.action, l.at, l.reason, l.as_of FROM {LOG} l LEFT JOIN {CANDIDATES} c"
             " ON c.candidate_id = l.candidate_id WHERE l.seq > ? ORDER BY l.seq",
             (done,),
@@ -120,14 +120,13 @@ class AlertPublisher:
         if not pending:
             return 0
         with self.producer.transaction() as producer:
-            for seq, cid, ref, owner, rule, opened, action, at, reason, as_of in pending:
+            for seq, cid, owner, rule, opened, action, at, reason, as_of in pending:
                 message = AlertMessage(
                     type="alert_raised" if action == "raised" else "alert_cleared",
                     alert_id=alert_id(cid, rule, opened),
                     seq=seq,
                     published_by=self.group,
                     candidate_id=cid,
-                    candidate=ref,
                     recruiter=owner,
                     rule=rule,
                     opened_position=opened,
@@ -139,7 +138,10 @@ class AlertPublisher:
                     self.topic,
                     key=cid.encode(),
                     value=orjson.dumps(message.model_dump(mode="json")),
-                    headers=[("type", message.type.encode()), ("schema_version", b"1")],
+                    headers=[
+                        ("type", message.type.encode()),
+                        ("schema_version", str(message.schema_version).encode()),
+                    ],
                 )
         last = int(pending[-1][0])
         with store.transaction() as cur:

@@ -10,7 +10,9 @@ messages or more:
    (read-committed, like the group's members); from ``HELPED_FROM`` messages on, a helper
    process reads every other partition meanwhile, since reading is pure Python;
 2. checks each message as the fold does (``fact_from_message``; a relay's re-send, at or below
-   its partition's highest position, is skipped; a message it refuses is dead-lettered first);
+   its partition's highest position, is skipped; a message it refuses is dead-lettered first)
+   and joins it with its candidate's record, the candidates topic read to its end after the
+   touchpoints' end offsets were taken;
 3. builds the views with ``BulkRebuild`` from those facts, the timeline included;
 4. swaps them in with each partition's next offset and highest position in the same
    transaction, only if no member has written an offset meanwhile (otherwise the bulk result is
@@ -41,6 +43,8 @@ from infra.core.logging import configure as configure_logging
 from infra.core.settings import Settings
 from infra.read.bulk import BulkRebuild, DecodedFacts
 from infra.read.stream_views import PartitionMoved, PartitionProgress, StreamViews
+from infra.streaming.candidate_directory import CandidateDirectory, Directory
+from infra.streaming.candidate_records import identified
 from infra.streaming.messages import Undecodable, fact_from_message
 from projections.base import Fact
 
@@ -70,9 +74,12 @@ class PartitionReader:
         *,
         chunk: int = CHUNK,
         stall_seconds: float = STALL_SECONDS,
+        directory: Directory | None = None,
     ) -> None:
         self.settings = settings
         self.topic = topic
+        self.directory = directory or CandidateDirectory(settings, stall_seconds=stall_seconds)
+        """The candidates' records the touchpoints are joined with."""
         self.chunk = chunk
         self.stall_seconds = stall_seconds
         self.starts: dict[int, int] = {}
@@ -108,6 +115,8 @@ class PartitionReader:
         consumer.assign(partitions)
         for tp in partitions:
             consumer.seek(tp, starts[tp.partition])
+        # After the end offsets were taken: every record of those touchpoints is below its end.
+        self.directory.catch_up()
 
     def decoded(self) -> Iterator[pa.Table]:
         """The facts of ``own`` partitions, ``chunk`` at a time."""
@@ -154,9 +163,10 @@ class PartitionReader:
             self.skipped += 1  # a copy the relay sent again
             return
         self.highest[message.partition] = fact.position
-        facts.add(fact)
+        facts.add(identified(fact, self.directory.records))
 
     def close(self) -> None:
+        self.directory.close()
         if self._consumer is not None:
             self._consumer.close(autocommit=False)
             self._consumer = None
@@ -179,8 +189,11 @@ class TopicFacts(PartitionReader):
         chunk: int = CHUNK,
         stall_seconds: float = STALL_SECONDS,
         readers: int = 1,
+        directory: Directory | None = None,
     ) -> None:
-        super().__init__(settings, views.topic, chunk=chunk, stall_seconds=stall_seconds)
+        super().__init__(
+            settings, views.topic, chunk=chunk, stall_seconds=stall_seconds, directory=directory
+        )
         self.views = views
         self.dead_letters = dead_letters
         self.readers = readers

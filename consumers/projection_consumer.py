@@ -32,6 +32,8 @@ from infra.core.settings import Settings
 from infra.read.engine import ProjectionEngine
 from infra.read.stream_views import PartitionAdvance, PartitionMoved, PartitionProgress, StreamViews
 from infra.read.views import ViewStore
+from infra.streaming.candidate_directory import CandidateDirectory, Directory
+from infra.streaming.candidate_records import identified
 from infra.streaming.clients import group_consumer
 from infra.streaming.messages import Undecodable, fact_from_message
 from infra.streaming.topics import Topics, ensure_topics
@@ -62,11 +64,14 @@ class ProjectionConsumer:
         consumer: KafkaConsumer,
         views: StreamViews,
         dead_letters: DeadLetters,
+        directory: Directory,
         *,
         batch: int = 5_000,
         alerts: AlertDuty | None = None,
     ) -> None:
         self.consumer = consumer
+        self.directory = directory
+        """The candidates topic's records, which the touchpoints are joined with."""
         self.views = views
         self.store = views.store
         self.group = views.group
@@ -105,8 +110,12 @@ class ProjectionConsumer:
         partitions = ensure_topics(settings)[topic].partitions
         dead_letters = DeadLetters(settings, group)
         first_catch_up(settings, views, dead_letters, bulk_from=bulk_from)
+        # The candidates' records read before joining the group: a member busy reading them
+        # all would hold a rebalance up.
+        directory = CandidateDirectory(settings)
+        directory.catch_up()
         consumer = group_consumer(settings, group, role="consumer", batch=batch, instance=instance)
-        member = cls(consumer, views, dead_letters, batch=batch)
+        member = cls(consumer, views, dead_letters, directory, batch=batch)
         member._await_partitions(partitions)
         consumer.subscribe([topic], listener=FlagOnRebalance(member._assignment_changed))
         # Only then the alert duty: building it can wait on the views' schema lock, and a member
@@ -137,6 +146,7 @@ class ProjectionConsumer:
             self.consumer.close(autocommit=False, timeout_ms=5_000)
         finally:
             self.dead_letters.close()
+            self.directory.close()
             if self.alerts is not None:
                 self.alerts.stop(timeout=10.0)
             self.store.close()
@@ -197,7 +207,13 @@ class ProjectionConsumer:
         self._log_progress(force=True)
 
     def process(self, records: dict[TopicPartition, list[Any]]) -> None:
-        """Apply one poll's records to every projection, and commit them with their offsets."""
+        """Apply one poll's records to every projection, and commit them with their offsets.
+
+        The candidates' records are read first, up to the end of this moment: the relay
+        committed the records of these touchpoints before them, so each is joined with its
+        candidate's record (none: erased)."""
+        self.directory.catch_up()
+        known = self.directory.records
         facts: list[Fact] = []
         advances: list[PartitionAdvance] = []
         rejected: list[tuple[Any, str]] = []
@@ -218,7 +234,7 @@ class ProjectionConsumer:
                     self.stats.duplicates += 1  # a copy the relay sent again
                     continue
                 position = fact.position
-                facts.append(fact)
+                facts.append(identified(fact, known))
             advances.append(
                 PartitionAdvance(tp.partition, before, PartitionProgress(next_offset, position))
             )
@@ -234,6 +250,8 @@ class ProjectionConsumer:
             self.views.commit(self.engine.fold_all(facts, after=folded), advances)
         for advance in advances:
             self._progress[advance.partition] = advance.after
+        # An erasure folded: the candidate's record (kept since its tombstone) is forgotten.
+        self.directory.forget_folded({p: done.position for p, done in self._progress.items()})
         self.stats.applied += len(facts)
         self.stats.dead_letters += len(rejected)
         self.stats.batches += 1

@@ -2,10 +2,13 @@
 
 There is no separate outbox table and no dual write: the ledger's notification log *is* the
 outbox. The relay reads it from the last position it published, sends each touchpoint (without
-its personal data) to the touchpoints topic keyed by candidate, and each position fact to the
-positions topic keyed by position (the same partition number its id hashes to, so one relay's
-partitions and stored positions cover both), and only after Kafka has committed them stores
-the new position. Each batch is one Kafka transaction with a stable transactional id:
+its personal data, and without what it says about the person) to the touchpoints topic keyed by
+candidate, and each position fact to the positions topic keyed by position (the same partition
+number its id hashes to, so one relay's partitions and stored positions cover both), and only
+after Kafka has committed them stores the new position. Each batch is one Kafka transaction with
+a stable transactional id, preceded by one more when the batch registers, enriches or erases
+candidates: their records (or tombstones) on the candidates topic, committed first, so that a
+consumer that sees a touchpoint can already see its candidate's record:
 
 * a crash before the commit leaves an open transaction that the restarted relay aborts (read
   committed consumers never see its messages);
@@ -33,6 +36,12 @@ from kafka.errors import KafkaError
 from infra.core.settings import Settings
 from infra.store.checkpoints import ledger_name
 from infra.store.recorder import LedgerRecorder
+from infra.streaming.candidate_records import (
+    RECORD_HEADERS,
+    record_value,
+    take_the_person_out,
+    tombstone_headers,
+)
 from infra.streaming.clients import TransactionalProducer
 from infra.streaming.messages import Header, ledger_message
 from infra.streaming.relay_progress import RelayProgress
@@ -84,6 +93,9 @@ def partitions_checked(settings: Settings, topic: str) -> Callable[[KafkaProduce
 class _Batch:
     messages: list[tuple[str, int, bytes, bytes, list[Header]]]
     """(topic, partition, key, value, headers) of each event this relay publishes."""
+    records: list[tuple[int, bytes, bytes | None, list[Header]]]
+    """(partition, key, value, headers) of each candidate record the batch changes: the latest
+    record of a candidate registered or enriched, a tombstone (None) for one erased."""
     last: int
     """The last ledger position read (events of other relays' partitions included)."""
 
@@ -128,6 +140,8 @@ class Relay:
         self._logged_published = 0
         self._positions = Topics.of(settings).positions
         """A position's facts go there, in the partition its id hashes to, as touchpoints do."""
+        self._candidates = Topics.of(settings).candidates
+        """Candidates' records go there, in their touchpoints' partition."""
         self._checkpoints = Topics.of(settings).checkpoints if 0 in self.partitions else None
         """The first relay also carries the ledger's checkpoint to its topic."""
         self._checkpoint_sent = 0
@@ -189,13 +203,73 @@ class Relay:
             return None
         partitions, mine, published = self.partitions_total, self._mine, self.published
         messages = []
+        registered: dict[str, tuple[int, dict[str, object], int]] = {}
+        enriched: dict[str, int] = {}
+        """Candidates enriched with a certification in this batch, and their partition."""
+        erased_now: dict[str, tuple[int, int]] = {}
+        """Candidates erased in this batch: their partition and the erasure's position."""
         for row in rows:
             partition = partition_of(row.candidate_id, partitions)
             if partition in mine and row.position > published[partition]:
-                for_positions, key, value, headers = ledger_message(row)
-                topic = self._positions if for_positions else self.topic
-                messages.append((topic, partition, key, value, headers))
-        return _Batch(messages, rows[-1].position)
+                message = ledger_message(row)
+                topic = self._positions if message.for_positions else self.topic
+                messages.append((topic, partition, message.key, message.value, message.headers))
+                about = message.about
+                if about is None:
+                    continue
+                if message.type == "erasure_requested":
+                    erased_now[row.candidate_id] = (partition, row.position)
+                elif message.type == "candidate_registered":
+                    registered[row.candidate_id] = (partition, about, row.position)
+                elif about.get("certification") is not None:
+                    enriched[row.candidate_id] = partition
+        # Every record, even of a candidate whose erasure is already recorded further on: a
+        # consumer joins the touchpoints before an erasure as the embedded views do, whenever
+        # the relay runs. The tombstones come last, so compaction keeps them.
+        records = [
+            (partition, who.encode(), record_value(who, about, [], at), RECORD_HEADERS)
+            for who, (partition, about, at) in registered.items()
+            if who not in enriched
+        ]
+        records += self._enriched_records(enriched, rows[-1].position)
+        records += [
+            (partition, who.encode(), None, tombstone_headers(at))
+            for who, (partition, at) in erased_now.items()
+        ]
+        return _Batch(messages, records, rows[-1].position)
+
+    def _enriched_records(
+        self, enriched: dict[str, int], stop: int
+    ) -> list[tuple[int, bytes, bytes | None, list[Header]]]:
+        """The whole record of each candidate enriched with a certification: the registration
+        and every certification noticed up to ``stop``, read back from the ledger (rare)."""
+        if not enriched:
+            return []
+        registrations: dict[str, dict[str, object]] = {}
+        gained: dict[str, list[tuple[int, str]]] = {who: [] for who in enriched}
+        latest: dict[str, int] = {}
+        for row in self.recorder.read_stored_of(sorted(enriched), stop):
+            stored = orjson.loads(row.state).get("touchpoint")
+            if stored is None:
+                continue
+            about = take_the_person_out(stored)
+            if stored["type"] == "candidate_registered":
+                registrations[row.candidate_id] = about
+            elif (certification := about.get("certification")) is not None:
+                gained[row.candidate_id].append((row.version, str(certification)))
+            else:
+                continue
+            latest[row.candidate_id] = row.position
+        return [
+            (
+                partition,
+                who.encode(),
+                record_value(who, registrations[who], gained[who], latest[who]),
+                RECORD_HEADERS,
+            )
+            for who, partition in enriched.items()
+            if who in registrations
+        ]
 
     def publish_next(self) -> int:
         """Publish the next batch of the ledger (one Kafka transaction); returns events sent."""
@@ -203,6 +277,13 @@ class Relay:
         if batch is None:
             return 0
         checkpoint = None
+        if batch.records:
+            # Committed before the touchpoints: whoever reads a touchpoint can read its record.
+            with self.producer.transaction() as producer:
+                for partition, key, value, headers in batch.records:
+                    producer.send(
+                        self._candidates, value=value, key=key, headers=headers, partition=partition
+                    )
         if batch.messages:
             try:
                 with self.producer.transaction() as producer:

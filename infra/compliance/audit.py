@@ -177,6 +177,7 @@ def subject_access(ledger: Ledger, reference: str, *, generated_at: datetime) ->
     erasures = recorder.erasures(record.candidate_id)
     registered = record.events[0].touchpoint
     assert isinstance(registered, CandidateRegistered)
+    topics = ledger.settings.kafka_topic_prefix
     touchpoints = []
     for row, entry, event in zip(record.rows, contact_history(record), record.events, strict=True):
         details = event.touchpoint.model_dump(mode="json", exclude={"personal"})
@@ -201,9 +202,13 @@ def subject_access(ledger: Ledger, reference: str, *, generated_at: datetime) ->
             "source": registered.source.value,
             "storage": settings.store_description,
             "recipients": [
-                f"Kafka topic {settings.kafka_topic_prefix}.touchpoints.v1 and"
-                f" {settings.kafka_topic_prefix}.alerts.v1: identifiers and vocabulary only,"
-                " never personal data"
+                f"Kafka topic {topics}.touchpoints.v2: what happened and when, keyed by the"
+                " ledger's candidate id; no name, contact detail, text, CRM reference or profile",
+                f"Kafka topic {topics}.candidates.v1: the CRM reference and the registration's"
+                " profile, compacted; an erasure publishes a tombstone and the record is"
+                " compacted away within about a day",
+                f"Kafka topic {topics}.alerts.v2: stale-contact alerts by candidate id and"
+                " recruiter, kept 90 days; no CRM reference",
             ],
             "protection": "personal data sealed with AES-256-GCM under a key of this candidate"
             " alone; erasure destroys the key",

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:59092"
     """``host:port[,host:port]`` of the Kafka brokers (the project's own broker by default)."""
     kafka_topic_prefix: str = Field(default="rapport", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,100}$")
-    """Topics are ``<prefix>.touchpoints.v1`` and so on (tests give each run its own prefix)."""
+    """Topics are ``<prefix>.touchpoints.v2`` and so on (tests give each run its own prefix)."""
     kafka_partitions: int = Field(default=6, ge=1, le=1000)
     """Partitions of the touchpoint and alert topics when Rapport creates them."""
     kafka_replication_factor: int = Field(default=1, ge=1)

@@ -1,11 +1,14 @@
 """The topic contract: the messages Rapport publishes on Kafka, for Rapport and for other teams.
 
 Each touchpoint message is a versioned JSON envelope around the touchpoint *without* its
-``personal`` field, so names, emails, phone numbers and free text never reach a topic. The
-pydantic models below are the contract's single definition: ``rapport schemas`` writes their
-JSON Schemas, and the projection consumers validate every message against them. The relay
-writes the same shape straight from the stored JSON (``touchpoint_message``), without building
-models, because it publishes tens of thousands of events a second.
+``personal`` field, so names, emails, phone numbers and free text never reach a topic, and
+without what it says about the person (the CRM's reference, a registration's profile, a
+certification noticed): those go to the compacted candidates topic, which an erasure empties
+(``infra.streaming.candidate_records``). The pydantic models below are the contract's single
+definition: ``rapport schemas`` writes their JSON Schemas, and the projection consumers validate
+every message against them. The relay writes the same shape straight from the stored JSON
+(``ledger_message``), without building models: it publishes tens of thousands of events a
+second.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 from hashlib import sha1, sha256
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 from uuid import UUID
 
 import orjson
@@ -22,6 +25,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from domain.position_facts import POSITION_CATALOGUE
 from domain.touchpoints import CATALOGUE
 from infra.store.recorder import StoredRow
+from infra.streaming.candidate_records import (
+    ABOUT_THE_PERSON,
+    IDENTITY,
+    NOT_PUBLISHED,
+    record_model,
+    take_the_person_out,
+)
 from infra.streaming.position_messages import position_message, position_message_model
 from infra.streaming.schema_sets import typed_schemas
 from projections.base import Fact
@@ -41,7 +51,10 @@ class _Message(BaseModel):
 
 
 class TouchpointEnvelope(_Message):
-    """One recorded touchpoint on ``<prefix>.touchpoints.v1``; the key is ``candidate_id``."""
+    """One recorded touchpoint on ``<prefix>.touchpoints.v2``; the key is ``candidate_id``.
+
+    Who the candidate is (the CRM's reference) and their profile are on the candidates topic,
+    under the same key; an ``erasure_requested`` touchpoint is the notice to forget them."""
 
     event_id: UUID = Field(description="Stable id of the stored event: deduplicate by it.")
     type: str = Field(description="The touchpoint type (also the `type` header).")
@@ -51,21 +64,25 @@ class TouchpointEnvelope(_Message):
     occurred_at: AwareDatetime = Field(description="When it happened (may be back-dated).")
     recorded_at: AwareDatetime = Field(description="When Rapport recorded it.")
     position: int = Field(ge=1, description="Position in the ledger: increases per partition.")
-    payload: Any = Field(description="The touchpoint as in the import format, minus `personal`.")
+    payload: Any = Field(
+        description="The touchpoint as in the import format, minus `personal`, `source_id`,"
+        " `candidate` and the fields about the person (on the candidates topic)."
+    )
 
 
 def _payload_model(kind: str) -> type[BaseModel]:
-    """The touchpoint type's model without its ``personal`` field."""
+    """The touchpoint type's model without ``personal`` and what it says about the person."""
     touchpoint = CATALOGUE[kind]
+    left_out = {*NOT_PUBLISHED, IDENTITY, *ABOUT_THE_PERSON.get(kind, ())}
     fields: dict[str, Any] = {
         name: (info.annotation, info)
         for name, info in touchpoint.model_fields.items()
-        if name != "personal"
+        if name not in left_out
     }
     return create_model(  # type: ignore[call-overload, no-any-return]
         f"{touchpoint.__name__}Payload",
         __config__=ConfigDict(extra="forbid", frozen=True),
-        __doc__=f"A touchpoint of type `{kind}`, without personal data.",
+        __doc__=f"A touchpoint of type `{kind}`, without anything about the person.",
         **fields,
     )
 
@@ -84,10 +101,13 @@ def touchpoint_message_model(kind: str) -> type[TouchpointEnvelope]:
 
 
 class AlertMessage(_Message):
-    """A stale-contact alert raised or cleared, on ``<prefix>.alerts.v1``; key ``candidate_id``."""
+    """A stale-contact alert raised or cleared, on ``<prefix>.alerts.v2``; key ``candidate_id``.
+
+    Who the candidate is comes from the candidates topic (join by ``candidate_id``), so an
+    erasure leaves no alert naming them."""
 
     type: Literal["alert_raised", "alert_cleared"]
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     alert_id: UUID = Field(
         description="The alert (one episode of one rule): raise and clear share it."
     )
@@ -95,8 +115,7 @@ class AlertMessage(_Message):
         ge=1, description="Order of the alert log that published it; deduplicate by it."
     )
     published_by: str = Field(description="The consumer group whose views raised it.")
-    candidate_id: UUID
-    candidate: str | None = Field(description="The CRM's candidate reference (an opaque id).")
+    candidate_id: UUID = Field(description="The ledger's candidate id (see the candidates topic).")
     recruiter: str | None = Field(description="The candidate's owner at registration.")
     rule: str
     opened_position: int = Field(description="Ledger position of the fact that opened the episode.")
@@ -162,26 +181,45 @@ def event_id(candidate_id: str, version: int) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def ledger_message(row: StoredRow) -> tuple[bool, bytes, bytes, list[Header]]:
-    """(for the positions topic?, key, value, headers) of any stored event: a position's
-    goes to the positions topic, a candidate's to the touchpoints topic."""
+class LedgerMessage(NamedTuple):
+    """What the relay sends for one stored event."""
+
+    for_positions: bool
+    """A position's fact (for the positions topic), else a touchpoint."""
+    type: str
+    key: bytes
+    value: bytes
+    headers: list[Header]
+    about: dict[str, Any] | None
+    """A touchpoint's fields about the person, taken out of ``value`` (the candidates topic's
+    record is made of them); None for a position's fact."""
+
+
+def ledger_message(row: StoredRow) -> LedgerMessage:
+    """The message of any stored event: a position's goes to the positions topic, a
+    candidate's to the touchpoints topic (what it says about the person apart)."""
     stored = orjson.loads(row.state)
     if "fact" in stored:
         event = event_id(row.candidate_id, row.version)
-        return True, *position_message(stored, row.position, row.candidate_id, row.version, event)
-    return False, *_touchpoint_message(stored, row)
+        message = position_message(stored, row.position, row.candidate_id, row.version, event)
+        return LedgerMessage(True, stored["fact"]["type"], *message, None)
+    touchpoint = stored["touchpoint"]
+    about = take_the_person_out(touchpoint)
+    return LedgerMessage(False, touchpoint["type"], *_touchpoint_message(stored, row), about)
 
 
 def touchpoint_message(row: StoredRow) -> tuple[bytes, bytes, list[Header]]:
-    """(key, value, headers) of a stored touchpoint; personal data never leaves this function."""
-    return _touchpoint_message(orjson.loads(row.state), row)
+    """(key, value, headers) of a stored touchpoint; personal data and what it says about the
+    person never leave this function."""
+    stored = orjson.loads(row.state)
+    take_the_person_out(stored["touchpoint"])
+    return _touchpoint_message(stored, row)
 
 
 def _touchpoint_message(
     stored: dict[str, Any], row: StoredRow
 ) -> tuple[bytes, bytes, list[Header]]:
     touchpoint = stored["touchpoint"]
-    touchpoint.pop("personal", None)
     kind = touchpoint["type"]
     envelope = {
         "event_id": event_id(row.candidate_id, row.version),
@@ -208,8 +246,9 @@ class Undecodable(ValueError):
 def fact_from_message(key: bytes | None, value: bytes | None, headers: list[Header]) -> Fact:
     """Validate a touchpoint message against the contract and turn it into a ``Fact``.
 
-    The fact carries the message's own JSON values (not the model's), so a projection fed from
-    the topic sees exactly what it sees fed from the ledger.
+    The fact carries the message's own JSON values (not the model's): joined with the
+    candidate's record (``candidate_records.identified``), a projection fed from the topics
+    sees exactly what it sees fed from the ledger.
     """
     if value is None:
         raise Undecodable("the message has no value")
@@ -277,10 +316,11 @@ def digest(data: bytes | None) -> str | None:
 def message_schemas() -> dict[str, dict[str, Any]]:
     """Every message type's JSON Schema (draft 2020-12), by file name."""
     dialect = "https://json-schema.org/draft/2020-12/schema"
-    schemas = typed_schemas("touchpoints.v1", CATALOGUE, touchpoint_message_model, dialect)
-    schemas |= typed_schemas("positions.v1", POSITION_CATALOGUE, position_message_model, dialect)
+    schemas = typed_schemas("touchpoints.v2", CATALOGUE, touchpoint_message_model, dialect)
+    schemas |= typed_schemas("positions.v2", POSITION_CATALOGUE, position_message_model, dialect)
     for name, model in (
-        ("alerts.v1", AlertMessage),
+        ("candidates.v1", record_model()),
+        ("alerts.v2", AlertMessage),
         ("deadletter.v1", DeadLetterMessage),
         ("checkpoints.v1", CheckpointMessage),
     ):

@@ -1,9 +1,10 @@
 """The positions topic's messages: every position fact, whole, keyed by the position's id.
 
-A position describes a job, not a person, so its facts travel as they were recorded (the
-``personal`` rule of the touchpoints topic has nothing to remove here). The envelope mirrors a
-touchpoint's: ``position`` is the event's place in the ledger, as on every Rapport topic; the
-requisition id is the payload's ``position``.
+A position describes a job, not a person, so its facts travel as they were recorded, with one
+exception: ``position_filled`` names the candidate hired by the ledger's ``candidate_id``
+instead of the CRM's reference, which only the candidates topic holds (and an erasure removes).
+The envelope mirrors a touchpoint's: ``position`` is the event's place in the ledger, as on
+every Rapport topic; the requisition id is the payload's ``position``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
 from domain.position_facts import POSITION_CATALOGUE
+from domain.touchpoints import candidate_id
 
 Header = tuple[str, bytes]
 
@@ -27,7 +29,7 @@ _TYPE_BYTES = {kind: kind.encode() for kind in POSITION_CATALOGUE}
 
 
 class PositionEnvelope(BaseModel):
-    """One recorded position fact on ``<prefix>.positions.v1``; the key is ``position_id``."""
+    """One recorded position fact on ``<prefix>.positions.v2``; the key is ``position_id``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -40,7 +42,30 @@ class PositionEnvelope(BaseModel):
     recorded_at: AwareDatetime = Field(description="When Rapport recorded it.")
     position: int = Field(ge=1, description="Position in the ledger: increases per partition.")
     payload: Any = Field(
-        description="The fact as in the import format (the requisition id is its `position`)."
+        description="The fact as in the import format (the requisition id is its `position`;"
+        " a candidate is named by `candidate_id`)."
+    )
+
+
+def _payload_model(kind: str) -> type[BaseModel]:
+    """The fact's model, a candidate named by the ledger's id instead of the CRM's reference."""
+    fact = POSITION_CATALOGUE[kind]
+    if "candidate" not in fact.model_fields:
+        return fact
+    fields: dict[str, Any] = {}
+    for name, info in fact.model_fields.items():
+        if name == "candidate":
+            fields["candidate_id"] = (
+                UUID,
+                Field(description="The ledger's id of the candidate (see the candidates topic)."),
+            )
+        else:
+            fields[name] = (info.annotation, info)
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        f"{fact.__name__}Payload",
+        __config__=ConfigDict(extra="forbid", frozen=True),
+        __doc__=fact.__doc__,
+        **fields,
     )
 
 
@@ -53,7 +78,7 @@ def position_message_model(kind: str) -> type[PositionEnvelope]:
         __doc__=f"A position fact of type `{kind}` on the positions topic.",
         type=(Literal[kind], ...),  # type: ignore[valid-type]
         schema_version=(Literal[POSITION_SCHEMA_VERSIONS[kind]], ...),  # type: ignore[valid-type]
-        payload=(POSITION_CATALOGUE[kind], ...),
+        payload=(_payload_model(kind), ...),
     )
 
 
@@ -63,6 +88,13 @@ def position_message(
     """(key, value, headers) of a stored position event, from its parsed JSON."""
     fact = stored["fact"]
     kind = fact["type"]
+    if "candidate" in fact:
+        fact = {
+            ("candidate_id" if name == "candidate" else name): (
+                str(candidate_id(value)) if name == "candidate" else value
+            )
+            for name, value in fact.items()
+        }
     envelope = {
         "event_id": event_id,
         "type": kind,

@@ -41,22 +41,27 @@ class Topics:
     """The ledger's keyed checkpoints, a copy outside its host (``infra.store.checkpoints``)."""
     positions: str
     """Every position fact (``infra.streaming.position_messages``), keyed by position."""
+    candidates: str
+    """Who each candidate is and their profile, compacted, keyed by candidate
+    (``infra.streaming.candidate_records``); an erasure's tombstone empties it of the person."""
 
     @classmethod
     def of(cls, settings: Settings) -> Topics:
         prefix = settings.kafka_topic_prefix
         return cls(
-            f"{prefix}.touchpoints.v1",
-            f"{prefix}.alerts.v1",
+            f"{prefix}.touchpoints.v2",
+            f"{prefix}.alerts.v2",
             f"{prefix}.deadletter.v1",
             f"{prefix}.inbound.v1",
             f"{prefix}.checkpoints.v1",
-            f"{prefix}.positions.v1",
+            f"{prefix}.positions.v2",
+            f"{prefix}.candidates.v1",
         )
 
     def all(self) -> tuple[str, ...]:
         return (
             self.touchpoints,
+            self.candidates,
             self.alerts,
             self.deadletter,
             self.inbound,
@@ -82,8 +87,9 @@ def topic_specs(settings: Settings) -> dict[str, dict[str, Any]]:
     }
     partitions, replicas = settings.kafka_partitions, settings.kafka_replication_factor
     return {
-        # Kept for ever: a new consumer group rebuilds its views from the first event, and no
-        # personal data is on this topic (so an erasure never has to rewrite it).
+        # Kept for ever: a new consumer group rebuilds its views from the first event. Nothing
+        # about the person is on this topic (so an erasure never has to rewrite it): their CRM
+        # reference and profile are on the candidates topic, under the same key.
         topics.touchpoints: {
             "num_partitions": partitions,
             "replication_factor": replicas,
@@ -95,6 +101,26 @@ def topic_specs(settings: Settings) -> dict[str, dict[str, Any]]:
             "num_partitions": partitions,
             "replication_factor": replicas,
             "configs": common | {"retention.ms": "-1"},
+        },
+        # One record per candidate, partitioned like the touchpoints (the relay of a partition
+        # of one publishes the same partition of the other). Compacted: an erasure's tombstone
+        # makes the person's record eligible for removal at once (min.compaction.lag.ms 0),
+        # max.compaction.lag.ms rolls and cleans a segment within a day however quiet the
+        # topic, and the tombstone itself stays a day (delete.retention.ms) so that a consumer
+        # that reads daily sees it. So a person's record is gone from the topic within about a
+        # day of the erasure, the tombstone a day later.
+        topics.candidates: {
+            "num_partitions": partitions,
+            "replication_factor": replicas,
+            "configs": common
+            | {
+                "cleanup.policy": "compact",
+                "retention.ms": "-1",
+                "min.compaction.lag.ms": "0",
+                "max.compaction.lag.ms": str(DAY_MS),
+                "delete.retention.ms": str(DAY_MS),
+                "segment.ms": str(DAY_MS),
+            },
         },
         topics.alerts: {
             "num_partitions": partitions,

@@ -1,22 +1,28 @@
 """Erasure by crypto-shredding (GDPR Art. 17): after ``rapport erase``, the person's name and
 email are nowhere in the database files, the topics, the views or the logs; their key is gone
-from the files; the journey says "erased"; the metrics and the chains are unchanged."""
+from the files; the journey says "erased"; the metrics and the chains are unchanged. On Kafka,
+the candidates topic's tombstone, once compacted, leaves nothing that identifies the person on
+any topic: a consumer group rebuilt from the topics then counts their touchpoints under no
+segment of theirs."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
 import psycopg
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from infra.core.settings import Settings
 from infra.store.ledger import Ledger
-from infra.streaming.topics import Topics
+from infra.streaming.topics import Topics, admin_client
+from tests.integration.test_streaming import consume_until, relay_everything
 from tests.support.builders import at
-from tests.support.files import story, write_jsonl
+from tests.support.files import record_lines, story, write_jsonl
 from tests.support.streaming import read_topic, stream_env
 
 NAME, EMAIL = b"Imani Adeyemi-Clarke", b"imani.adeyemi@clinical-example.org"
@@ -121,14 +127,20 @@ def test_an_erased_candidate_can_no_longer_be_found_anywhere(
     # After: the key is gone from the files; nothing of the person anywhere.
     assert found_in(key_files(settings), key) == []
     assert found_in(database_files(settings), NAME, EMAIL, BODY) == []
-    messages = read_topic(settings, Topics.of(settings).touchpoints)
+    topics = Topics.of(settings)
+    messages = read_topic(settings, topics.touchpoints)
     assert len(messages) == 17
-    topic_bytes = b"".join(
-        (m.key or b"") + (m.value or b"") + b"".join(v for _, v in m.headers) for m in messages
-    )
-    assert b"C-9" in topic_bytes  # the pseudonymous reference stays, so the books still add up
-    for needle in (NAME, EMAIL, BODY, b"Imani", b"+44 20 7946 0123"):
-        assert needle not in topic_bytes
+    kinds = [orjson.loads(m.value)["type"] for m in messages]
+    assert kinds.count("erasure_requested") == 1  # the notice to forget
+    # The touchpoints never name anyone: the CRM's reference and profile are on the candidates
+    # topic, where the erasure left a tombstone (null value) under the candidate's key.
+    for needle in (b"C-9", NAME, EMAIL, BODY, b"Imani", b"+44 20 7946 0123"):
+        assert needle not in _bytes(messages)
+    records = read_topic(settings, topics.candidates)
+    mine = [m for m in records if m.key == str(cid).encode()]
+    assert [m.value is None for m in mine] == [False, True]  # the record, then its tombstone
+    assert b"C-9" in mine[0].value
+
     access = orjson.loads(run(settings, "audit", "subject-access", "C-9", log=log))
     assert access["erased"] is True and access["personal_data"] == "erased"
     assert access["erasure"]["reason"] == "data_subject_request"
@@ -152,6 +164,54 @@ def test_an_erased_candidate_can_no_longer_be_found_anywhere(
     assert b"ledger.keys_scrubbed" in logged
     for needle in (NAME, EMAIL, BODY):
         assert needle not in logged
+
+    # Compaction, forced by the topic's own settings (in production: within about a day).
+    _compact_at_once(settings, topics.candidates)
+    deadline, more = time.monotonic() + 240, 0
+    while any(
+        m.key == str(cid).encode() and m.value for m in read_topic(settings, topics.candidates)
+    ):
+        assert time.monotonic() < deadline, "the candidates topic was not compacted in 240 s"
+        more += 1  # a later record rolls the segment that holds the tombstone
+        record_lines(settings, list(enumerate(_touchpoints(story(f"D-{more}")), start=1)))
+        relay_everything(settings)
+        time.sleep(1.0)
+    everything = b"".join(_bytes(read_topic(settings, topic)) for topic in topics.all())
+    for needle in (b"C-9", NAME, EMAIL, BODY, b"Imani", b"+44 20 7946 0123"):
+        assert needle not in everything
+
+    # A group rebuilt from the topics now: every touchpoint counted, the erased person's
+    # outreach in the segment whose status is unknown; the embedded views keep theirs.
+    events = 17 + 5 * more
+    consume_until(settings, "after", events, publish_alerts=False)
+    question = ("metrics", "--format", "json", "--basis", "all", "--by", "status",
+                "--as-of", "2027-01-01")  # fmt: skip
+    embedded = orjson.loads(run(settings, *question, log=log))
+    group = orjson.loads(run(settings, *question, "--group", "after", log=log))
+    by_status = {s["status"]: s["outreach"] for s in group["segments"]}
+    assert by_status == {"passive": sum(s["outreach"] for s in embedded["segments"]) - 1, None: 1}
+
+
+def _bytes(messages: list[object]) -> bytes:
+    return b"".join(
+        (m.key or b"") + (m.value or b"") + b"".join(v for _, v in m.headers)  # type: ignore[attr-defined]
+        for m in messages
+    )
+
+
+def _compact_at_once(settings: Settings, topic: str) -> None:
+    """The candidates topic's compaction made immediate: segments roll and are cleaned at
+    once, tombstones are dropped at once (the broker's cleaner looks every second)."""
+    configs = {
+        "cleanup.policy": "compact",
+        "segment.ms": "100",
+        "min.cleanable.dirty.ratio": "0.001",
+        "min.compaction.lag.ms": "0",
+        "max.compaction.lag.ms": "100",
+        "delete.retention.ms": "100",
+    }
+    with admin_client(settings) as admin:
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=configs)])
 
 
 def test_a_crash_before_the_files_are_cleaned_is_finished_at_the_next_open(

@@ -3,7 +3,8 @@ included, and the fold continues from it (states replayed from the group's timel
 hypothesis histories delivered in several imports, on SQLite and PostgreSQL.
 
 The messages are the relay's very messages (``ledger_message``) handed over without a broker,
-with relay re-sends and a message no consumer can read; ``test_streaming.py`` runs the same
+with relay re-sends and a message no consumer can read, joined with the candidates' records the
+relay publishes (as a live group read them, before any erasure); ``test_streaming.py`` runs the same
 catch-up against the real broker."""
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from projections.alert_rules import AlertRules
 from tests.support.drawn_histories import bulk_and_fold_draws, deliveries, record_accepted
 from tests.support.files import dump, fill
 from tests.support.stores import fresh_settings
-from tests.support.streaming import KeptLetters, NoBroker
+from tests.support.streaming import KeptDirectory, KeptLetters, NoBroker
 
-TOPIC = "rapport-test.touchpoints.v1"
+TOPIC = "rapport-test.touchpoints.v2"
 PARTITIONS = 3
 
 
@@ -53,9 +54,9 @@ class _Topic:
         finally:
             ledger.close()
         for row in rows:
-            to_positions, *message = ledger_message(row)
-            if not to_positions:  # a position's fact goes to the positions topic
-                self._append(row.candidate_id, *message)
+            message = ledger_message(row)
+            if not message.for_positions:  # a position's fact goes to the positions topic
+                self._append(row.candidate_id, message.key, message.value, message.headers)
         self.sent = max([self.sent, *(row.position for row in rows)])
 
     def garbage(self) -> None:
@@ -84,8 +85,11 @@ class _Topic:
 class _HandedOver(TopicFacts):
     """``TopicFacts`` reading the messages of a ``_Topic`` instead of a broker's."""
 
-    def __init__(self, topic: _Topic, views: StreamViews, letters: KeptLetters) -> None:
-        super().__init__(Settings(), views, letters, chunk=7)  # type: ignore[arg-type]
+    def __init__(
+        self, topic: _Topic, views: StreamViews, letters: KeptLetters, ledger: Settings
+    ) -> None:
+        directory = KeptDirectory(ledger, erasures=False)
+        super().__init__(Settings(), views, letters, chunk=7, directory=directory)  # type: ignore[arg-type]
         self.topic_log = topic
 
     def size(self) -> int:
@@ -95,6 +99,7 @@ class _HandedOver(TopicFacts):
         self.ends = self.topic_log.ends()
         self.starts = dict.fromkeys(self.ends, 0)
         self.highest = dict.fromkeys(self.ends, 0)
+        self.directory.catch_up()
 
     def messages(self) -> Iterator[Any]:
         for partition, end in self.ends.items():
@@ -111,7 +116,8 @@ def _group(
         TOPIC,
     )
     views.prepare()
-    return ProjectionConsumer(NoBroker(), views, letters)  # type: ignore[arg-type]
+    directory = KeptDirectory(settings, erasures=False)
+    return ProjectionConsumer(NoBroker(), views, letters, directory)  # type: ignore[arg-type]
 
 
 def _fold(member: ProjectionConsumer, topic: _Topic, batch: int) -> None:
@@ -123,8 +129,10 @@ def _fold(member: ProjectionConsumer, topic: _Topic, batch: int) -> None:
             member.process({TopicPartition(TOPIC, partition): log[start : start + batch]})
 
 
-def _bulk(member: ProjectionConsumer, topic: _Topic, letters: KeptLetters) -> int:
-    source = _HandedOver(topic, member.views, letters)
+def _bulk(
+    member: ProjectionConsumer, topic: _Topic, letters: KeptLetters, settings: Settings
+) -> int:
+    source = _HandedOver(topic, member.views, letters, settings)
     return BulkRebuild(source, member.store).run(member.projections)
 
 
@@ -151,7 +159,7 @@ def test_a_groups_bulk_catch_up_equals_its_fold_and_the_fold_continues_from_it(
                 if number == 1:
                     topic.garbage()
                 if number == bulk_after:
-                    _bulk(bulk, topic, letters)
+                    _bulk(bulk, topic, letters, settings)
                     bulk.engine.forget()  # a member that starts now, its cache empty
             _fold(bulk, topic, batch)
             _fold(folded, topic, batch)
@@ -190,7 +198,7 @@ def test_a_bulk_catch_up_is_not_swapped_in_once_a_member_has_folded(tmp_path: Pa
             yield from super().messages()
 
     try:
-        source = _MemberFoldsMeanwhile(topic, builder.views, letters)
+        source = _MemberFoldsMeanwhile(topic, builder.views, letters, settings)
         assert first_catch_up(Settings(), builder.views, letters, bulk_from=1, source=source) == 0
         progress = builder.views.progress()
         assert progress == {

@@ -21,9 +21,9 @@ from infra.store.ledger import Ledger
 from infra.streaming.messages import touchpoint_message
 from projections.base import Fact, State, Upsert
 from tests.support.files import dump, fill
-from tests.support.streaming import KeptLetters, NoBroker
+from tests.support.streaming import KeptDirectory, KeptLetters, NoBroker
 
-TOPIC = "rapport-test.touchpoints.v1"
+TOPIC = "rapport-test.touchpoints.v2"
 
 
 def _records(settings: Settings) -> list[SimpleNamespace]:
@@ -39,11 +39,13 @@ def _records(settings: Settings) -> list[SimpleNamespace]:
     ]
 
 
-def _consumer(tmp_path: Path, letters: KeptLetters) -> ProjectionConsumer:
+def _consumer(tmp_path: Path, letters: KeptLetters, ledger: Settings) -> ProjectionConsumer:
     store = ViewStore(Settings(db=tmp_path / "group.db", views_db=tmp_path / "group.views.db"))
     views = StreamViews(store, all_projections(timeline=True), "ops", TOPIC)
     views.prepare()
-    return ProjectionConsumer(NoBroker(), views, letters)  # type: ignore[arg-type]
+    # A live group: it joined each touchpoint while its candidate's record was there.
+    directory = KeptDirectory(ledger, erasures=False)
+    return ProjectionConsumer(NoBroker(), views, letters, directory)  # type: ignore[arg-type]
 
 
 def test_a_consumer_fed_by_hand_builds_the_views_the_follower_builds(tmp_path: Path) -> None:
@@ -52,7 +54,7 @@ def test_a_consumer_fed_by_hand_builds_the_views_the_follower_builds(tmp_path: P
     records = _records(settings)
     assert len(records) > 200
     letters = KeptLetters()
-    consumer = _consumer(tmp_path, letters)
+    consumer = _consumer(tmp_path, letters, settings)
     # Room for three candidates' states: the others are replayed from the group's timeline.
     consumer.engine.cache_size = 3
     partition = TopicPartition(TOPIC, 0)
@@ -105,7 +107,8 @@ def test_a_failed_commit_forgets_the_cache_and_the_next_batch_reloads_from_the_v
     store = ViewStore(Settings(db=tmp_path / "group.db", views_db=tmp_path / "group.views.db"))
     views = StreamViews(store, [failing], "ops", TOPIC)  # type: ignore[list-item]
     views.prepare()
-    consumer = ProjectionConsumer(NoBroker(), views, KeptLetters())  # type: ignore[arg-type]
+    directory = KeptDirectory(settings)
+    consumer = ProjectionConsumer(NoBroker(), views, KeptLetters(), directory)  # type: ignore[arg-type]
     partition = TopicPartition(TOPIC, 0)
     try:
         consumer.process({partition: records[:3]})

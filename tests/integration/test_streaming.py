@@ -224,7 +224,7 @@ def test_the_alert_log_is_published_and_every_alert_follows_the_contract(
             publisher.close()
         logged = store.query("SELECT seq, action, rule, candidate_id FROM view_alert_log")
     messages = read_topic(settings, Topics.of(settings).alerts)
-    validator = Draft202012Validator(message_schemas()["alerts.v1.schema.json"])
+    validator = Draft202012Validator(message_schemas()["alerts.v2.schema.json"])
     published = list(values(messages))
     for alert, message in zip(published, messages, strict=True):
         assert validator.is_valid(alert), alert
@@ -467,7 +467,7 @@ def test_positions_are_published_on_their_own_topic_in_their_partitions(
     relay_everything(settings)
     published = read_topic(settings, Topics.of(settings).positions)
     schemas = message_schemas()
-    validator = schema_validator(schemas, "positions.v1.schema.json")
+    validator = schema_validator(schemas, "positions.v2.schema.json")
     for message in published:
         document = orjson.loads(message.value)
         validator.validate(document)

@@ -16,10 +16,11 @@ from typer.testing import CliRunner
 from domain.touchpoints import CATALOGUE
 from infra.cli.app import app
 from infra.core.settings import Settings
+from infra.store.ledger import Ledger
 from infra.streaming.topics import Topics
 from tests.integration.test_streaming import consume_until, relay_everything
 from tests.support.files import history, personal_texts, record_lines
-from tests.support.streaming import stream_env
+from tests.support.streaming import candidate_records, stream_env
 
 KAFKA_SH = Path(__file__).resolve().parents[2] / "infra" / "ops" / "scripts" / "kafka.sh"
 
@@ -48,7 +49,7 @@ def test_kcat_reads_every_touchpoint_once_and_each_follows_the_published_schema(
     assert runner.invoke(app, ["schemas", "--out", str(tmp_path / "schemas")]).exit_code == 0
     validators = {
         kind: Draft202012Validator(
-            orjson.loads((tmp_path / "schemas" / f"touchpoints.v1.{kind}.schema.json").read_bytes())
+            orjson.loads((tmp_path / "schemas" / f"touchpoints.v2.{kind}.schema.json").read_bytes())
         )
         for kind in CATALOGUE
     }
@@ -70,6 +71,32 @@ def test_kcat_reads_every_touchpoint_once_and_each_follows_the_published_schema(
     assert len(texts) > 300
     leaked = [text for text in texts if text.encode() in output]
     assert leaked == []
+    # Nor any CRM reference: who a candidate is travels on the candidates topic only.
+    references = {line.candidate for _, line in lines if hasattr(line, "candidate")}
+    assert not [ref for ref in references if f'"{ref}"'.encode() in output]
+    record_schema = Draft202012Validator(
+        orjson.loads((tmp_path / "schemas" / "candidates.v1.schema.json").read_bytes())
+    )
+    latest: dict[str, object] = {}
+    for message in map(orjson.loads, kcat(settings, Topics.of(settings).candidates).splitlines()):
+        if message["payload"] is not None:  # None: an erasure's tombstone
+            record = orjson.loads(message["payload"])
+            assert list(record_schema.iter_errors(record)) == []
+            assert message["key"] == record["candidate_id"]
+        latest[message["key"]] = message["payload"] and orjson.loads(message["payload"])
+    # The last word on each candidate is their record as the ledger holds it now (the
+    # certifications noticed since included), or a tombstone for one erased.
+    ledger = Ledger(settings)
+    try:
+        rows = ledger.ledger_recorder.read_stored(1, 10**9)
+    finally:
+        ledger.close()
+    expected = candidate_records(rows, erasures=False)
+    erased = expected.keys() - candidate_records(rows).keys()
+    assert erased, "the history erases someone"
+    assert latest == {who: None if who in erased else record for who, record in expected.items()}
+    assert any(record["certifications_gained"] for record in expected.values())
+    assert {record["candidate"] for record in expected.values()} <= references
 
 
 def test_kafka_status_shows_the_topics_the_relay_and_each_groups_lag(

@@ -21,6 +21,10 @@ from referencing import Registry, Resource
 from infra.core.settings import Settings
 from infra.read.read_side import all_projections, following, group_views_settings
 from infra.read.views import ViewStore
+from infra.store.ledger import Ledger
+from infra.store.recorder import StoredRow
+from infra.streaming.candidate_records import record_value
+from infra.streaming.messages import ledger_message
 from infra.streaming.relay_progress import published_positions
 from infra.streaming.topics import Topics
 from tests.support.files import dump, store_env
@@ -42,6 +46,57 @@ class KeptLetters:
 
     def send(self, rejected: list[tuple[Any, str]]) -> None:
         self.sent.extend(rejected)
+
+
+def candidate_records(rows: list[StoredRow], *, erasures: bool = True) -> dict[str, dict[str, Any]]:
+    """The candidates topic's records after the relay has published ``rows`` (the ledger in
+    order), worked out here from the messages the relay makes of them. ``erasures=False``: as
+    a group read them before any erasure (a live group, which joined each touchpoint when its
+    record was there)."""
+    registered: dict[str, tuple[dict[str, Any], int]] = {}
+    gained: dict[str, list[tuple[int, str]]] = {}
+    erased: set[str] = set()
+    for row in rows:
+        message = ledger_message(row)
+        who, about = row.candidate_id, message.about
+        if about is None:
+            continue
+        if message.type == "candidate_registered":
+            registered[who], gained[who] = (about, row.position), []
+        elif message.type == "profile_enriched" and about.get("certification") is not None:
+            gained[who].append((row.version, about["certification"]))
+            registered[who] = (registered[who][0], row.position)
+        elif message.type == "erasure_requested" and erasures:
+            erased.add(who)
+    return {
+        who: orjson.loads(record_value(who, about, gained[who], at))
+        for who, (about, at) in registered.items()
+        if who not in erased
+    }
+
+
+class KeptDirectory:
+    """The candidates topic without a broker: the records of what the ledger holds now
+    (``erasures=False``: as read before any erasure, see ``candidate_records``)."""
+
+    def __init__(self, settings: Settings, *, erasures: bool = True) -> None:
+        self.settings = settings
+        self.erasures = erasures
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def catch_up(self) -> None:
+        ledger = Ledger(self.settings)
+        try:
+            rows = ledger.ledger_recorder.read_stored(1, 10**9)
+        finally:
+            ledger.close()
+        self.records = candidate_records(rows, erasures=self.erasures)
+
+    def forget_folded(self, folded: dict[int, int]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def stream_env(settings: Settings) -> dict[str, str]:

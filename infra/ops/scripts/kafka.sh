@@ -66,6 +66,9 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 log.retention.check.interval.ms=300000
+# The log cleaner looks for topics to compact every second (default 15 s): an erasure's
+# tombstone on the candidates topic is acted on promptly, and the tests need not wait.
+log.cleaner.backoff.ms=1000
 PROPS
   cat > "$DIR/log4j2.properties" <<LOG
 status = warn
