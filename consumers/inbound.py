@@ -34,7 +34,7 @@ from kafka.structs import OffsetAndMetadata
 
 from consumers.dead_letters import DeadLetters
 from consumers.rebalance import FlagOnRebalance
-from domain.access import UserRole, may_record
+from domain.access import UserRole, may_record, with_article
 from infra.core.settings import Settings
 from infra.intake.importing import parse_touchpoint
 from infra.store.ledger import BatchRefused, ConflictPersisted, Ledger, Line
@@ -154,7 +154,8 @@ class InboundRecorder:
                 rejected.append((message, f"invalid touchpoint: {problems}"))
                 continue
             if not may_record(self.roles, touchpoint.type):
-                why = f"not permitted: a {touchpoint.type} needs RAPPORT_INBOUND_ERASURES"
+                kind = with_article(touchpoint.type)
+                why = f"not permitted: {kind} needs RAPPORT_INBOUND_ERASURES"
                 rejected.append((message, why))
                 continue
             lines.append((message.offset, touchpoint))

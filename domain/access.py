@@ -101,6 +101,13 @@ class NotPermitted(Exception):
         self.touchpoint_type = touchpoint_type
         self.field = "type"
         self.message = (
-            f"a {touchpoint_type} may be recorded only with the {' or '.join(holders)} role"
+            f"{with_article(touchpoint_type)} may be recorded only with the"
+            f" {' or '.join(holders)} role"
         )
         super().__init__(self.message)
+
+
+def with_article(word: str) -> str:
+    """``word`` after the article English puts before it, chosen by its first letter ("an
+    erasure_requested", "a shortlisted"): right for every type name, which is all it is for."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"

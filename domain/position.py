@@ -18,6 +18,7 @@ from uuid import UUID
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from domain.access import with_article
 from domain.policy import ContactPolicy
 from domain.position_facts import (
     AnyPositionFact,
@@ -33,6 +34,7 @@ from domain.refusals import (
     PositionUpdateInvalid,
     UnknownPosition,
 )
+from domain.touchpoints import readable_errors
 
 
 class PositionStatus(StrEnum):
@@ -99,10 +101,9 @@ def check_update(state: PositionState, update: PositionUpdated) -> None:
     try:
         PositionOpened.model_validate({**state.spec.model_dump(), **update.changes})
     except ValidationError as invalid:
-        problem = invalid.errors()[0]
+        (_, message), *_ = readable_errors(invalid)
         raise PositionUpdateInvalid(
-            f"position_updated for position {update.position} would leave it invalid:"
-            f" {problem['msg']}"
+            f"position_updated for position {update.position} would leave it invalid: {message}"
         ) from None
 
 
@@ -163,7 +164,8 @@ class Position(BaseAggregate[UUID]):
 def refuse_unopened(fact: PositionFact) -> UnknownPosition:
     """Why a fact about a position never opened is refused."""
     return UnknownPosition(
-        f"position {fact.position} is not open: a {fact.type} needs a position_opened first"
+        f"position {fact.position} is not open: {with_article(fact.type)} needs a"
+        " position_opened first"
     )
 
 

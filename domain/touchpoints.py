@@ -25,12 +25,14 @@ from pydantic import (
     PrivateAttr,
     StringConstraints,
     TypeAdapter,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from domain.access import with_article
 from domain.vocabulary import (
     BounceKind,
     CandidateSource,
@@ -167,6 +169,50 @@ class Withheld(_Model):
 
 
 WITHHELD = Withheld(withheld=True)
+
+_HIDDEN_MEMBERS = frozenset({Withheld.__name__})
+"""Union members the published schema leaves out (``SkipJsonSchema``): what they say is wrong
+with an input is no help to whoever wrote it, when the member they meant says it too."""
+_MESSAGE_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def readable_errors(invalid: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:
+    """pydantic's errors as the people who sent the input read them: (field path, message).
+
+    pydantic names the union member it tried in the path (``personal.Message.withheld``) and
+    prefixes the messages of validators (``Value error, ...``); both are its internals. Here
+    the members' names are left out of the path (models' names are capitalised, fields' never
+    are), the errors of hidden members dropped where another member at the same place has one,
+    the prefixes removed, and each (path, message) kept once.
+    """
+    errors = invalid.errors(include_url=False, include_input=False, include_context=False)
+    found: list[tuple[tuple[str | int, ...], str, bool, tuple[str | int, ...]]] = []
+    for error in errors:
+        location = tuple(error["loc"])
+        members = [i for i, part in enumerate(location) if _is_member(part)]
+        place = location[: members[0]] if members else location
+        hidden = any(location[i] in _HIDDEN_MEMBERS for i in members)
+        path = tuple(part for part in location if not _is_member(part))
+        message = str(error["msg"])
+        for prefix in _MESSAGE_PREFIXES:
+            message = message.removeprefix(prefix)
+        found.append((path, message, hidden, place))
+    said_by_visible = {place for _, _, hidden, place in found if not hidden}
+    readable: list[tuple[tuple[str | int, ...], str]] = []
+    for path, message, hidden, place in found:
+        if hidden and place in said_by_visible:
+            continue
+        if (path, message) not in readable:
+            readable.append((path, message))
+    return readable
+
+
+def _is_member(part: str | int) -> bool:
+    """A union member's name pydantic put in an error's path: a model's (capitalised) or a
+    validator's label (``function-after[...]``), never a field's."""
+    return isinstance(part, str) and (part[:1].isupper() or "[" in part)
+
+
 STORED: dict[str, bool] = {"stored": True}
 """The validation context of a touchpoint read back from the ledger (may be ``Withheld``)."""
 
@@ -295,7 +341,7 @@ class _ByRecruiter(_ByUs):
     @model_validator(mode="after")
     def _a_person_did_it(self) -> Self:
         if self.automated or self.recruiter is None:
-            raise ValueError(f"a {self.type} is done by a recruiter, not by automation")
+            raise ValueError(f"{with_article(self.type)} is done by a recruiter, not by automation")
         return self
 
 

@@ -33,23 +33,26 @@ def operator_roles(allow_erasures: bool) -> frozenset[UserRole]:
         UserRole.RECRUITER})  # fmt: skip
 
 
-def read_items(raw: bytes) -> tuple[list[Any], list[str]]:
-    """One JSON object (or an array of them), or JSON Lines; the problems, by line."""
+def read_items(raw: bytes) -> tuple[list[Any], list[int], list[str]]:
+    """One JSON object (or an array of them), or JSON Lines: the items, the line each came from
+    (an array's item ``i`` is "line" ``i + 1``), and the problems by line, worded as
+    ``rapport import`` words them."""
     from infra.intake.capture import read_body
-    from infra.intake.importing import BOM, load_json
+    from infra.intake.importing import BOM, json_problem, load_json
 
     whole = read_body(raw)
     if whole is not None:
-        return whole, []
-    items, problems = [], []
+        return whole, list(range(1, len(whole) + 1)), []
+    items, numbers, problems = [], [], []
     for number, line in enumerate(raw.removeprefix(BOM).splitlines(), start=1):
         if not line.strip():
             continue
         try:
             items.append(load_json(line))
+            numbers.append(number)
         except (ValueError, UnicodeDecodeError):
-            problems.append(f"line {number}: (line): not a JSON object")
-    return items, problems
+            problems.append(f"line {number}: (line): {json_problem(line)}")
+    return items, numbers, problems
 
 
 def record_command(
@@ -71,12 +74,12 @@ def record_command(
     from infra.intake.capture import CaptureRefused, capture, not_permitted, validate
     from infra.store.ledger import ConflictPersisted, IdempotencyKeyReused
 
-    items, problems = read_items(sys.stdin.buffer.read())
+    items, numbers, problems = read_items(sys.stdin.buffer.read())
     if not items and not problems:
         problems = ["(input): no touchpoint on standard input"]
     lines, errors = validate(items, idempotency_key)
-    # Lines count from 1 here, as in an import file.
-    problems += [f"line {e.line + 1}: {e.field}: {e.message}" for e in errors]
+    # Lines count from 1 here, as in an import file (e.line is the item's index).
+    problems += [f"line {numbers[e.line]}: {e.field}: {e.message}" for e in errors]
     problems.sort(key=lambda text: int(text.split()[1].rstrip(":")) if text[:5] == "line " else 0)
     if problems:
         for problem in problems:
@@ -86,7 +89,7 @@ def record_command(
     forbidden = not_permitted(lines, operator_roles(allow_erasures))
     if forbidden:
         for problem in forbidden:
-            say(f"line {problem.index + 1}: type: {problem.message} (--allow-erasures)")
+            say(f"line {numbers[problem.index]}: type: {problem.message} (--allow-erasures)")
         err.print("nothing was recorded")
         raise typer.Exit(ExitCode.NOT_PERMITTED)
     with opened_ledger(settings_for(db, database_url)) as ledger:
@@ -96,7 +99,7 @@ def record_command(
         except CaptureRefused as refused:
             for index, refusal in refused.refusals:
                 err.print(
-                    f"line {index + 1}: {refusal.field}: {refusal.message} [{refusal.code}]",
+                    f"line {numbers[index]}: {refusal.field}: {refusal.message} [{refusal.code}]",
                     markup=False,
                     highlight=False,
                 )
@@ -111,7 +114,7 @@ def record_command(
             raise typer.Exit(ExitCode.STORE) from None
     for outcome in outcomes:
         answer = outcome.as_dict()
-        answer["line"] = answer.pop("index") + 1
+        answer["line"] = numbers[answer.pop("index")]
         typer.echo(orjson.dumps(answer).decode())
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from infra.cli.common import ExitCode, err, invalid, out, require_ledger, settings_for
+from infra.cli.common import ExitCode, err, invalid, out, require_ledger, say, settings_for
 from infra.cli.options import (
     DIMENSIONS,
     SETTLED,
@@ -125,6 +125,9 @@ def _csv_row(c: Comparison) -> list[object]:
 def _print(found: list[Comparison], moment: float, window: float) -> None:
     from rich.table import Table
 
+    if not found:
+        say("Nothing to compare: fewer than two values have outreach in this report.")
+        return
     when = datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M UTC")
     table = Table(
         "a", "b", "rate a", "rate b", "difference (points) [95%]", "ratio", "verdict",
@@ -139,5 +142,3 @@ def _print(found: list[Comparison], moment: float, window: float) -> None:
     out.print(table)
     for c in found:
         out.print(c.sentence + ".")
-    if not found:
-        out.print("Nothing to compare: fewer than two values have outreach in this report.")

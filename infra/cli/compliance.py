@@ -198,6 +198,9 @@ def refusals_command(
         }
         out.print_json(orjson.dumps(document).decode())
         return
+    if not refusals:
+        say(f"no touchpoint was refused{'' if candidate is None else f' for {candidate}'}")
+        return
     summary = Table("reason", "touchpoints refused", "attempts", title="Refused touchpoints")
     for code, (touchpoints, attempts) in sorted(by_code.items()):
         summary.add_row(code, f"{touchpoints:,}", f"{attempts:,}")
@@ -224,6 +227,9 @@ def erasures_command(db: DbOption = None, database_url: UrlOption = None) -> Non
 
     with opened_ledger(settings_to_read(db, database_url)) as ledger:
         erasures = ledger.ledger_recorder.erasures()
+        if not erasures:
+            say("no candidate was erased")
+            return
         table = Table("candidate", "erased at", "reason", "files scrubbed at")
         for erasure in erasures:
             reference = audit.reference_of(ledger, erasure.candidate_id.hex) or "?"

@@ -62,6 +62,9 @@ def payoff_command(
         )  # fmt: skip
     if fmt == "json":
         typer.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    elif not report.audience and not report.positions and not report.health.members:
+        when = datetime.fromtimestamp(report.as_of, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        say(f"nothing to report: no outreach, no position and no pool member by {when}")
     else:
         print_payoff(report)
 

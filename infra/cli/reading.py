@@ -111,6 +111,10 @@ def metrics_command(
         typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
     elif fmt == "csv":
         typer.echo(segments_csv(dimensions, segments), nl=False)
+    elif not segments and not any(s.candidates for s in stages) and not experience.applications:
+        when = datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        by_then = f"by {when}" + ("" if known is None else " as known then")
+        say(f"nothing to report: no candidate and no outreach recorded {by_then}")
     else:
         print_tables(
             out, dimensions, segments, stages, experience, moment, window, selection, known
@@ -125,6 +129,12 @@ def alerts_command(
         str | None, typer.Option("--recruiter", help="Only this recruiter's candidates.")
     ] = None,
     known_at: KnownAtOption = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit", min=1, help="Only the N most overdue (the table says how many more)."
+        ),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
     group: GroupOption = None,
     db: DbOption = None,
@@ -137,8 +147,9 @@ def alerts_command(
     from rich.table import Table
 
     from infra.core.alert_rules_file import load_rules
-    from infra.read.alerts import duration_text, open_alerts
+    from infra.read.alerts import count_open_alerts, duration_text, open_alerts
     from projections.alert_rules import AlertRulesError
+    from projections.alerts import CANDIDATES
 
     settings = settings_for(db, database_url)
     if group is None:
@@ -155,7 +166,18 @@ def alerts_command(
     group = checked_group(group, settings)
     try:
         with answering(settings, group, known) as store:
-            alerts = open_alerts(store, moment, rule=rule, recruiter=recruiter)
+            alerts = open_alerts(store, moment, rule=rule, recruiter=recruiter, limit=limit)
+            total = len(alerts)
+            if limit is not None and total == limit:
+                total = sum(count_open_alerts(store, moment, rule, recruiter).values())
+            # No alert for a recruiter: say whether the views know them at all.
+            unknown_recruiter = (
+                not alerts
+                and recruiter is not None
+                and not store.query(
+                    f"SELECT 1 FROM {CANDIDATES} WHERE recruiter = ? LIMIT 1", (recruiter,)
+                )
+            )
     except PersistenceError as down:
         say(f"cannot open the ledger at {settings.store_description}: {down}")
         raise typer.Exit(ExitCode.STORE) from None
@@ -166,9 +188,19 @@ def alerts_command(
         writer = csv.DictWriter(sys.stdout, fieldnames=ALERT_CSV_FIELDS)
         writer.writeheader()
         writer.writerows(records)
+    elif not alerts:
+        when = datetime.fromtimestamp(moment, UTC)
+        pairs = (("rule", rule), ("recruiter", recruiter))
+        only = ", ".join(f"{name} {value}" for name, value in pairs if value)
+        said = f" ({only})" if only else ""
+        if unknown_recruiter:
+            say(f"--recruiter: no candidate is owned by {recruiter!r}, so no open alert either")
+        else:
+            say(f"no open alert{said} as of {when:%Y-%m-%d %H:%M} UTC")
     else:
         when = datetime.fromtimestamp(moment, UTC)
-        title = f"{len(alerts)} open alert(s) as of {when:%Y-%m-%d %H:%M} UTC"
+        shown = f"the {len(alerts)} most overdue of " if total > len(alerts) else ""
+        title = f"{shown}{total} open alert(s) as of {when:%Y-%m-%d %H:%M} UTC"
         table = Table("candidate", "rule", "due", "overdue", "recruiter", "reason", title=title)
         for alert in alerts:
             table.add_row(
@@ -180,6 +212,8 @@ def alerts_command(
                 alert.reason,
             )
         out.print(table)
+        if total > len(alerts):
+            out.print(f"{total - len(alerts):,} more left out (--limit {limit})")
 
 
 ALERT_CSV_FIELDS = [
@@ -217,6 +251,10 @@ def journey_command(
             raise typer.Exit(ExitCode.REFUSED) from None
     if fmt == "json":
         out.print_json(orjson.dumps(found.as_dict()).decode())
+        return
+    if not found.steps:
+        by = "now" if moment is None else f"{minute(moment)} UTC"
+        say(f"no touchpoint of {candidate} recorded as happening by {by}")
         return
     next_action = found.next_due and found.next_due.text
     out.print(
@@ -374,4 +412,11 @@ def print_tables(
         str(experience.personal_within_sla),
         f"{experience.automated_only:,}",
     )
-    console.print(report, path, sla)
+    if segments:
+        console.print(report)
+    else:
+        selected = selection.where or (selection.sent_from, selection.sent_until) != (None, None)
+        console.print(
+            f"No outreach sent by {when}{known}" + (" matches this selection." if selected else ".")
+        )
+    console.print(path, sla)

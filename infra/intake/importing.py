@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from domain.lines import LINE, LINE_CATALOGUE
 from domain.position_facts import POSITION_CATALOGUE, PositionFact
-from domain.touchpoints import Touchpoint
+from domain.touchpoints import Touchpoint, readable_errors
 
 Format = Literal["auto", "jsonl", "csv"]
 CSV_LIST_SEPARATOR = ";"
@@ -59,7 +59,22 @@ class JsonObject(dict[str, Any]):
 
 
 def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    raise ValueError(f"{name} is not allowed")
+
+
+def json_problem(raw: bytes) -> str | None:
+    """What makes ``raw`` not strict JSON, said the same way wherever a line is read (an import
+    file, ``rapport record``'s standard input): ``Invalid JSON: <why> at column N``; None when
+    it is strict JSON."""
+    try:
+        load_json(raw.rstrip(b"\r\n"))  # the column within the line, whatever its end
+    except UnicodeDecodeError:
+        return "Invalid JSON: not UTF-8 text"
+    except json.JSONDecodeError as bad:
+        return f"Invalid JSON: {bad.msg} at column {bad.colno}"
+    except ValueError as bad:  # NaN, Infinity
+        return f"Invalid JSON: {bad}"
+    return None
 
 
 def load_json(raw: bytes) -> Any:
@@ -109,19 +124,15 @@ def parse_touchpoint(number: int, raw: bytes) -> Parsed | list[LineError]:
     twice, no ``"yes"`` for ``true``, no ``"5"`` for ``5``."""
     try:
         value, repeats = _load(raw)
-    except (ValueError, UnicodeDecodeError) as invalid:
-        repeated, not_json = [], str(invalid)
-    else:
-        repeated, not_json = (repeated_keys(value) if repeats else []), ""
+    except (ValueError, UnicodeDecodeError):
+        return [LineError(number, "(line)", json_problem(raw) or "Invalid JSON")]
+    repeated = repeated_keys(value) if repeats else []
     if repeated:
         return [LineError(number, key, "given more than once") for key in repeated]
     try:
-        touchpoint = LINE.validate_json(raw, strict=True)
+        return LINE.validate_json(raw, strict=True)
     except ValidationError as invalid:
         return line_errors(number, invalid)
-    if not_json:  # what only the strict reader refuses, such as NaN
-        return [LineError(number, "(line)", f"Invalid JSON: {not_json}")]
-    return touchpoint
 
 
 def parse_item(number: int, item: Any) -> Parsed | list[LineError]:
@@ -288,16 +299,22 @@ def _is_list(annotation: Any) -> bool:
 
 
 def line_errors(number: int, invalid: ValidationError) -> list[LineError]:
+    """A line's validation errors, each naming the field as the import format spells it (see
+    ``domain.touchpoints.readable_errors``: no union members, no pydantic prefixes)."""
+    tags = {
+        tuple(error["loc"]): error["type"]
+        for error in invalid.errors(include_url=False, include_input=False)
+    }
     errors = []
-    for error in invalid.errors(include_url=False, include_input=False):
-        location = list(error["loc"])
+    for location, message in readable_errors(invalid):
+        kind = tags.get(location)
         if location and location[0] in LINE_CATALOGUE:
             location = location[1:]  # the discriminator's tag, not a field
-        if error["type"] == "union_tag_invalid" or error["type"] == "union_tag_not_found":
+        if kind in ("union_tag_invalid", "union_tag_not_found"):
             field = "type"
-        elif error["type"] == "json_invalid":
+        elif kind == "json_invalid":
             field = "(line)"
         else:
             field = ".".join(str(part) for part in location) or "(line)"
-        errors.append(LineError(number, field, error["msg"]))
+        errors.append(LineError(number, field, message))
     return errors

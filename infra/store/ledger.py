@@ -27,6 +27,7 @@ import structlog
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.persistence import IntegrityError, RecordConflictError, StoredEvent
 
+from domain.access import with_article
 from domain.candidate import Candidate
 from domain.position import Position, PositionEvent, refuse_unopened
 from domain.position_facts import PositionFact, PositionOpened, position_id
@@ -586,8 +587,8 @@ class Ledger(Application[UUID]):
         if candidate is None:
             if not isinstance(touchpoint, CandidateRegistered):
                 raise UnknownCandidate(
-                    f"candidate {touchpoint.candidate} is not registered: a {touchpoint.type}"
-                    " needs a candidate_registered first"
+                    f"candidate {touchpoint.candidate} is not registered:"
+                    f" {with_article(touchpoint.type)} needs a candidate_registered first"
                 )
             if admit:
                 return Candidate.admitted(touchpoint, recorded_at=recorded_at, policy=policy)

@@ -98,7 +98,7 @@ def test_the_command_line_erases_only_when_told_to(settings: Settings, tmp_path:
     with_erasure = write_jsonl(tmp_path / "a.jsonl", [*story("C-1"), erasure()])
     refused = runner.invoke(cli, ["import", str(with_erasure)], env=env)
     assert refused.exit_code == 6, refused.output
-    assert "line 6: type: a erasure_requested may be recorded only with the compliance" in (
+    assert "line 6: type: an erasure_requested may be recorded only with the compliance" in (
         refused.stderr
     )
     assert position(settings) == 0  # nothing at all, not the five lines before it
@@ -138,7 +138,7 @@ def test_inbound_erasures_go_to_the_dead_letters_unless_the_setting_allows_them(
     assert (recorder.stats.recorded, recorder.stats.dead_letters) == (1, 1)
     assert key_of(settings) is not None
     (letter,) = values(read_topic(settings, topics.deadletter))
-    assert letter["reason"].startswith("not permitted: a erasure_requested")
+    assert letter["reason"].startswith("not permitted: an erasure_requested")
     assert "anyone" not in orjson.dumps(letter).decode()  # the value is never copied
 
     allowed = settings.model_copy(update={"inbound_erasures": True})

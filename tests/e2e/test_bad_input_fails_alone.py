@@ -54,7 +54,7 @@ def test_a_moment_out_of_bounds_is_invalid_input_everywhere(
     env = store_env(settings)
     record = runner.invoke(cli, ["record"], input=orjson.dumps(outreach(when)).decode(), env=env)
     assert record.exit_code == 2, record.output
-    assert "line 1: occurred_at: Value error, must be from 1970-01-01" in record.stderr
+    assert "line 1: occurred_at: must be from 1970-01-01" in record.stderr
     data = write_jsonl(tmp_path / "x.jsonl", [story("C-1")[2], outreach(when)])
     imported = runner.invoke(cli, ["import", str(data)], env=env)
     assert imported.exit_code == 2 and "line 2: occurred_at:" in imported.stderr

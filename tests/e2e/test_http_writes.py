@@ -122,7 +122,7 @@ def test_record_reads_standard_input_and_answers_the_same(
         "recorded",
     ]
     bad = runner.invoke(cli, ["record"], input=lines.decode() + "\n{oops\n", env=env)
-    assert bad.exit_code == 2 and "line 3: (line): not a JSON object" in bad.stderr
+    assert bad.exit_code == 2 and "line 3: (line): Invalid JSON: Expecting" in bad.stderr
     assert "nothing was recorded" in bad.stderr
     unknown = orjson.dumps(reply("x", candidate="C-7")).decode()
     refused = runner.invoke(cli, ["record"], input=unknown, env=env)
