@@ -10,6 +10,7 @@ from typing import Annotated, Union
 
 from pydantic import Field, TypeAdapter
 
+from domain.line_schema import URN, dispatched, rules, with_patterns
 from domain.position_facts import POSITION_CATALOGUE, PositionFact
 from domain.touchpoints import CATALOGUE, KeyedFact, Touchpoint
 
@@ -24,9 +25,24 @@ LINE = TypeAdapter[Touchpoint | PositionFact](AnyLine)
 """Validates one line of any type (the import format)."""
 
 
+IMPORT_LINE = "import-line"
+"""The import line's schema is ``urn:rapport:schema:import-line``."""
+
+
 def import_schema() -> dict[str, object]:
-    """The JSON Schema of one import line, generated from the models."""
-    schema = LINE.json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "Rapport import line: a touchpoint or a position's fact"
-    return schema
+    """The JSON Schema of one import line: any type, chosen by ``type``, each with its
+    cross-field rules (``domain.line_schema``); one self-contained document."""
+    generated = LINE.json_schema(ref_template=f"{URN}{IMPORT_LINE}#/$defs/{{model}}")
+    shared = generated["$defs"]
+    kinds = {
+        kind: {**shared.pop(model.__name__), "allOf": rules(model)}
+        for kind, model in LINE_CATALOGUE.items()
+    }
+    for kind_schema in kinds.values():
+        if not kind_schema["allOf"]:
+            del kind_schema["allOf"]
+    return with_patterns(  # type: ignore[no-any-return]
+        dispatched(
+            IMPORT_LINE, "Rapport import line: a touchpoint or a position's fact", kinds, shared
+        )
+    )

@@ -9,6 +9,7 @@ candidate's own key and leave it off every topic without knowing each type's det
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -27,6 +28,8 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -89,10 +92,45 @@ def _day_in_bounds(day: date) -> date:
     return day
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(in_bounds)]
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+    r"([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+)
+_FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_NOT_RFC3339 = "must be an RFC 3339 date-time with its offset, e.g. 2026-05-01T09:00:00Z"
+
+
+def _rfc3339(value: object, validate: ValidatorFunctionWrapHandler) -> object:
+    """As the published schema says (``format: date-time``): RFC 3339, seconds and offset
+    included, a real day and time; not the other forms pydantic would parse (a space, no
+    seconds, ``+0000``, seconds since the epoch in a string). Parsed here, so that strict
+    validation gets a datetime."""
+    if isinstance(value, str):
+        if not _RFC3339.fullmatch(value):
+            raise ValueError(_NOT_RFC3339)
+        try:
+            value = datetime.fromisoformat(value.upper())
+        except ValueError:
+            raise ValueError(_NOT_RFC3339) from None
+    return validate(value)
+
+
+def _full_date(value: object, validate: ValidatorFunctionWrapHandler) -> object:
+    """A day as RFC 3339's ``full-date`` (``format: date``), parsed here as ``_rfc3339`` is."""
+    if isinstance(value, str):
+        if not _FULL_DATE.fullmatch(value):
+            raise ValueError("must be a date as YYYY-MM-DD")
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be a date as YYYY-MM-DD") from None
+    return validate(value)
+
+
+Instant = Annotated[AwareDatetime, WrapValidator(_rfc3339), AfterValidator(in_bounds)]
 """A moment with its zone, within the bounds, kept in UTC so that every comparison is between
 like things."""
-Day = Annotated[date, AfterValidator(_day_in_bounds)]
+Day = Annotated[date, WrapValidator(_full_date), AfterValidator(_day_in_bounds)]
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@#-]{0,63}$")]
 """An opaque id from another system (CRM candidate, recruiter, campaign, position, pool).
@@ -423,7 +461,9 @@ class ReplyReceived(Touchpoint):
     channel: Channel
     sentiment: Sentiment
     reason: ReplyReason | None = Field(default=None, **_LEFT_OUT_WHEN_NONE)
-    follow_up_on: date | None = Field(default=None, **_LEFT_OUT_WHEN_NONE)
+    follow_up_on: Annotated[date, WrapValidator(_full_date)] | None = Field(
+        default=None, **_LEFT_OUT_WHEN_NONE
+    )
     personal: Message | SkipJsonSchema[Withheld] | None = None
 
     @model_validator(mode="after")

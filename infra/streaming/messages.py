@@ -22,8 +22,9 @@ from uuid import UUID
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from domain.line_schema import DIALECT, schema_id, with_patterns
 from domain.position_facts import POSITION_CATALOGUE
-from domain.touchpoints import CATALOGUE
+from domain.touchpoints import CATALOGUE, readable_errors
 from infra.store.recorder import StoredRow
 from infra.streaming.candidate_records import (
     ABOUT_THE_PERSON,
@@ -293,10 +294,10 @@ def fact_from_message(key: bytes | None, value: bytes | None, headers: list[Head
 
 def describe(invalid: ValidationError, limit: int = 5) -> str:
     """Fields and messages only: the rejected values themselves may be personal data."""
-    errors = invalid.errors(include_url=False, include_input=False, include_context=False)
+    errors = readable_errors(invalid)
     parts = [
-        f"{'.'.join(str(part) for part in error['loc']) or 'message'}: {error['msg']}"
-        for error in errors[:limit]
+        f"{'.'.join(str(part) for part in path) or 'message'}: {message}"
+        for path, message in errors[:limit]
     ]
     more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
     return "; ".join(parts) + more
@@ -314,19 +315,19 @@ def digest(data: bytes | None) -> str | None:
 
 
 def message_schemas() -> dict[str, dict[str, Any]]:
-    """Every message type's JSON Schema (draft 2020-12), by file name."""
-    dialect = "https://json-schema.org/draft/2020-12/schema"
-    schemas = typed_schemas("touchpoints.v2", CATALOGUE, touchpoint_message_model, dialect)
-    schemas |= typed_schemas("positions.v2", POSITION_CATALOGUE, position_message_model, dialect)
+    """Every message type's JSON Schema (draft 2020-12), by file name; each ``$id`` is
+    ``urn:rapport:schema:<file name without .schema.json>``."""
+    schemas = typed_schemas("touchpoints.v2", CATALOGUE, touchpoint_message_model)
+    schemas |= typed_schemas("positions.v2", POSITION_CATALOGUE, position_message_model)
     for name, model in (
         ("candidates.v1", record_model()),
         ("alerts.v2", AlertMessage),
         ("deadletter.v1", DeadLetterMessage),
         ("checkpoints.v1", CheckpointMessage),
     ):
-        schema = model.model_json_schema()
-        schema["$schema"] = dialect
-        schemas[f"{name}.schema.json"] = schema
-    for name, schema in schemas.items():
-        schema.setdefault("$id", name)
+        schemas[f"{name}.schema.json"] = {
+            "$schema": DIALECT,
+            "$id": schema_id(name),
+            **with_patterns(model.model_json_schema()),
+        }
     return schemas

@@ -7,24 +7,26 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from domain.line_schema import DIALECT, dispatched, schema_id, with_patterns
+
 
 def typed_schemas(
-    topic: str, kinds: Iterable[str], model_of: Callable[[str], type[BaseModel]], dialect: str
+    topic: str, kinds: Iterable[str], model_of: Callable[[str], type[BaseModel]]
 ) -> dict[str, dict[str, Any]]:
-    """``<topic>.<type>.schema.json`` for each type, and ``<topic>.schema.json``: any of them
-    (a consumer chooses the schema by ``type``)."""
+    """``<topic>.<type>.schema.json`` for each type (``$id`` ``urn:rapport:schema:<topic>.<type>``),
+    and ``<topic>.schema.json``: any of them, chosen by ``type``, each embedded under its own
+    ``$id`` (one self-contained document)."""
     schemas: dict[str, dict[str, Any]] = {}
-    union: list[dict[str, Any]] = []
+    embedded: dict[str, dict[str, Any]] = {}
     for kind in kinds:
-        schema = model_of(kind).model_json_schema()
-        schema["$schema"] = dialect
-        schemas[f"{topic}.{kind}.schema.json"] = schema
-        union.append({"$ref": f"{topic}.{kind}.schema.json"})
+        schema = with_patterns(model_of(kind).model_json_schema())
+        embedded[kind] = dict(schema)
+        schemas[f"{topic}.{kind}.schema.json"] = {
+            "$schema": DIALECT,
+            "$id": schema_id(f"{topic}.{kind}"),
+            **schema,
+        }
     name = topic.split(".")[0]
-    schemas[f"{topic}.schema.json"] = {
-        "$schema": dialect,
-        "$id": f"{topic}.schema.json",
-        "title": f"Any message on the {name} topic (choose the schema by `type`)",
-        "oneOf": union,
-    }
+    title = f"Any message on the {name} topic (chosen by `type`)"
+    schemas[f"{topic}.schema.json"] = dispatched(topic, title, embedded)
     return schemas

@@ -104,7 +104,7 @@ def test_a_zone_less_timestamp_is_an_error_on_its_line(settings: Settings, tmp_p
     lines[3]["occurred_at"] = "2026-05-05T09:00:00"
     code, _, err = rapport(settings, "import", str(write_jsonl(tmp_path / "x.jsonl", lines)))
     assert code == 2
-    assert "line 4: occurred_at: Input should have timezone info" in err
+    assert "line 4: occurred_at: must be an RFC 3339 date-time with its offset" in err
 
 
 def test_touchpoints_the_rules_refuse_fail_the_whole_import(
