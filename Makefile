@@ -103,6 +103,7 @@ bench: install-dev
 	$(BIN)/python -m infra.bench.api $(API_ARGS) || status=$$?; \
 	$(BIN)/python -m infra.bench.capture $(CAPTURE_ARGS) || status=$$?; \
 	$(BIN)/python -m infra.bench.match $(MATCH_ARGS) || status=$$?; \
+	$(BIN)/python -m infra.bench.startup $(STARTUP_ARGS) || status=$$?; \
 	$(KAFKA) stop; $(PG) stop; exit $$status
 
 # Writers over HTTP while rapport serve is killed with kill -9, an overlapping import and poison

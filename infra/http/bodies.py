@@ -12,7 +12,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from domain.touchpoints import CandidateRef
+from domain.touchpoints import CandidateRef, readable_errors
 from domain.vocabulary import ErasureReason
 from infra.intake.importing import BOM, load_json, repeated_keys
 
@@ -67,5 +67,6 @@ def strict_body(raw: bytes, model: type[Model]) -> Model:
     try:
         return model.model_validate_json(raw, strict=True)
     except ValidationError as bad:
-        errors = bad.errors(include_url=False, include_input=False)
-        raise invalid_body(*((list(e["loc"]), e["msg"]) for e in errors)) from None
+        # As the import says them: no "Value error, " prefix, no union member's name.
+        problems = [(list(loc), message) for loc, message in readable_errors(bad)]
+        raise invalid_body(*problems) from None

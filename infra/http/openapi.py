@@ -21,6 +21,8 @@ from infra.http.guard import TOKEN_COOKIE
 from infra.intake.capture import MAX_BATCH
 
 REF = "#/components/schemas/{model}"
+PROBES = frozenset({"/api/v1/health", "/api/v1/ready"})
+"""Answered without a token (an orchestrator's liveness and readiness checks)."""
 PROBLEM = {
     "type": "object",
     "required": ["detail"],
@@ -130,12 +132,16 @@ def document(app: FastAPI) -> dict[str, Any]:
     for path, operations in doc["paths"].items():
         for method, operation in operations.items():
             answers = operation.setdefault("responses", {})
+            if path in PROBES:  # no token, no parameter: only their own answers
+                operation["security"] = []
+                answers.pop("422", None)
+                continue
             statuses = ["401", "403", "422"]
             if "{" in path or path == "/api/v1/erasures":
                 statuses.append("404")
             if method == "post":
                 statuses += ["409", "413"]
-            if method == "post" or path == "/api/v1/ready":
+            if method == "post":
                 statuses.append("503")
             for status in statuses:
                 answers[status] = _problem(status)
@@ -152,7 +158,5 @@ def document(app: FastAPI) -> dict[str, Any]:
                 answers["200"] = {"description": "The candidate was erased before (already)"} | (
                     _json({"type": "object"})
                 )
-            if path == "/api/v1/ready":
-                answers["503"] = {"description": ANSWERS["503"]} | _json({"type": "object"})
     app.openapi_schema = doc
     return doc

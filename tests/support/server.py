@@ -69,9 +69,14 @@ class Server:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                urllib.request.urlopen(f"{self.url}/api/v1/health", timeout=5)
-            except urllib.error.HTTPError:
-                return  # it answers (401 without a token)
+                with urllib.request.urlopen(f"{self.url}/api/v1/health", timeout=5) as answer:
+                    if answer.status == 200:
+                        return  # the liveness probe answers, no token needed
+            except urllib.error.HTTPError as refused:
+                raise AssertionError(
+                    f"rapport serve answered its liveness probe {refused.code}"
+                    + tails((self.log,), 30)
+                ) from None
             except OSError:
                 code = self.process.poll()
                 if code is not None or time.monotonic() > deadline:
