@@ -90,9 +90,19 @@ class InboundRecorder:
         cls, settings: Settings, group: str, *, instance: str | None = None, batch: int = 500
     ) -> InboundRecorder:
         """A member of ``group``, subscribed to the inbound topic, recording into the ledger."""
-        ensure_topics(settings)
+        expected = ensure_topics(settings)[Topics.of(settings).inbound].partitions
         topic = Topics.of(settings).inbound
         consumer = group_consumer(settings, group, role="inbound", batch=batch, instance=instance)
+        # Subscribe only once this client's metadata shows every partition: a group leader
+        # assigns only the partitions it knows of, and a topic created a moment ago may show
+        # none (the member then sat with nothing assigned until the next rebalance).
+        deadline = time.monotonic() + 30.0
+        while len(consumer.partitions_for_topic(topic) or ()) < expected:
+            if time.monotonic() > deadline:
+                consumer.close(autocommit=False)
+                raise KafkaError(f"{topic} does not show its {expected} partitions")
+            consumer.topics()  # asks the broker for the metadata
+            time.sleep(0.1)
         member = cls(
             consumer, Ledger(settings), DeadLetters(settings, group),
             topic=topic, group=group, batch=batch,
