@@ -127,8 +127,8 @@ class CandidateDirectory:
                 self._forgetting[candidate] = at
             return
         try:
-            record_model().model_validate_json(value)
             record = orjson.loads(value)
+            record_model().model_validate(record)
         except (ValidationError, orjson.JSONDecodeError):
             # Fields only: a record is personal data, never logged.
             log.warning("candidates.record_refused", topic=self.topic, reason="not a record")
