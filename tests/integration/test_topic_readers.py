@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 from jsonschema import Draft202012Validator
+from kafka import TopicPartition
 from typer.testing import CliRunner
 
 from domain.touchpoints import CATALOGUE
@@ -20,7 +21,7 @@ from infra.store.ledger import Ledger
 from infra.streaming.topics import Topics
 from tests.integration.test_streaming import consume_until, relay_everything
 from tests.support.files import history, personal_texts, record_lines
-from tests.support.streaming import candidate_records, stream_env
+from tests.support.streaming import candidate_records, settled_ends, stream_env
 
 KAFKA_SH = Path(__file__).resolve().parents[2] / "infra" / "ops" / "scripts" / "kafka.sh"
 
@@ -29,8 +30,12 @@ runner = CliRunner()
 
 
 def kcat(settings: Settings, topic: str) -> bytes:
+    """The topic read to its end by kcat, once the relay's last commit markers are written
+    (``-e`` stops at the end offsets of the moment)."""
     if shutil.which("kcat") is None:
         pytest.fail("kcat is missing: `make test` installs it (make tools)")
+    partitions = [TopicPartition(topic, p) for p in range(settings.kafka_partitions)]
+    settled_ends(settings, partitions, timeout=60)
     found = subprocess.run(
         ["kcat", "-C", "-b", settings.kafka_bootstrap, "-t", topic, "-o", "beginning", "-e",
          "-q", "-J"],
@@ -106,6 +111,8 @@ def test_kafka_status_shows_the_topics_the_relay_and_each_groups_lag(
     total = record_lines(settings, history(40, seed=45, folder=tmp_path))
     relay_everything(settings)
     consume_until(settings, "ops", total, publish_alerts=False)
+    topic = Topics.of(settings).touchpoints
+    settled_ends(settings, [TopicPartition(topic, p) for p in range(settings.kafka_partitions)])
     env = stream_env(settings)
     result = runner.invoke(app, ["kafka", "status", "--format", "json"], env=env)
     assert result.exit_code == 0, result.output

@@ -16,6 +16,8 @@ import orjson
 import psycopg
 from jsonschema import Draft202012Validator, FormatChecker
 from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import OffsetSpec
+from kafka.protocol.consumer import IsolationLevel
 
 from infra.core.settings import Settings
 from infra.read.read_side import all_projections, following, group_views_settings
@@ -25,7 +27,7 @@ from infra.store.recorder import StoredRow
 from infra.streaming.candidate_records import record_value
 from infra.streaming.messages import ledger_message
 from infra.streaming.relay_progress import published_positions
-from infra.streaming.topics import Topics
+from infra.streaming.topics import Topics, admin_client
 from tests.support.files import dump, store_env
 
 
@@ -217,7 +219,7 @@ def read_topic(settings: Settings, topic: str, timeout: float = 30.0) -> list[An
         partitions = [TopicPartition(topic, p) for p in known]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
+        ends = settled_ends(settings, partitions, deadline - time.monotonic())
         found: list[Any] = []
         while any(consumer.position(tp) < ends[tp] for tp in partitions):
             if time.monotonic() > deadline:
@@ -227,6 +229,35 @@ def read_topic(settings: Settings, topic: str, timeout: float = 30.0) -> list[An
         return sorted(found, key=lambda m: (m.partition, m.offset))
     finally:
         consumer.close()
+
+
+def settled_ends(
+    settings: Settings, partitions: list[TopicPartition], timeout: float = 30.0
+) -> dict[TopicPartition, int]:
+    """Each partition's end once no transaction is open on it: its last stable offset equal to
+    its high watermark.
+
+    A producer's ``commit_transaction`` returns once the coordinator has decided; the commit
+    markers reach the partitions a moment later, and until then a read-committed reader's end
+    (the last stable offset) stands before the transaction. A reader that reads once to the end
+    offsets of the moment, as ``kcat -e`` does, must first wait for this, or it misses the last
+    transaction the relay committed.
+    """
+    deadline = time.monotonic() + timeout
+    specs = dict.fromkeys(partitions, OffsetSpec.LATEST)
+    with admin_client(settings, timeout_ms=10_000) as admin:
+        while True:
+            stable = admin.list_partition_offsets(specs, IsolationLevel.READ_COMMITTED)
+            written = admin.list_partition_offsets(specs, IsolationLevel.READ_UNCOMMITTED)
+            ends = {tp: stable[tp].offset for tp in partitions}
+            if all(ends[tp] == written[tp].offset for tp in partitions):
+                return ends
+            if time.monotonic() > deadline:
+                open_ = sorted(tp.partition for tp in partitions if ends[tp] != written[tp].offset)
+                raise AssertionError(
+                    f"partitions {open_} still hold an open transaction after {timeout:.0f}s"
+                )
+            time.sleep(0.1)
 
 
 def values(messages: list[Any]) -> Iterator[dict[str, Any]]:
