@@ -23,6 +23,8 @@ from infra.intake.capture import MAX_BATCH
 REF = "#/components/schemas/{model}"
 PROBES = frozenset({"/api/v1/health", "/api/v1/ready"})
 """Answered without a token (an orchestrator's liveness and readiness checks)."""
+NAMING = frozenset({"/api/v1/erasures", "/api/v1/metrics/compare"})
+"""Operations without a path parameter that still name something that may not exist (404)."""
 PROBLEM = {
     "type": "object",
     "required": ["detail"],
@@ -76,7 +78,8 @@ REFUSED = {
 ANSWERS = {
     "401": "No valid token (answered before any body is read).",
     "403": "The token's role may not do this (for a write: an item it may not record).",
-    "404": "No such candidate, or a path with an encoded slash.",
+    "404": "No such candidate or position, a compared value the report does not hold, or a"
+    " path with an encoded slash.",
     "409": "Refused by the rules, or an Idempotency-Key reused with other content.",
     "413": "The body is over RAPPORT_MAX_BODY_BYTES, or a batch over the batch limit.",
     "422": "A parameter or a field is invalid (named in detail[].loc).",
@@ -92,16 +95,25 @@ def _problem(status: str) -> dict[str, Any]:
     return {"description": ANSWERS[status]} | _json({"$ref": REF.format(model="Problem")})
 
 
+def _add(schemas: dict[str, Any], parts: dict[str, Any]) -> None:
+    """The import format's parts beside the answers' models: one name, one schema (an answer
+    named like a touchpoint type would silently lose its schema)."""
+    for name, schema in parts.items():
+        if schemas.get(name, schema) != schema:
+            raise ValueError(f"two schemas named {name} in the OpenAPI document")
+        schemas[name] = schema
+
+
 def document(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
     doc = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     touchpoint = TOUCHPOINT.json_schema(ref_template=REF)
-    schemas.update(touchpoint.pop("$defs", {}))
+    _add(schemas, touchpoint.pop("$defs", {}))
     schemas["Touchpoint"] = touchpoint | {"title": "Touchpoint (one line of an import file)"}
     position = POSITION_FACT.json_schema(ref_template=REF)
-    schemas.update(position.pop("$defs", {}))
+    _add(schemas, position.pop("$defs", {}))
     schemas["PositionFact"] = position | {"title": "A position's fact (an import file's line)"}
     schemas["Problem"] = PROBLEM
     schemas["Refused"] = REFUSED
@@ -114,10 +126,10 @@ def document(app: FastAPI) -> dict[str, Any]:
     one = {"$ref": REF.format(model="Touchpoint")}
     fact = {"$ref": REF.format(model="PositionFact")}
     erasure = ErasureRequest.model_json_schema(ref_template=REF)
-    schemas.update(erasure.pop("$defs", {}))
+    _add(schemas, erasure.pop("$defs", {}))
     schemas["ErasureRequest"] = erasure
     shortlist = ShortlistRequest.model_json_schema(ref_template=REF)
-    schemas.update(shortlist.pop("$defs", {}))
+    _add(schemas, shortlist.pop("$defs", {}))
     schemas["ShortlistRequest"] = shortlist
     bodies = {
         "/api/v1/erasures": {"$ref": REF.format(model="ErasureRequest")},
@@ -137,7 +149,7 @@ def document(app: FastAPI) -> dict[str, Any]:
                 answers.pop("422", None)
                 continue
             statuses = ["401", "403", "422"]
-            if "{" in path or path == "/api/v1/erasures":
+            if "{" in path or path in NAMING:
                 statuses.append("404")
             if method == "post":
                 statuses += ["409", "413"]
@@ -145,18 +157,11 @@ def document(app: FastAPI) -> dict[str, Any]:
                 statuses.append("503")
             for status in statuses:
                 answers[status] = _problem(status)
-            if path in bodies:
+            if method == "post" and path in bodies:
                 operation["requestBody"] = {"required": True} | _json(bodies[path])
-            if path in bodies and path != "/api/v1/erasures":
+            if method == "post" and path in bodies and path != "/api/v1/erasures":
                 answers["409"] = {"description": ANSWERS["409"]} | _json(
                     {"$ref": REF.format(model="Refused")}
-                )
-                answers["200"] = {"description": "Every line was recorded before"} | (
-                    _json({"type": "object"})
-                )
-            if path == "/api/v1/erasures":
-                answers["200"] = {"description": "The candidate was erased before (already)"} | (
-                    _json({"type": "object"})
                 )
     app.openapi_schema = doc
     return doc

@@ -23,6 +23,7 @@ from domain.access import NotPermitted
 from domain.position_facts import PositionFact
 from domain.refusals import Refused
 from domain.touchpoints import Touchpoint
+from infra.http import answers
 from infra.http.bodies import RawBody
 from infra.http.deps import API, Recorder, State, requester
 from infra.http.state import ServerState
@@ -139,6 +140,8 @@ class Kind:
     """What a write endpoint records."""
 
     accepts: type[Touchpoint] | type[PositionFact]
+    name: str
+    """``touchpoint``: the operations are ``record_touchpoint`` and ``record_touchpoints``."""
     noun: str
     """``a touchpoint``, in messages."""
     plural: str
@@ -146,8 +149,10 @@ class Kind:
     """Where the other kind of line goes."""
 
 
-TOUCHPOINTS = Kind(Touchpoint, "a touchpoint", "touchpoints", f"{API}/positions")
-POSITIONS = Kind(PositionFact, "a position's fact", "position facts", f"{API}/touchpoints")
+TOUCHPOINTS = Kind(Touchpoint, "touchpoint", "a touchpoint", "touchpoints", f"{API}/positions")
+POSITIONS = Kind(
+    PositionFact, "position_fact", "a position's fact", "position facts", f"{API}/touchpoints"
+)
 
 
 def record_one(
@@ -218,7 +223,15 @@ def add_capture_routes(router: APIRouter, kind: Kind, one: str, batch: str) -> N
     """``POST`` (one line) and ``POST /batch`` (up to ``MAX_BATCH``, all or none) recording
     ``kind`` on ``router``; ``one`` and ``batch`` describe them in the OpenAPI document."""
 
-    @router.post("", status_code=201, description=one)
+    @router.post(
+        "",
+        status_code=201,
+        description=one,
+        operation_id=f"record_{kind.name}",
+        summary=f"Record {kind.noun}",
+        response_model=answers.Recorded,
+        responses={200: {"model": answers.Duplicate, "description": "Recorded before"}},
+    )
     def record_one_line(
         state: State,
         token: Recorder,
@@ -229,7 +242,15 @@ def add_capture_routes(router: APIRouter, kind: Kind, one: str, batch: str) -> N
     ) -> JSONResponse:
         return record_one(state, token, raw, idempotency_key, wait, timeout, kind)
 
-    @router.post("/batch", status_code=201, description=batch)
+    @router.post(
+        "/batch",
+        status_code=201,
+        description=batch,
+        operation_id=f"record_{kind.name}s",
+        summary=f"Record {kind.plural}",
+        response_model=answers.BatchRecorded,
+        responses={200: {"model": answers.BatchRecorded, "description": "Every line seen before"}},
+    )
     def record_lines(
         state: State,
         token: Recorder,

@@ -304,8 +304,8 @@ class PositionLine:
             "recruiter": self.recruiter,
             "client": self.client,
             "status": self.status,
-            "opened_at": self.opened_at,
-            "ended_at": self.ended_at,
+            "opened_at": _iso(self.opened_at),
+            "ended_at": None if self.ended_at is None else _iso(self.ended_at),
             "days_open": round(self.days_open(as_of), 1),
             "funnel": {
                 step: {"candidates": n, "from_pool": pooled}
@@ -350,3 +350,7 @@ def position_lines(store: Reader, as_of: float, status: str | None = None) -> li
     ]
     lines.sort(key=lambda p: (p.status != "open", p.opened_at, p.requisition))
     return lines
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat()

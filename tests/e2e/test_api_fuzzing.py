@@ -78,5 +78,13 @@ def test_the_openapi_document_is_self_contained(settings: Settings) -> None:
     for status in ("401", "403", "409", "413", "422"):
         assert "schema" in writes["responses"][status]["content"]["application/json"], status
     assert "404" in doc["paths"]["/api/v1/journeys/{candidate}"]["get"]["responses"]
+    # Every success is typed: a JSON answer names its model, text is a string.
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            assert operation["operationId"].isidentifier(), (method, path)
+            for status, answer in operation["responses"].items():
+                for media, content in answer.get("content", {}).items():
+                    typed = content["schema"] == {"type": "string"} and media != "application/json"
+                    assert typed or content["schema"].get("$ref"), (method, path, status, media)
     state.writer.stop()
     state.ledger.close()

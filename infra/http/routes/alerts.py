@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from infra.http import answers
 from infra.http.deps import (
     API,
     MAX_OFFSET,
@@ -24,7 +25,7 @@ from infra.read.reader import Reader
 router = APIRouter(prefix=API, tags=["alerts"], dependencies=[ReadsAlerts])
 
 
-@router.get("/alerts")
+@router.get("/alerts", response_model=answers.Alerts, operation_id="alerts")
 def alerts(
     state: State,
     as_of: AsOf = None,

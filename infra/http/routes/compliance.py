@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from domain.refusals import Refused
 from infra.compliance import audit
+from infra.http import answers
 from infra.http.bodies import ErasureRequest, RawBody, strict_body
 from infra.http.deps import (
     API,
@@ -27,7 +28,9 @@ router = APIRouter(prefix=API, tags=["compliance"])
 
 @router.get(
     "/audit/{candidate}",
-    responses={200: {"content": {"text/csv": {}}}},
+    response_model=answers.ContactHistory,
+    operation_id="contact_history",
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
     dependencies=[ExportsContactHistory],
 )
 def audit_export(
@@ -42,19 +45,31 @@ def audit_export(
         raise HTTPException(404, unknown.message) from None
     if format == "csv":
         return PlainTextResponse(export.csv(), media_type="text/csv")
-    return export.document()
+    return JSONResponse(export.document())
 
 
-@router.get("/audit/{candidate}/subject-access", dependencies=[ExportsSubjectAccess])
-def subject_access(state: State, candidate: Candidate) -> dict[str, Any]:
+@router.get(
+    "/audit/{candidate}/subject-access",
+    dependencies=[ExportsSubjectAccess],
+    response_model=answers.SubjectAccess,
+    operation_id="subject_access",
+)
+def subject_access(state: State, candidate: Candidate) -> JSONResponse:
     """Everything held about the person, personal data opened (role: compliance)."""
     try:
-        return audit.subject_access(state.ledger, candidate, generated_at=datetime.now(UTC))
+        held = audit.subject_access(state.ledger, candidate, generated_at=datetime.now(UTC))
     except Refused as unknown:
         raise HTTPException(404, unknown.message) from None
+    return JSONResponse(held)
 
 
-@router.post("/erasures", status_code=201)
+@router.post(
+    "/erasures",
+    status_code=201,
+    response_model=answers.Erased,
+    operation_id="erase",
+    responses={200: {"model": answers.ErasedBefore, "description": "Erased before (already)"}},
+)
 def erase(state: State, token: Eraser, raw: RawBody) -> JSONResponse:
     """Erase the candidate's personal data by destroying their key (role: compliance)."""
     request = strict_body(raw, ErasureRequest)

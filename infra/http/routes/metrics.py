@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
+from infra.http import answers
 from infra.http.deps import (
     API,
     AsOf,
@@ -35,7 +36,7 @@ from infra.read.reasons import parse_reason_dimensions, reply_reasons
 router = APIRouter(prefix=f"{API}/metrics", tags=["metrics"], dependencies=[ReadsMetrics])
 
 
-@router.get("/engagement")
+@router.get("/engagement", response_model=answers.Engagement, operation_id="engagement")
 def engagement(
     state: State,
     selection: Selected,
@@ -67,7 +68,7 @@ def engagement(
     return reported(state, known, key, compute)
 
 
-@router.get("/compare")
+@router.get("/compare", response_model=answers.Comparisons, operation_id="compare")
 def compare_endpoint(
     state: State,
     selection: Selected,
@@ -107,7 +108,7 @@ def compare_endpoint(
         raise HTTPException(404, str(unknown)) from None
 
 
-@router.get("/reasons")
+@router.get("/reasons", response_model=answers.Reasons, operation_id="reasons")
 def reasons_endpoint(
     state: State,
     as_of: AsOf = None,
@@ -132,7 +133,7 @@ def reasons_endpoint(
     )
 
 
-@router.get("/funnel")
+@router.get("/funnel", response_model=answers.Funnel, operation_id="funnel")
 def funnel_endpoint(state: State, as_of: AsOf = None, known_at: KnownAt = None) -> Response:
     """Candidates per stage, conversion from the previous stage, median days in each."""
     at, known = instants(as_of, known_at)
@@ -144,7 +145,11 @@ def funnel_endpoint(state: State, as_of: AsOf = None, known_at: KnownAt = None) 
     )
 
 
-@router.get("/candidate-experience")
+@router.get(
+    "/candidate-experience",
+    response_model=answers.CandidateExperience,
+    operation_id="candidate_experience",
+)
 def experience(
     state: State,
     as_of: AsOf = None,
@@ -161,7 +166,7 @@ def experience(
     )
 
 
-@router.get("/payoff")
+@router.get("/payoff", response_model=answers.Payoff, operation_id="payoff")
 def payoff(
     state: State,
     as_of: AsOf = None,

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from domain.access import may_record
 from domain.shortlisting import NotAmongMatches, shortlistings
-from infra.http import recording
+from infra.http import answers, recording
 from infra.http.bodies import RawBody, ShortlistRequest, invalid_body, strict_body
 from infra.http.deps import (
     API,
@@ -51,7 +51,9 @@ Requisition = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@#-]{0,63}$
 without ``/`` (a requisition id with one is not reachable here)."""
 
 
-@router.get("", dependencies=[ReadsMatches])
+@router.get(
+    "", dependencies=[ReadsMatches], response_model=answers.Positions, operation_id="positions"
+)
 def positions(
     state: State,
     as_of: AsOf = None,
@@ -73,7 +75,12 @@ def positions(
     )
 
 
-@router.get("/{position}/matches", dependencies=[ReadsMatches])
+@router.get(
+    "/{position}/matches",
+    dependencies=[ReadsMatches],
+    response_model=answers.Matches,
+    operation_id="matches",
+)
 def matches(
     state: State,
     position: Requisition,
@@ -102,7 +109,13 @@ def matches(
     return analysed(state, key, compute)
 
 
-@router.post("/{position}/shortlist", status_code=201)
+@router.post(
+    "/{position}/shortlist",
+    status_code=201,
+    response_model=answers.Shortlist,
+    operation_id="shortlist",
+    responses={200: {"model": answers.Shortlist, "description": "All shortlisted before"}},
+)
 def shortlist(
     state: State,
     token: Recorder,

@@ -41,7 +41,7 @@ class Readiness(BaseModel):
     )
 
 
-@probes.get("/health", response_model=Health)
+@probes.get("/health", response_model=Health, operation_id="health")
 def health() -> Health:
     """Liveness: the process answers. No token needed, no data given."""
     return Health(status="ok")
@@ -50,6 +50,7 @@ def health() -> Health:
 @probes.get(
     "/ready",
     response_model=Readiness,
+    operation_id="ready",
     response_model_exclude_none=True,
     responses={503: {"model": Readiness, "description": "The views are still catching up."}},
 )
@@ -74,6 +75,7 @@ def ready(state: State, request: Request) -> JSONResponse:
 @exposition.get(
     "/metrics",
     response_class=Response,
+    operation_id="prometheus",
     responses={
         200: {
             "description": "The Prometheus text format, or OpenMetrics when the Accept header"
