@@ -14,6 +14,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from openapi_spec_validator import validate
 
 from domain.access import UserRole
 from infra.core.settings import Settings
@@ -68,6 +69,7 @@ def test_the_openapi_document_is_self_contained(settings: Settings) -> None:
 
     state = ServerState(settings, [ApiToken("ops", UserRole.VIEWER, "0" * 64)])
     doc = TestClient(create_app(state)).get("/openapi.json").json()
+    validate(doc)  # openapi-spec-validator: a valid OpenAPI 3.1 document
     refs = re.findall(r'"\$ref":"([^"]+)"', orjson.dumps(doc).decode())
     assert refs and all(r.startswith("#/components/schemas/") for r in refs), set(refs)
     assert {r.rsplit("/", 1)[1] for r in refs} <= set(doc["components"]["schemas"])
