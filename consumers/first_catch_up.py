@@ -115,8 +115,9 @@ class PartitionReader:
         consumer.assign(partitions)
         for tp in partitions:
             consumer.seek(tp, starts[tp.partition])
-        # After the end offsets were taken: every record of those touchpoints is below its end.
-        self.directory.catch_up()
+        # After the end offsets were taken: every record of those touchpoints is below the
+        # candidates topic's high watermark, read once the transactions open there have ended.
+        self.directory.catch_up(settled=True)
 
     def decoded(self) -> Iterator[pa.Table]:
         """The facts of ``own`` partitions, ``chunk`` at a time."""

@@ -209,12 +209,12 @@ class ProjectionConsumer:
     def process(self, records: dict[TopicPartition, list[Any]]) -> None:
         """Apply one poll's records to every projection, and commit them with their offsets.
 
-        The candidates' records are read first, up to the end of this moment: the relay
-        committed the records of these touchpoints before them, so each is joined with its
-        candidate's record (none: erased)."""
+        The candidates' records are read first, up to the end of this moment, and on past
+        the transactions open then if a record is missing (the relay commits the records with
+        their touchpoints, and the commit marker reaches the candidates' partitions in its own
+        time), so each is joined with its candidate's record (none: erased)."""
         self.directory.catch_up()
-        known = self.directory.records
-        facts: list[Fact] = []
+        found: list[Fact] = []
         advances: list[PartitionAdvance] = []
         rejected: list[tuple[Any, str]] = []
         for tp, messages in records.items():
@@ -234,12 +234,17 @@ class ProjectionConsumer:
                     self.stats.duplicates += 1  # a copy the relay sent again
                     continue
                 position = fact.position
-                facts.append(identified(fact, known))
+                found.append(fact)
             advances.append(
                 PartitionAdvance(tp.partition, before, PartitionProgress(next_offset, position))
             )
         if not advances:
             return
+        unknown = {f.candidate_id for f in found if f.candidate_id not in self.directory.records}
+        if unknown:
+            self.directory.catch_up(wanted=unknown)
+        known = self.directory.records
+        facts = [identified(fact, known) for fact in found]
         if rejected:
             # Dead letters first: a crash before the commit sends them again, never loses them.
             self.dead_letters.send(rejected)

@@ -277,16 +277,17 @@ class Relay:
         if batch is None:
             return 0
         checkpoint = None
-        if batch.records:
-            # Committed before the touchpoints: whoever reads a touchpoint can read its record.
-            with self.producer.transaction() as producer:
-                for partition, key, value, headers in batch.records:
-                    producer.send(
-                        self._candidates, value=value, key=key, headers=headers, partition=partition
-                    )
         if batch.messages:
             try:
                 with self.producer.transaction() as producer:
+                    # In the touchpoints' transaction: committed with them, or not at all. A
+                    # consumer that sees a touchpoint before the commit marker reaches the
+                    # record's partition reads on until it does (``CandidateDirectory``).
+                    for partition, key, value, headers in batch.records:
+                        producer.send(
+                            self._candidates, value=value, key=key, headers=headers,
+                            partition=partition,
+                        )  # fmt: skip
                     for topic, partition, key, value, headers in batch.messages:
                         producer.send(
                             topic, value=value, key=key, headers=headers, partition=partition

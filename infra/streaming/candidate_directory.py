@@ -3,8 +3,12 @@ join its touchpoints with (``candidate_records.identified``).
 
 It reads every partition from the start (the topic is compacted: one record per candidate,
 plus recent tombstones), read committed, and ``catch_up`` reads on to the end of the moment.
-A consumer catches up after it has polled touchpoints and before it folds them: the relay
-committed their records in an earlier transaction, so they are below that end. A tombstone
+A consumer catches up after it has polled touchpoints and before it folds them. The relay
+commits their records in the same transaction, but the commit marker reaches each partition in
+turn: a touchpoint can be readable while its record's partition still shows the transaction
+open. So when a record is missing the consumer catches up ``settled``: to each partition's high
+watermark of that moment, which it reaches once the transactions open below it have ended (the
+record is then read, or it was compacted away after an erasure). A tombstone
 marks the record for forgetting: it is dropped once the consumer has folded the erasure it
 names (``forget_folded``), so the touchpoints before the erasure are joined as published.
 """
@@ -12,6 +16,7 @@ names (``forget_folded``), so the touchpoints before the erasure are joined as p
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 import orjson
@@ -32,7 +37,10 @@ class Directory(Protocol):
 
     records: dict[str, dict[str, Any]]
 
-    def catch_up(self) -> None: ...
+    def catch_up(self, *, settled: bool = False, wanted: Collection[str] = ()) -> None:
+        """Read on to the end of the moment; with ``settled``, past every transaction open
+        then; with ``wanted``, that far only while one of these candidates is unknown (a
+        record whose commit marker had not reached its partition yet)."""
 
     def forget_folded(self, folded: dict[int, int]) -> None:
         """Drop the records of candidates whose erasure is folded: ``folded`` is the ledger
@@ -56,6 +64,8 @@ class CandidateDirectory:
         """Candidates whose tombstone was read: the ledger position of their erasure."""
         self._consumer: KafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
+        self._watermarks: KafkaConsumer | None = None
+        """Read uncommitted, assigned nothing: asks for high watermarks only."""
 
     def _reader(self) -> KafkaConsumer:
         if self._consumer is None:
@@ -81,13 +91,31 @@ class CandidateDirectory:
             self._consumer = consumer
         return self._consumer
 
-    def catch_up(self) -> None:
-        """Read every partition to its end offset of this moment (its last stable offset)."""
+    def catch_up(self, *, settled: bool = False, wanted: Collection[str] = ()) -> None:
+        """Read every partition to its end offset of this moment: its last stable offset.
+
+        ``settled``: to its high watermark instead, which a read-committed consumer reaches once
+        the transactions open below it have ended. ``wanted``: candidates whose touchpoints are
+        about to be folded; while one of them is unknown, read on towards the high watermarks
+        (their record's commit marker may not have reached its partition yet). One still
+        unknown there had its record compacted away after an erasure."""
         consumer = self._reader()
-        ends = consumer.end_offsets(self._partitions)
+        if settled:
+            self._read_to(self._high_watermarks())
+            return
+        self._read_to(consumer.end_offsets(self._partitions))
+        missing = [candidate for candidate in wanted if candidate not in self.records]
+        if missing:
+            known = self.records
+            self._read_to(self._high_watermarks(), lambda: all(c in known for c in missing))
+
+    def _read_to(
+        self, ends: dict[TopicPartition, int], done: Callable[[], bool] = lambda: False
+    ) -> None:
+        consumer = self._reader()
         left = {tp for tp in self._partitions if consumer.position(tp) < ends[tp]}
         progressed = time.monotonic()
-        while left:
+        while left and not done():
             records = consumer.poll(timeout_ms=200)
             for messages in records.values():
                 for message in messages:
@@ -100,6 +128,17 @@ class CandidateDirectory:
                     f"{self.topic}: nothing read for {self.stall_seconds:.0f}s with partitions"
                     f" {sorted(tp.partition for tp in left)} not read to their end"
                 )
+
+    def _high_watermarks(self) -> dict[TopicPartition, int]:
+        if self._watermarks is None:
+            self._watermarks = KafkaConsumer(
+                bootstrap_servers=self.settings.kafka_bootstrap.split(","),
+                client_id=f"rapport-candidates-{self.topic}-ends",
+                enable_auto_commit=False,
+                isolation_level="read_uncommitted",
+                request_timeout_ms=30_000,
+            )
+        return dict(self._watermarks.end_offsets(self._partitions))
 
     def forget_folded(self, folded: dict[int, int]) -> None:
         partitions = len(self._partitions)
@@ -139,6 +178,7 @@ class CandidateDirectory:
             log.warning("candidates.record_refused", topic=self.topic, reason="key differs")
 
     def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close(autocommit=False)
-            self._consumer = None
+        for consumer in (self._consumer, self._watermarks):
+            if consumer is not None:
+                consumer.close(autocommit=False)
+        self._consumer = self._watermarks = None

@@ -9,9 +9,10 @@ the person is left on any topic that is kept, and the ``erasure_requested`` touc
 every consumer to forget what it derived.
 
 A consumer joins the two by candidate id (``identified``). The relay commits a batch's records
-in a transaction of their own *before* the batch's touchpoints, so a consumer that sees a
-touchpoint (read committed) can already see its record: a record missing then means the
-candidate was erased and the topic compacted. A consumer that read a record keeps it until it
+in the same transaction as the batch's touchpoints; a consumer that sees a touchpoint (read
+committed) and not its record reads the candidates topic on until no transaction is open below
+the end it saw (the commit marker reaches each partition in turn): a record missing then means
+the candidate was erased and the topic compacted. A consumer that read a record keeps it until it
 has folded the erasure (the tombstone names its ledger position), so it joins the touchpoints
 before the erasure as they were published; one that starts after the compaction never learns
 who the person was.

@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,7 @@ class KeptDirectory:
         self.erasures = erasures
         self.records: dict[str, dict[str, Any]] = {}
 
-    def catch_up(self) -> None:
+    def catch_up(self, *, settled: bool = False, wanted: Collection[str] = ()) -> None:
         ledger = Ledger(self.settings)
         try:
             rows = ledger.ledger_recorder.read_stored(1, 10**9)
