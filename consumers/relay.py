@@ -6,9 +6,10 @@ its personal data, and without what it says about the person) to the touchpoints
 candidate, and each position fact to the positions topic keyed by position (the same partition
 number its id hashes to, so one relay's partitions and stored positions cover both), and only
 after Kafka has committed them stores the new position. Each batch is one Kafka transaction with
-a stable transactional id, preceded by one more when the batch registers, enriches or erases
-candidates: their records (or tombstones) on the candidates topic, committed first, so that a
-consumer that sees a touchpoint can already see its candidate's record:
+a stable transactional id; when the batch registers, enriches or erases candidates, it also
+holds their records (or tombstones) on the candidates topic, committed with the touchpoints (a
+consumer that reads a touchpoint before the marker reaches its record's partition reads on,
+``CandidateDirectory.catch_up``):
 
 * a crash before the commit leaves an open transaction that the restarted relay aborts (read
   committed consumers never see its messages);

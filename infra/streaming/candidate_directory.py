@@ -26,8 +26,9 @@ from kafka.errors import KafkaError
 from pydantic import ValidationError
 
 from infra.core.settings import Settings
-from infra.streaming.candidate_records import ERASED_AT, record_model
+from infra.streaming.candidate_records import ERASED_AT, awaited, record_model
 from infra.streaming.topics import Topics, partition_of
+from projections.base import Fact
 
 log = structlog.get_logger("rapport.candidates")
 
@@ -37,10 +38,10 @@ class Directory(Protocol):
 
     records: dict[str, dict[str, Any]]
 
-    def catch_up(self, *, settled: bool = False, wanted: Collection[str] = ()) -> None:
+    def catch_up(self, *, settled: bool = False, wanted: Collection[Fact] = ()) -> None:
         """Read on to the end of the moment; with ``settled``, past every transaction open
-        then; with ``wanted``, that far only while one of these candidates is unknown (a
-        record whose commit marker had not reached its partition yet)."""
+        then; with ``wanted``, that far only while the records of these touchpoints are
+        ``awaited`` (their commit marker had not reached their partition yet)."""
 
     def forget_folded(self, folded: dict[int, int]) -> None:
         """Drop the records of candidates whose erasure is folded: ``folded`` is the ledger
@@ -91,23 +92,25 @@ class CandidateDirectory:
             self._consumer = consumer
         return self._consumer
 
-    def catch_up(self, *, settled: bool = False, wanted: Collection[str] = ()) -> None:
+    def catch_up(self, *, settled: bool = False, wanted: Collection[Fact] = ()) -> None:
         """Read every partition to its end offset of this moment: its last stable offset.
 
         ``settled``: to its high watermark instead, which a read-committed consumer reaches once
-        the transactions open below it have ended. ``wanted``: candidates whose touchpoints are
-        about to be folded; while one of them is unknown, read on towards the high watermarks
-        (their record's commit marker may not have reached its partition yet). One still
-        unknown there had its record compacted away after an erasure."""
+        the transactions open below it have ended. ``wanted``: touchpoints about to be folded;
+        while the record one of them joins is ``awaited``, read on towards the high watermarks
+        (its commit marker may not have reached its partition yet). One still awaited there
+        was compacted away after an erasure."""
         consumer = self._reader()
         if settled:
             self._read_to(self._high_watermarks())
             return
         self._read_to(consumer.end_offsets(self._partitions))
-        missing = [candidate for candidate in wanted if candidate not in self.records]
+        missing = [fact for fact in wanted if awaited(fact, self.records)]
         if missing:
             known = self.records
-            self._read_to(self._high_watermarks(), lambda: all(c in known for c in missing))
+            self._read_to(
+                self._high_watermarks(), lambda: not any(awaited(f, known) for f in missing)
+            )
 
     def _read_to(
         self, ends: dict[TopicPartition, int], done: Callable[[], bool] = lambda: False

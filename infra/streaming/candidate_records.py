@@ -163,6 +163,19 @@ def record_value(
 # --- the consumer's side ---------------------------------------------------------------------
 
 
+def awaited(fact: Fact, records: dict[str, dict[str, Any]]) -> bool:
+    """Whether ``records`` lack what ``identified`` joins to this touchpoint: the candidate's
+    record, or for a ``profile_enriched`` a record as new as it (the certification it noticed,
+    if any, is there; the touchpoint does not say whether it noticed one). Such a record may be
+    committed and not yet readable (its commit marker on the way), or never come (no
+    certification, or compacted after an erasure): the consumer reads on to the high
+    watermark, no further."""
+    record = records.get(fact.candidate_id)
+    if record is None:
+        return True
+    return fact.type == "profile_enriched" and int(record["position"]) < fact.position
+
+
 def identified(fact: Fact, records: dict[str, dict[str, Any]]) -> Fact:
     """The touchpoint as the ledger holds it (without the ``NOT_PUBLISHED`` fields, which no
     projection reads), its person joined back from the candidate's record. Without a record

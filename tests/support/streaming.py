@@ -28,6 +28,7 @@ from infra.streaming.candidate_records import record_value
 from infra.streaming.messages import ledger_message
 from infra.streaming.relay_progress import published_positions
 from infra.streaming.topics import Topics, admin_client
+from projections.base import Fact
 from tests.support.files import dump, store_env
 
 
@@ -85,7 +86,7 @@ class KeptDirectory:
         self.erasures = erasures
         self.records: dict[str, dict[str, Any]] = {}
 
-    def catch_up(self, *, settled: bool = False, wanted: Collection[str] = ()) -> None:
+    def catch_up(self, *, settled: bool = False, wanted: Collection[Fact] = ()) -> None:
         ledger = Ledger(self.settings)
         try:
             rows = ledger.ledger_recorder.read_stored(1, 10**9)
