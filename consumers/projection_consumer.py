@@ -33,7 +33,7 @@ from infra.read.engine import ProjectionEngine
 from infra.read.stream_views import PartitionAdvance, PartitionMoved, PartitionProgress, StreamViews
 from infra.read.views import ViewStore
 from infra.streaming.candidate_directory import CandidateDirectory, Directory
-from infra.streaming.candidate_records import awaited, identified
+from infra.streaming.candidate_records import identified
 from infra.streaming.clients import group_consumer
 from infra.streaming.messages import Undecodable, fact_from_message
 from infra.streaming.topics import Topics, ensure_topics
@@ -240,7 +240,7 @@ class ProjectionConsumer:
             )
         if not advances:
             return
-        if awaiting := [fact for fact in found if awaited(fact, self.directory.records)]:
+        if awaiting := [fact for fact in found if self.directory.awaits(fact)]:
             self.directory.catch_up(wanted=awaiting)
         known = self.directory.records
         facts = [identified(fact, known) for fact in found]

@@ -40,8 +40,11 @@ class Directory(Protocol):
 
     def catch_up(self, *, settled: bool = False, wanted: Collection[Fact] = ()) -> None:
         """Read on to the end of the moment; with ``settled``, past every transaction open
-        then; with ``wanted``, that far only while the records of these touchpoints are
-        ``awaited`` (their commit marker had not reached their partition yet)."""
+        then; with ``wanted``, that far only while it ``awaits`` these touchpoints' records."""
+
+    def awaits(self, fact: Fact) -> bool:
+        """Whether the record this touchpoint joins may be committed and not read yet (its
+        commit marker had not reached its partition)."""
 
     def forget_folded(self, folded: dict[int, int]) -> None:
         """Drop the records of candidates whose erasure is folded: ``folded`` is the ledger
@@ -67,6 +70,8 @@ class CandidateDirectory:
         self._partitions: list[TopicPartition] = []
         self._watermarks: KafkaConsumer | None = None
         """Read uncommitted, assigned nothing: asks for high watermarks only."""
+        self.reached: dict[int, int] = {}
+        """Per partition, the highest ledger position of a record or tombstone read."""
 
     def _reader(self) -> KafkaConsumer:
         if self._consumer is None:
@@ -105,12 +110,9 @@ class CandidateDirectory:
             self._read_to(self._high_watermarks())
             return
         self._read_to(consumer.end_offsets(self._partitions))
-        missing = [fact for fact in wanted if awaited(fact, self.records)]
+        missing = [fact for fact in wanted if self.awaits(fact)]
         if missing:
-            known = self.records
-            self._read_to(
-                self._high_watermarks(), lambda: not any(awaited(f, known) for f in missing)
-            )
+            self._read_to(self._high_watermarks(), lambda: not any(map(self.awaits, missing)))
 
     def _read_to(
         self, ends: dict[TopicPartition, int], done: Callable[[], bool] = lambda: False
@@ -122,7 +124,7 @@ class CandidateDirectory:
             records = consumer.poll(timeout_ms=200)
             for messages in records.values():
                 for message in messages:
-                    self._take(message.key, message.value, message.headers)
+                    self._take(message.partition, message.key, message.value, message.headers)
             left = {tp for tp in left if consumer.position(tp) < ends[tp]}
             if records:
                 progressed = time.monotonic()
@@ -155,7 +157,9 @@ class CandidateDirectory:
             if self.records.pop(candidate, None) is not None:
                 self.erased += 1
 
-    def _take(self, key: bytes | None, value: bytes | None, headers: list[Any]) -> None:
+    def _take(
+        self, partition: int, key: bytes | None, value: bytes | None, headers: list[Any]
+    ) -> None:
         if key is None:
             return
         candidate = key.decode(errors="replace")
@@ -167,6 +171,7 @@ class CandidateDirectory:
                 at = 0
             if candidate in self.records:
                 self._forgetting[candidate] = at
+            self._reached(partition, at)
             return
         try:
             record = orjson.loads(value)
@@ -177,8 +182,22 @@ class CandidateDirectory:
             return
         if record["candidate_id"] == candidate:
             self.records[candidate] = record
+            self._reached(partition, int(record["position"]))
         else:
             log.warning("candidates.record_refused", topic=self.topic, reason="key differs")
+
+    def _reached(self, partition: int, position: int) -> None:
+        if position > self.reached.get(partition, 0):
+            self.reached[partition] = position
+
+    def awaits(self, fact: Fact) -> bool:
+        """Whether the record this touchpoint joins may still come: ``awaited``, and no record
+        at or after the touchpoint's ledger position read yet on its partition (the relay
+        publishes a partition's records in ledger order, so one read there means the
+        touchpoint's own, if any, was read before it)."""
+        self._reader()  # the partitions known
+        partition = partition_of(fact.candidate_id, len(self._partitions))
+        return awaited(fact, self.records) and self.reached.get(partition, 0) < fact.position
 
     def close(self) -> None:
         for consumer in (self._consumer, self._watermarks):

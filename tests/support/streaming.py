@@ -94,6 +94,9 @@ class KeptDirectory:
             ledger.close()
         self.records = candidate_records(rows, erasures=self.erasures)
 
+    def awaits(self, fact: Fact) -> bool:
+        return False  # every record is here from the start
+
     def forget_folded(self, folded: dict[int, int]) -> None:
         pass
 
