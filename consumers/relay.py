@@ -226,24 +226,28 @@ class Relay:
                     enriched[row.candidate_id] = partition
         # Every record, even of a candidate whose erasure is already recorded further on: a
         # consumer joins the touchpoints before an erasure as the embedded views do, whenever
-        # the relay runs. The tombstones come last, so compaction keeps them.
+        # the relay runs. In ledger order: a consumer that has read a record of a partition has
+        # read every earlier one there (``CandidateDirectory.awaits``), and a candidate's
+        # tombstone follows their record, so compaction keeps it.
         records = [
-            (partition, who.encode(), record_value(who, about, [], at), RECORD_HEADERS)
+            (at, (partition, who.encode(), record_value(who, about, [], at), RECORD_HEADERS))
             for who, (partition, about, at) in registered.items()
             if who not in enriched
         ]
         records += self._enriched_records(enriched, rows[-1].position)
         records += [
-            (partition, who.encode(), None, tombstone_headers(at))
+            (at, (partition, who.encode(), None, tombstone_headers(at)))
             for who, (partition, at) in erased_now.items()
         ]
-        return _Batch(messages, records, rows[-1].position)
+        records.sort(key=lambda positioned: positioned[0])
+        return _Batch(messages, [record for _, record in records], rows[-1].position)
 
     def _enriched_records(
         self, enriched: dict[str, int], stop: int
-    ) -> list[tuple[int, bytes, bytes | None, list[Header]]]:
+    ) -> list[tuple[int, tuple[int, bytes, bytes | None, list[Header]]]]:
         """The whole record of each candidate enriched with a certification: the registration
-        and every certification noticed up to ``stop``, read back from the ledger (rare)."""
+        and every certification noticed up to ``stop``, read back from the ledger (rare), with
+        the ledger position it reflects."""
         if not enriched:
             return []
         registrations: dict[str, dict[str, object]] = {}
@@ -263,10 +267,13 @@ class Relay:
             latest[row.candidate_id] = row.position
         return [
             (
-                partition,
-                who.encode(),
-                record_value(who, registrations[who], gained[who], latest[who]),
-                RECORD_HEADERS,
+                latest[who],
+                (
+                    partition,
+                    who.encode(),
+                    record_value(who, registrations[who], gained[who], latest[who]),
+                    RECORD_HEADERS,
+                ),
             )
             for who, partition in enriched.items()
             if who in registrations
