@@ -6,9 +6,10 @@ plus recent tombstones), read committed, and ``catch_up`` reads on to the end of
 A consumer catches up after it has polled touchpoints and before it folds them. The relay
 commits their records in the same transaction, but the commit marker reaches each partition in
 turn: a touchpoint can be readable while its record's partition still shows the transaction
-open. So when a record is missing the consumer catches up ``settled``: to each partition's high
-watermark of that moment, which it reaches once the transactions open below it have ended (the
-record is then read, or it was compacted away after an erasure). A tombstone
+open. So while a touchpoint's record is ``awaits``-ed, the consumer reads on towards each
+partition's high watermark of that moment, which it reaches once the transactions open below it
+have ended (the record is then read, or it was compacted away after an erasure); a first
+catch-up reads there whole (``settled``). A tombstone
 marks the record for forgetting: it is dropped once the consumer has folded the erasure it
 names (``forget_folded``), so the touchpoints before the erasure are joined as published.
 """
